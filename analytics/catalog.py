@@ -1,0 +1,60 @@
+"""What each device kind may report (SPEC section 2): the metrics and event names it speaks."""
+
+from __future__ import annotations
+
+from analytics.records import DeviceKind
+
+_BATTERY = frozenset({"battery_pct"})
+
+METRICS: dict[DeviceKind, frozenset[str]] = {
+    DeviceKind.SMOKE: frozenset({"obscuration_pct_m", "temperature_c"}) | _BATTERY,
+    DeviceKind.TEMPERATURE: frozenset({"temperature_c", "humidity_pct"}) | _BATTERY,
+    DeviceKind.ELECTRICAL_FIRE: frozenset(
+        {"residual_current_ma"}
+        | {f"temp_c_{n}" for n in range(1, 5)}
+        | {f"current_a_{n}" for n in range(1, 4)}
+    ),
+    DeviceKind.PANIC: _BATTERY,
+    DeviceKind.GATE: frozenset({"open"}),
+    DeviceKind.CHEM_CABINET: frozenset(
+        {
+            "voc_ppm",
+            "lel_pct",
+            "temperature_c",
+            "humidity_pct",
+            "fan_on",
+            "door_open",
+            "lock_a",
+            "lock_b",
+        }
+    ),
+    DeviceKind.CAMERA: frozenset({"occupancy"}),
+}
+
+
+def _with_clears(*names: str) -> frozenset[str]:
+    return frozenset(names) | {f"{name}_clear" for name in names}
+
+
+EVENTS: dict[DeviceKind, frozenset[str]] = {
+    DeviceKind.SMOKE: _with_clears("alarm", "fault", "tamper") | {"test"},
+    DeviceKind.TEMPERATURE: _with_clears("fault", "tamper"),
+    DeviceKind.ELECTRICAL_FIRE: _with_clears("leakage_alarm", "overtemp_alarm", "fault"),
+    DeviceKind.PANIC: _with_clears("tamper", "fault") | {"pressed", "cancelled"},
+    DeviceKind.GATE: frozenset(
+        {
+            "opened",
+            "closed",
+            "forced_open",
+            "held_open",
+            "access_granted",
+            "access_denied",
+            "bollard_raised",
+            "bollard_lowered",
+        }
+    )
+    | _with_clears("fault", "tamper"),
+    DeviceKind.CHEM_CABINET: _with_clears("leak_alarm", "fault", "tamper")
+    | {"badge", "door_opened", "door_closed"},
+    DeviceKind.CAMERA: frozenset({"lane_blocked", "lane_cleared", "camera_fault", "camera_ok"}),
+}

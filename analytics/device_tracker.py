@@ -1,0 +1,69 @@
+"""Live per-device state: online, last contact, last value of each metric."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from analytics.devices import DeviceSpec
+from analytics.records import DeviceState, Reading, Record, StatusChange
+
+
+@dataclass
+class DeviceStatus:
+    device_id: str
+    kind: str
+    online: bool | None = None  # None: not heard from since the gateway first saw the device
+    last_seen: float | None = None
+    state_changed_at: float | None = None
+    last_seq: int | None = None
+    last_values: dict[str, float] = field(default_factory=dict)
+
+
+class DeviceTracker:
+    """Folds records into `DeviceStatus`; remembers which devices changed since the last flush."""
+
+    def __init__(self, devices: list[DeviceSpec]) -> None:
+        self._status = {device.id: DeviceStatus(device.id, device.kind.value) for device in devices}
+        self._dirty: set[str] = set()
+
+    def restore(self, status: DeviceStatus) -> None:
+        if status.device_id in self._status:
+            self._status[status.device_id] = status
+
+    def observe(self, record: Record) -> bool:
+        """Update from one record; True when the device's online state changed."""
+        status = self._status.get(record.device_id)
+        if status is None:
+            return False
+        self._dirty.add(record.device_id)
+        if status.last_seen is None or record.ts > status.last_seen:
+            status.last_seen = record.ts
+        if type(record) is Reading:
+            status.last_values[record.metric] = record.value
+        online = not (type(record) is StatusChange and record.state is DeviceState.OFFLINE)
+        if status.online is online:
+            return False
+        status.online = online
+        status.state_changed_at = record.ts
+        return True
+
+    def mark_offline(self, device_id: str, ts: float) -> bool:
+        """A device found silent by the health rule; True when that is news."""
+        status = self._status.get(device_id)
+        if status is None or status.online is False:
+            return False
+        status.online = False
+        status.state_changed_at = ts
+        self._dirty.add(device_id)
+        return True
+
+    def get(self, device_id: str) -> DeviceStatus | None:
+        return self._status.get(device_id)
+
+    def all(self) -> list[DeviceStatus]:
+        return list(self._status.values())
+
+    def take_dirty(self) -> list[DeviceStatus]:
+        dirty = [self._status[device_id] for device_id in self._dirty]
+        self._dirty.clear()
+        return dirty

@@ -1,0 +1,48 @@
+"""Device health: offline by status (or last will, or failed polls) and by heartbeat silence."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from analytics.alerts import AlertSignal
+from analytics.devices import DeviceSpec
+from analytics.records import DeviceState, Record, StatusChange
+from analytics.rules.base import Rule
+
+
+@dataclass
+class DeviceOfflineRule(Rule):
+    """Raise when a device says it is offline or is silent for `silence_factor` x its interval."""
+
+    silence_factor: float = 3.0
+    _last_seen: dict[str, float] = field(default_factory=dict, repr=False)
+    _deadline: dict[str, float] = field(default_factory=dict, repr=False)
+    _offline: dict[str, str] = field(default_factory=dict, repr=False)  # device id -> why
+
+    def watch(self, device: DeviceSpec, last_seen: float) -> None:
+        """Start the silence clock for a device (at start-up, from its last known contact)."""
+        self._last_seen[device.id] = last_seen
+        self._deadline[device.id] = last_seen + self.silence_factor * device.reporting_interval_s
+
+    def evaluate(self, record: Record, device: DeviceSpec) -> Iterable[AlertSignal]:
+        subject = device.id
+        self._last_seen[subject] = record.ts
+        self._deadline[subject] = record.ts + self.silence_factor * device.reporting_interval_s
+        if type(record) is StatusChange and record.state is DeviceState.OFFLINE:
+            self._offline[subject] = record.reason or "offline"
+            details = {"reason": record.reason or "offline"}
+            return (AlertSignal(self.name, subject, True, record.ts, self.severity, subject, details),)
+        if subject in self._offline:
+            del self._offline[subject]
+            return (AlertSignal(self.name, subject, False, record.ts, self.severity, subject),)
+        return ()
+
+    def tick(self, now: float) -> Iterable[AlertSignal]:
+        signals = []
+        for subject, deadline in self._deadline.items():
+            if now >= deadline and subject not in self._offline:
+                self._offline[subject] = "silent"
+                details = {"reason": "silent", "last_seen": self._last_seen[subject]}
+                signals.append(AlertSignal(self.name, subject, True, now, self.severity, subject, details))
+        return signals

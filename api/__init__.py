@@ -1,0 +1,1 @@
+"""The HTTP and WebSocket API (FastAPI) and the security room's live page."""

@@ -1,0 +1,30 @@
+"""What the API reads from: the store, the alert service and live device state, injected at start."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from analytics.alerts import AlertService
+from analytics.device_tracker import DeviceTracker
+from analytics.devices import Inventory
+from api.auth import TokenBook
+from api.stream import Broadcaster
+from storage.sqlite import SqliteStore
+
+
+@dataclass
+class ApiContext:
+    campus_id: str
+    campus_name: str
+    inventory: Inventory
+    tracker: DeviceTracker
+    alerts: AlertService
+    store: SqliteStore
+    broadcaster: Broadcaster
+    tokens: TokenBook
+    health: Callable[[], dict[str, Any]]
+    counters: Callable[[], Mapping[tuple[str, str], int]]
+    snapshot_dir: Path | None = None

@@ -1,0 +1,107 @@
+"""Response bodies, converted once from domain types."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from analytics.alerts import Alert
+from analytics.device_tracker import DeviceStatus
+from analytics.devices import DeviceSpec, Inventory
+from analytics.texts import LANGUAGES, alert_message, alert_title
+
+
+class AlertOut(BaseModel):
+    id: int
+    rule: str
+    subject: str
+    device_id: str
+    severity: str
+    state: str
+    count: int
+    first_seen: float
+    last_seen: float
+    acknowledged_at: float | None
+    acknowledged_by: str | None
+    cleared_at: float | None
+    resolved_at: float | None
+    resolved_by: str | None
+    resolution_note: str | None
+    building: str
+    location: str
+    title: dict[str, str]
+    message: dict[str, str]
+    details: dict[str, Any]
+
+    @classmethod
+    def of(cls, alert: Alert, inventory: Inventory) -> AlertOut:
+        device = inventory.get(alert.device_id)
+        location = device.location if device else alert.subject
+        return cls(
+            id=alert.id,
+            rule=alert.rule,
+            subject=alert.subject,
+            device_id=alert.device_id,
+            severity=alert.severity.value,
+            state=alert.state.value,
+            count=alert.count,
+            first_seen=alert.first_seen,
+            last_seen=alert.last_seen,
+            acknowledged_at=alert.acknowledged_at,
+            acknowledged_by=alert.acknowledged_by,
+            cleared_at=alert.cleared_at,
+            resolved_at=alert.resolved_at,
+            resolved_by=alert.resolved_by,
+            resolution_note=alert.resolution_note,
+            building=device.building if device else "",
+            location=location,
+            title={lang: alert_title(alert, lang) for lang in LANGUAGES},
+            message={lang: alert_message(alert, location, lang) for lang in LANGUAGES},
+            details=dict(alert.details),
+        )
+
+
+class DeviceOut(BaseModel):
+    id: str
+    kind: str
+    name: str
+    building: str
+    floor: str
+    zone: str
+    protocol: str
+    model: str
+    reporting_interval_s: float
+    online: bool | None
+    last_seen: float | None
+    state_changed_at: float | None
+    last_values: dict[str, float]
+
+    @classmethod
+    def of(cls, device: DeviceSpec, status: DeviceStatus | None) -> DeviceOut:
+        return cls(
+            id=device.id,
+            kind=device.kind.value,
+            name=device.name,
+            building=device.building,
+            floor=device.floor,
+            zone=device.zone,
+            protocol=device.protocol,
+            model=device.model,
+            reporting_interval_s=device.reporting_interval_s,
+            online=status.online if status else None,
+            last_seen=status.last_seen if status else None,
+            state_changed_at=status.state_changed_at if status else None,
+            last_values=dict(status.last_values) if status else {},
+        )
+
+
+class ResolveBody(BaseModel):
+    note: str
+
+
+class AuditOut(BaseModel):
+    ts: float
+    actor: str
+    action: str
+    detail: str

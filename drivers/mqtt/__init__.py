@@ -1,0 +1,1 @@
+"""MQTT ingest: protocol v1 decoding (`codec`) and the broker client (`client`)."""

@@ -1,0 +1,126 @@
+"""The `campus-gateway` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import secrets
+import signal
+import sys
+from pathlib import Path
+
+from gateway.config import ConfigError, hash_token, load_config
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(Path(args.config))
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    from gateway.runtime import Gateway
+
+    async def main() -> None:
+        gateway = Gateway(config, snapshot_dir=Path(args.snapshots) if args.snapshots else None)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, gateway.stop)
+        await gateway.run()
+
+    asyncio.run(main())
+    return 0
+
+
+def _cmd_check_config(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(Path(args.config))
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(f"{args.config}: OK (campus {config.campus.id}, {len(config.devices)} devices)")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from gateway.demo import pick_port, run_demo
+
+    port = args.port or pick_port(8080)
+    return asyncio.run(run_demo(Path(args.data).resolve(), port, args.host))
+
+
+def _cmd_hash_token(args: argparse.Namespace) -> int:
+    token = args.token or secrets.token_urlsafe(24)
+    if not args.token:
+        print(f"token:  {token}")
+    print(f"sha256: {hash_token(token)}")
+    return 0
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from simulators.fleet import Fleet
+    from simulators.scenarios import run_load
+
+    fleet = Fleet(args.campus, args.host, args.port, qos=args.qos)
+    device_ids = [f"{args.prefix}{n:04d}" for n in range(args.devices)]
+    seconds = run_load(fleet, device_ids, args.messages, args.rate)
+    fleet.flush()
+    fleet.close()
+    print(f"published {args.messages} messages from {args.devices} devices in {seconds:.2f} s")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="campus-gateway", description="Campus Safety Gateway")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the gateway from a config file")
+    run.add_argument("--config", default="config/gateway.yaml")
+    run.add_argument("--snapshots", help="folder of fire-lane snapshots to serve")
+    run.set_defaults(func=_cmd_run)
+
+    check = commands.add_parser("check-config", help="validate a config file and exit")
+    check.add_argument("--config", default="config/gateway.yaml")
+    check.set_defaults(func=_cmd_check_config)
+
+    demo = commands.add_parser("demo", help="broker + gateway + simulated campus + live page")
+    demo.add_argument("--data", default="demo-data", help="folder for the demo's database and broker")
+    demo.add_argument("--port", type=int, default=0, help="API port (default 8080, or a free one)")
+    demo.add_argument("--host", default="127.0.0.1", help="API address (0.0.0.0 to serve the LAN)")
+    demo.set_defaults(func=_cmd_demo)
+
+    token = commands.add_parser("hash-token", help="hash an API token for config (makes one if omitted)")
+    token.add_argument("token", nargs="?")
+    token.set_defaults(func=_cmd_hash_token)
+
+    simulate = commands.add_parser("simulate", help="fleet mode: N temperature devices publishing at R msg/s")
+    simulate.add_argument("--host", default="127.0.0.1")
+    simulate.add_argument("--port", type=int, default=1883)
+    simulate.add_argument("--campus", default="demo")
+    simulate.add_argument("--devices", type=int, default=100)
+    simulate.add_argument("--messages", type=int, default=10000)
+    simulate.add_argument(
+        "--rate", type=float, default=None, help="messages per second (default: full speed)"
+    )
+    simulate.add_argument("--qos", type=int, choices=(0, 1), default=1)
+    simulate.add_argument("--prefix", default="sim-temp-")
+    simulate.set_defaults(func=_cmd_simulate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""Gateway configuration: YAML files validated once at start-up.
+
+Every error names the file, the key path and what was expected. Environment variables
+override keys: `CAMPUS_GATEWAY__BROKER__PORT=1884` sets `broker.port` (path segments joined by
+double underscores, values parsed as YAML scalars).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from analytics.devices import DeviceSpec
+from analytics.rules.base import Rule
+from analytics.rules.defaults import RuleConfigError, configure_rules, default_rules
+
+ENV_PREFIX = "CAMPUS_GATEWAY__"
+
+
+class ConfigError(Exception):
+    """A configuration problem a user can fix in YAML; the message says where and what."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CampusConfig(_Strict):
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_\-]+$")
+    name: str = ""
+    timezone: str = "Asia/Shanghai"
+
+
+class BrokerConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    username: str | None = None
+    password: str | None = None
+    client_id: str = "campus-gateway"
+    qos: Literal[0, 1] = 1
+    mqtt_version: Literal[5, 311] = 5
+    ack_after_commit: bool = True
+    session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
+
+
+class StorageConfig(_Strict):
+    sqlite_path: Path = Path("data/gateway.db")
+    retention_days: float = Field(default=30.0, gt=0)
+    rollup_retention_days: float = Field(default=365.0, gt=0)
+
+
+Role = Literal["operator", "bureau", "admin"]
+
+
+class TokenConfig(_Strict):
+    name: str
+    role: Role
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the bearer token")
+
+
+class ApiConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    tokens: list[TokenConfig] = Field(default_factory=list)
+
+
+class GatewayConfig(_Strict):
+    campus: CampusConfig
+    broker: BrokerConfig = BrokerConfig()
+    storage: StorageConfig = StorageConfig()
+    api: ApiConfig = ApiConfig()
+    inventory: list[DeviceSpec] | Path = Field(default_factory=list)
+    rules: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("inventory")
+    @classmethod
+    def _no_duplicate_ids(cls, value: list[DeviceSpec] | Path) -> list[DeviceSpec] | Path:
+        if isinstance(value, list):
+            seen: set[str] = set()
+            for device in value:
+                if device.id in seen:
+                    raise ValueError(f"device id {device.id!r} appears twice")
+                seen.add(device.id)
+        return value
+
+    @property
+    def devices(self) -> list[DeviceSpec]:
+        assert isinstance(self.inventory, list), "load_config resolves inventory files"
+        return self.inventory
+
+    def build_rules(self) -> list[Rule]:
+        return configure_rules(default_rules(), self.rules)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def load_config(path: Path, environ: dict[str, str] | None = None) -> GatewayConfig:
+    """Read, override from the environment, validate; raise ConfigError naming file and key."""
+    raw = _read_yaml(path)
+    _apply_env_overrides(raw, os.environ if environ is None else environ)
+    inventory_ref = raw.get("inventory")
+    inventory_file: Path | None = None
+    if isinstance(inventory_ref, str):
+        inventory_file = (path.parent / inventory_ref).resolve()
+        inventory_raw = _read_yaml(inventory_file)
+        raw["inventory"] = inventory_raw.get("devices", [])
+    try:
+        config = GatewayConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path, inventory_file)) from None
+    storage_path = config.storage.sqlite_path
+    if not storage_path.is_absolute():
+        config.storage.sqlite_path = (path.parent / storage_path).resolve()
+    try:
+        config.build_rules()
+    except RuleConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return config
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def _apply_env_overrides(raw: dict[str, Any], environ: dict[str, str] | os._Environ[str]) -> None:
+    for name, text in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        keys = [key.lower() for key in name[len(ENV_PREFIX) :].split("__") if key]
+        if not keys:
+            continue
+        node = raw
+        for key in keys[:-1]:
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"{name}: {'.'.join(keys)} does not name a config section")
+            node = child
+        node[keys[-1]] = yaml.safe_load(text)
+
+
+def _describe(exc: ValidationError, path: Path, inventory_file: Path | None) -> str:
+    lines = []
+    for error in exc.errors():
+        location = [str(part) for part in error["loc"]]
+        where = path
+        if inventory_file is not None and location[:1] == ["inventory"]:
+            where = inventory_file
+            location = ["devices", *location[1:]]
+        # pydantic names the union branch it tried ("list[DeviceSpec]"); users need the key only.
+        location = [part for part in location if not part.startswith(("list[", "function-"))]
+        value = error.get("input")
+        shown = "" if isinstance(value, dict | list) else f" (got {value!r})"
+        lines.append(f"{where}: {'.'.join(location) or '<top>'}: {error['msg']}{shown}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)

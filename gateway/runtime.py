@@ -1,0 +1,217 @@
+"""Builds the gateway from validated config and runs it: ingest, rules, store, API, one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from analytics.alerts import Alert, AlertService
+from analytics.device_tracker import DeviceStatus, DeviceTracker
+from analytics.devices import Inventory
+from analytics.rules.engine import RuleEngine
+from analytics.rules.health import DeviceOfflineRule
+from api.app import create_app
+from api.auth import Principal, TokenBook
+from api.context import ApiContext
+from api.schemas import AlertOut, DeviceOut
+from api.stream import Broadcaster
+from drivers.mqtt.client import MqttEndpoint, MqttSubscriber
+from drivers.mqtt.codec import ProtocolV1Decoder
+from gateway.config import GatewayConfig
+from gateway.counters import Counters
+from gateway.pipeline import Pipeline
+from storage.sqlite import SqliteStore
+
+log = logging.getLogger(__name__)
+
+TICK_INTERVAL_S = 1.0
+MAINTENANCE_INTERVAL_S = 60.0
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn inside our loop: the gateway, not uvicorn, owns SIGINT/SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+class Gateway:
+    """One campus gateway. `run()` until `stop()`; state is restored from the store on start."""
+
+    def __init__(self, config: GatewayConfig, snapshot_dir: Path | None = None) -> None:
+        self.config = config
+        self.snapshot_dir = snapshot_dir
+        self.inventory = Inventory(config.devices)
+        self.counters = Counters()
+        self.store = SqliteStore(
+            config.storage.sqlite_path, config.storage.retention_days, config.storage.rollup_retention_days
+        )
+        self.broadcaster = Broadcaster()
+        self.started_at = time.time()
+        self.ready = asyncio.Event()
+        self._stop = asyncio.Event()
+        self.subscriber: MqttSubscriber | None = None
+        self.pipeline: Pipeline | None = None
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.store.open()
+        pipeline = self._build_pipeline()
+        self.pipeline = pipeline
+        broker = self.config.broker
+        campus_id = self.config.campus.id
+        self.subscriber = MqttSubscriber(
+            MqttEndpoint(
+                host=broker.host,
+                port=broker.port,
+                client_id=broker.client_id,
+                topic_filters=(f"campus/{campus_id}/+/+/+",),
+                username=broker.username,
+                password=broker.password,
+                qos=broker.qos,
+                mqtt_v5=broker.mqtt_version == 5,
+                session_expiry_s=broker.session_expiry_s,
+            ),
+            loop,
+            pipeline.handle_mqtt_batch,
+            self.store.after_commit if broker.ack_after_commit else None,
+        )
+        server = _EmbeddedServer(
+            uvicorn.Config(
+                create_app(self._api_context(pipeline)),
+                host=self.config.api.host,
+                port=self.config.api.port,
+                log_level="warning",
+                lifespan="off",
+                ws_ping_interval=20,
+            )
+        )
+        self.subscriber.start()
+        api_task = asyncio.create_task(server.serve(), name="api")
+        tick_task = asyncio.create_task(self._tick_forever(pipeline), name="tick")
+        try:
+            while not server.started and not api_task.done():
+                await asyncio.sleep(0.02)
+            if api_task.done():
+                api_task.result()  # raises the bind error, for example
+            log.info(
+                "gateway for campus %s running; API on %s:%d",
+                campus_id,
+                self.config.api.host,
+                self.config.api.port,
+            )
+            self.ready.set()
+            stop_wait = asyncio.create_task(self._stop.wait())
+            await asyncio.wait({api_task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+            stop_wait.cancel()
+        finally:
+            self.subscriber.stop()
+            tick_task.cancel()
+            server.should_exit = True
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(api_task, 5)
+            pipeline.tick()  # persist the latest device state
+            await asyncio.to_thread(self.store.close)
+            log.info("gateway stopped")
+
+    def _build_pipeline(self) -> Pipeline:
+        engine = RuleEngine(self.config.build_rules())
+        open_alerts = self.store.open_alerts()
+        alerts = AlertService(
+            self.store, time.time, next_id=self.store.max_alert_id() + 1, open_alerts=open_alerts
+        )
+        tracker = DeviceTracker(self.config.devices)
+        decoder = ProtocolV1Decoder(self.config.campus.id, self.inventory)
+        now = time.time()
+        saved = {row.device_id: row for row in self.store.device_states()}
+        decoder.restore_seq(
+            {row.device_id: row.last_seq for row in saved.values() if row.last_seq is not None}
+        )
+        offline_rule = next((r for r in engine.rules if isinstance(r, DeviceOfflineRule)), None)
+        for device in self.inventory:
+            row = saved.get(device.id)
+            if row is not None:
+                tracker.restore(
+                    DeviceStatus(
+                        row.device_id, row.kind, row.online, row.last_seen, row.state_changed_at, row.last_seq,
+                        dict(row.last_values),
+                    )
+                )  # fmt: skip
+            if offline_rule is not None:
+                # Silence is measured from now: time the gateway was down is not the device's fault.
+                offline_rule.watch(device, now)
+        alerts.subscribe(self._publish_alert)
+        pipeline = Pipeline(self.inventory, decoder, engine, alerts, tracker, self.store, self.counters)
+        pipeline.on_status_change(self._publish_device)
+        log.info("restored %d open alerts and %d device states", len(open_alerts), len(saved))
+        return pipeline
+
+    def _publish_alert(self, alert: Alert) -> None:
+        self.broadcaster.publish({"type": "alert", "alert": AlertOut.of(alert, self.inventory).model_dump()})
+
+    def _publish_device(self, status: DeviceStatus) -> None:
+        device = self.inventory.get(status.device_id)
+        if device is not None:
+            self.broadcaster.publish({"type": "device", "device": DeviceOut.of(device, status).model_dump()})
+
+    async def _tick_forever(self, pipeline: Pipeline) -> None:
+        last_maintenance = 0.0
+        while True:
+            await asyncio.sleep(TICK_INTERVAL_S)
+            try:
+                pipeline.tick()
+                now = time.time()
+                if now - last_maintenance >= MAINTENANCE_INTERVAL_S:
+                    last_maintenance = now
+                    self.store.maintain(now)
+            except Exception:
+                log.exception("periodic tick failed; retrying next second")
+
+    def _api_context(self, pipeline: Pipeline) -> ApiContext:
+        tokens = TokenBook({t.sha256: Principal(t.name, t.role) for t in self.config.api.tokens})
+        return ApiContext(
+            campus_id=self.config.campus.id,
+            campus_name=self.config.campus.name,
+            inventory=self.inventory,
+            tracker=pipeline.tracker,
+            alerts=pipeline.alerts,
+            store=self.store,
+            broadcaster=self.broadcaster,
+            tokens=tokens,
+            health=self.health,
+            counters=lambda: self.counters.values,
+            snapshot_dir=self.snapshot_dir,
+        )
+
+    def health(self) -> dict[str, Any]:
+        stats = self.subscriber.stats if self.subscriber else None
+        return {
+            "status": "ok" if stats and stats.connected else "degraded",
+            "campus": self.config.campus.id,
+            "uptime_s": round(time.time() - self.started_at, 1),
+            "broker": {
+                "connected": bool(stats and stats.connected),
+                "connects": stats.connects if stats else 0,
+                "last_error": stats.last_error if stats else "",
+            },
+            "ingest": {
+                "mqtt_messages": self.counters.get("mqtt_messages"),
+                "records": self.counters.get("records"),
+                "readings": self.counters.get("readings"),
+                "duplicates_dropped": self.counters.get("duplicates_dropped"),
+                "dead_letters": self.counters.by_label("dead_letters"),
+            },
+            "store": {"rows_written": self.store.rows_written, "write_errors": self.store.write_errors},
+            "stream_clients": self.broadcaster.client_count,
+        }

@@ -1,0 +1,1 @@
+"""Stand-ins for campus hardware: an MQTT device fleet with scenarios (`fleet`, `scenarios`)."""

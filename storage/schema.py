@@ -1,0 +1,65 @@
+"""SQLite schema, versioned: migration N brings a database from user_version N-1 to N."""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE readings (
+        device_id TEXT NOT NULL, metric TEXT NOT NULL, ts REAL NOT NULL, value REAL NOT NULL
+    );
+    CREATE INDEX readings_device_metric_ts ON readings (device_id, metric, ts);
+    CREATE INDEX readings_ts ON readings (ts);
+    CREATE TABLE rollups_1m (
+        device_id TEXT NOT NULL, metric TEXT NOT NULL, minute INTEGER NOT NULL,
+        min REAL NOT NULL, max REAL NOT NULL, avg REAL NOT NULL, last REAL NOT NULL, n INTEGER NOT NULL,
+        PRIMARY KEY (device_id, metric, minute)
+    ) WITHOUT ROWID;
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY, device_id TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,
+        ts REAL NOT NULL, attrs TEXT NOT NULL
+    );
+    CREATE INDEX events_device_ts ON events (device_id, ts);
+    CREATE TABLE device_state (
+        device_id TEXT PRIMARY KEY, kind TEXT NOT NULL, online INTEGER, last_seen REAL,
+        state_changed_at REAL, last_seq INTEGER, last_values TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE status_changes (
+        id INTEGER PRIMARY KEY, device_id TEXT NOT NULL, online INTEGER NOT NULL, ts REAL NOT NULL,
+        reason TEXT NOT NULL
+    );
+    CREATE INDEX status_changes_device_ts ON status_changes (device_id, ts);
+    CREATE TABLE dead_letters (
+        id INTEGER PRIMARY KEY, received_at REAL NOT NULL, source TEXT NOT NULL, device_id TEXT NOT NULL,
+        reason TEXT NOT NULL, detail TEXT NOT NULL, payload BLOB NOT NULL
+    );
+    CREATE INDEX dead_letters_reason ON dead_letters (reason, received_at);
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY, rule TEXT NOT NULL, subject TEXT NOT NULL, device_id TEXT NOT NULL,
+        severity TEXT NOT NULL, state TEXT NOT NULL, condition_active INTEGER NOT NULL,
+        first_seen REAL NOT NULL, last_seen REAL NOT NULL, count INTEGER NOT NULL,
+        acknowledged_at REAL, acknowledged_by TEXT, cleared_at REAL,
+        resolved_at REAL, resolved_by TEXT, resolution_note TEXT, details TEXT NOT NULL
+    );
+    CREATE INDEX alerts_state ON alerts (state, severity);
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY, ts REAL NOT NULL, actor TEXT NOT NULL, entity TEXT NOT NULL,
+        entity_id TEXT NOT NULL, action TEXT NOT NULL, detail TEXT NOT NULL
+    );
+    CREATE INDEX audit_entity ON audit (entity, entity_id);
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+]
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply the migrations this database has not seen; returns the resulting version."""
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    if version > len(MIGRATIONS):
+        raise RuntimeError(
+            f"database schema version {version} is newer than this gateway knows ({len(MIGRATIONS)})"
+        )
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+    return len(MIGRATIONS)

@@ -1,0 +1,516 @@
+"""The embedded store: one SQLite file in WAL mode.
+
+Writes are queued and applied by one writer thread in batched transactions, so the event loop
+never waits for the disk; callbacks queued with `after_commit` run once everything queued before
+them is durable (the MQTT driver acknowledges QoS 1 messages that way). Reads use their own
+connection, which WAL lets run beside the writer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from analytics.alerts import Alert, AlertState, Severity
+from storage.schema import migrate
+
+log = logging.getLogger(__name__)
+
+ReadingRow = tuple[str, str, float, float]  # device_id, metric, ts, value
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceStateRow:
+    device_id: str
+    kind: str
+    online: bool | None
+    last_seen: float | None
+    state_changed_at: float | None
+    last_seq: int | None
+    last_values: Mapping[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    id: int
+    received_at: float
+    source: str
+    device_id: str
+    reason: str
+    detail: str
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    ts: float
+    actor: str
+    entity: str
+    entity_id: str
+    action: str
+    detail: str
+
+
+_STOP = object()
+_ALERT_COLUMNS = (
+    "id, rule, subject, device_id, severity, state, condition_active, first_seen, last_seen, count, "
+    "acknowledged_at, acknowledged_by, cleared_at, resolved_at, resolved_by, resolution_note, details"
+)
+
+
+class SqliteStore:
+    """Readings, events, device state, dead letters, alerts and audit in one SQLite file.
+
+    Args:
+        path: database file; created with its schema when missing.
+        retention_days: raw readings older than this are deleted once rolled up.
+    """
+
+    def __init__(
+        self, path: Path, retention_days: float = 30.0, rollup_retention_days: float = 365.0
+    ) -> None:
+        self.path = path
+        self.retention_days = retention_days
+        self.rollup_retention_days = rollup_retention_days
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._read_lock = threading.Lock()
+        self._reader: sqlite3.Connection | None = None
+        self.rows_written = 0
+        self.write_errors = 0
+        self.batches = 0
+
+    def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = self._connect()
+        migrate(conn)
+        conn.close()
+        self._reader = self._connect()
+        self._writer = threading.Thread(target=self._write_loop, name="sqlite-writer", daemon=True)
+        self._writer.start()
+
+    def close(self) -> None:
+        """Flush everything queued, then stop the writer."""
+        if self._writer is not None:
+            self._queue.put(_STOP)
+            self._writer.join()
+            self._writer = None
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode is durable against a process crash; the broker keeps QoS 1 messages
+        # we have not acknowledged, and we acknowledge only after commit.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=5000")
+        return conn
+
+    # -- writes (any thread; applied in order by the writer) ------------------------------------
+
+    def add_readings(self, rows: Sequence[ReadingRow]) -> None:
+        self._queue.put(("readings", rows))
+
+    def add_event(self, device_id: str, kind: str, name: str, ts: float, attrs: Mapping[str, Any]) -> None:
+        self._queue.put(
+            ("event", (device_id, kind, name, ts, json.dumps(attrs, ensure_ascii=False, default=str)))
+        )
+
+    def add_status_change(self, device_id: str, online: bool, ts: float, reason: str) -> None:
+        self._queue.put(("status", (device_id, int(online), ts, reason)))
+
+    def add_dead_letter(
+        self, received_at: float, source: str, device_id: str, reason: str, detail: str, payload: bytes
+    ) -> None:
+        self._queue.put(("dead", (received_at, source, device_id, reason, detail, payload[:65536])))
+
+    def save_device_states(self, rows: Iterable[DeviceStateRow]) -> None:
+        values = [
+            (
+                row.device_id,
+                row.kind,
+                None if row.online is None else int(row.online),
+                row.last_seen,
+                row.state_changed_at,
+                row.last_seq,
+                json.dumps(dict(row.last_values)),
+            )
+            for row in rows
+        ]
+        if values:
+            self._queue.put(("device_state", values))
+
+    def save_alert(self, alert: Alert) -> None:
+        self._queue.put(("alert", _alert_row(alert)))
+
+    def audit(self, ts: float, actor: str, entity: str, entity_id: str, action: str, detail: str) -> None:
+        self._queue.put(("audit", (ts, actor, entity, entity_id, action, detail)))
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._queue.put(("meta", (key, value)))
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` on the writer thread once everything queued so far is committed."""
+        self._queue.put(("callback", callback))
+
+    def maintain(self, now: float) -> None:
+        """Queue the rollup of finished minutes and the retention sweep."""
+        self._queue.put(("maintain", now))
+
+    def flush(self, timeout_s: float = 10.0) -> None:
+        """Block until everything queued so far is committed (tests and shutdown)."""
+        done = threading.Event()
+        self.after_commit(done.set)
+        if not done.wait(timeout_s):
+            raise TimeoutError("the SQLite writer did not catch up in time")
+
+    def _write_loop(self) -> None:
+        conn = self._connect()
+        try:
+            while True:
+                item = self._queue.get()
+                batch = [item]
+                while len(batch) < 20000:
+                    try:
+                        batch.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+                stop = any(entry is _STOP for entry in batch)
+                self._apply(conn, [entry for entry in batch if entry is not _STOP])
+                if stop:
+                    return
+        finally:
+            conn.close()
+
+    def _apply(self, conn: sqlite3.Connection, batch: list[tuple[str, Any]]) -> None:
+        callbacks: list[Callable[[], None]] = []
+        maintain_at: float | None = None
+        readings: list[ReadingRow] = []
+        try:
+            conn.execute("BEGIN")
+            for op, payload in batch:
+                if op == "readings":
+                    readings.extend(payload)
+                elif op == "callback":
+                    callbacks.append(payload)
+                elif op == "maintain":
+                    maintain_at = payload
+                else:
+                    self._apply_one(conn, op, payload)
+            if readings:
+                conn.executemany("INSERT INTO readings VALUES (?, ?, ?, ?)", readings)
+            conn.execute("COMMIT")
+            self.rows_written += len(readings) + len(batch)
+            self.batches += 1
+        except sqlite3.Error:
+            self.write_errors += 1
+            log.exception("SQLite batch of %d operations failed; retrying them one by one", len(batch))
+            conn.execute("ROLLBACK")
+            self._apply_singly(conn, batch, readings)
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                log.exception("after-commit callback failed")
+        if maintain_at is not None:
+            self._maintain(conn, maintain_at)
+
+    def _apply_singly(
+        self, conn: sqlite3.Connection, batch: list[tuple[str, Any]], readings: list[ReadingRow]
+    ) -> None:
+        # One bad row must not cost the rest of the batch.
+        for op, payload in batch:
+            if op in ("readings", "callback", "maintain"):
+                continue
+            try:
+                self._apply_one(conn, op, payload)
+            except sqlite3.Error:
+                log.exception("dropping %s write that SQLite refused: %r", op, payload)
+        try:
+            conn.executemany("INSERT INTO readings VALUES (?, ?, ?, ?)", readings)
+        except sqlite3.Error:
+            log.exception("dropping %d readings that SQLite refused", len(readings))
+
+    @staticmethod
+    def _apply_one(conn: sqlite3.Connection, op: str, payload: Any) -> None:
+        if op == "event":
+            conn.execute(
+                "INSERT INTO events (device_id, kind, name, ts, attrs) VALUES (?, ?, ?, ?, ?)", payload
+            )
+        elif op == "status":
+            conn.execute(
+                "INSERT INTO status_changes (device_id, online, ts, reason) VALUES (?, ?, ?, ?)", payload
+            )
+        elif op == "dead":
+            conn.execute(
+                "INSERT INTO dead_letters (received_at, source, device_id, reason, detail, payload) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                payload,
+            )
+        elif op == "device_state":
+            conn.executemany("INSERT OR REPLACE INTO device_state VALUES (?, ?, ?, ?, ?, ?, ?)", payload)
+        elif op == "alert":
+            conn.execute(
+                f"INSERT OR REPLACE INTO alerts ({_ALERT_COLUMNS}) VALUES ({', '.join('?' * 17)})", payload
+            )
+        elif op == "audit":
+            conn.execute(
+                "INSERT INTO audit (ts, actor, entity, entity_id, action, detail) VALUES (?, ?, ?, ?, ?, ?)",
+                payload,
+            )
+        elif op == "meta":
+            conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", payload)
+        else:
+            raise ValueError(f"unknown write op {op!r}")
+
+    def _maintain(self, conn: sqlite3.Connection, now: float) -> None:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'rollup_watermark'").fetchone()
+        start_minute = int(row[0]) if row else 0
+        end_minute = int(now // 60)  # exclusive: the current minute is still filling
+        if start_minute == 0:
+            first = conn.execute("SELECT MIN(ts) FROM readings").fetchone()[0]
+            if first is None:
+                return
+            start_minute = int(first // 60)
+        if end_minute > start_minute:
+            conn.execute("BEGIN")
+            conn.execute(
+                """
+                INSERT OR REPLACE INTO rollups_1m
+                SELECT device_id, metric, CAST(ts / 60 AS INTEGER) AS minute,
+                       MIN(value), MAX(value), AVG(value),
+                       (SELECT r2.value FROM readings r2 WHERE r2.device_id = r.device_id
+                        AND r2.metric = r.metric AND CAST(r2.ts / 60 AS INTEGER) = CAST(r.ts / 60 AS INTEGER)
+                        ORDER BY r2.ts DESC LIMIT 1),
+                       COUNT(*)
+                FROM readings r WHERE ts >= ? AND ts < ? GROUP BY device_id, metric, minute
+                """,
+                (start_minute * 60, end_minute * 60),
+            )
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('rollup_watermark', ?)", (str(end_minute),))
+            conn.execute("DELETE FROM readings WHERE ts < ?", (now - self.retention_days * 86400,))
+            conn.execute(
+                "DELETE FROM rollups_1m WHERE minute < ?",
+                (int((now - self.rollup_retention_days * 86400) // 60),),
+            )
+            conn.execute("COMMIT")
+
+    # -- reads (any thread) -----------------------------------------------------------------------
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        if self._reader is None:
+            raise RuntimeError("store is not open")
+        with self._read_lock:
+            return self._reader.execute(sql, params).fetchall()
+
+    def readings(
+        self,
+        device_id: str,
+        metric: str,
+        since: float,
+        until: float,
+        step_s: float | None = None,
+        limit: int = 10000,
+    ) -> list[dict[str, float]]:
+        """Raw samples, or per-step min/max/avg/last (from 1-minute rollups for steps of a minute or more)."""
+        if step_s is None:
+            rows = self._read(
+                "SELECT ts, value FROM readings WHERE device_id = ? AND metric = ? AND ts >= ? AND ts < ? "
+                "ORDER BY ts LIMIT ?",
+                (device_id, metric, since, until, limit),
+            )
+            return [{"ts": ts, "value": value} for ts, value in rows]
+        raw = self._read(
+            "SELECT CAST(ts / ? AS INTEGER) * ? AS bucket, MIN(value), MAX(value), AVG(value), "
+            "(SELECT value FROM readings r2 WHERE r2.device_id = r.device_id AND r2.metric = r.metric "
+            " AND CAST(r2.ts / ? AS INTEGER) = CAST(r.ts / ? AS INTEGER) ORDER BY r2.ts DESC LIMIT 1) "
+            "FROM readings r WHERE device_id = ? AND metric = ? AND ts >= ? AND ts < ? "
+            "GROUP BY bucket ORDER BY bucket LIMIT ?",
+            (step_s, step_s, step_s, step_s, device_id, metric, since, until, limit),
+        )
+        buckets = {row[0]: row for row in raw}
+        if step_s >= 60:
+            # Raw readings past retention survive only as rollups: fill the gaps from them.
+            rolled = self._read(
+                "SELECT CAST(minute * 60 / ? AS INTEGER) * ? AS bucket, MIN(min), MAX(max), "
+                "SUM(avg * n) / SUM(n), MAX(minute * 1000000 + 0) , SUM(n) FROM rollups_1m "
+                "WHERE device_id = ? AND metric = ? AND minute * 60 >= ? AND minute * 60 < ? "
+                "GROUP BY bucket ORDER BY bucket",
+                (step_s, step_s, device_id, metric, since, until),
+            )
+            for bucket, low, high, avg, _, _ in rolled:
+                if bucket not in buckets:
+                    last = self._read(
+                        "SELECT last FROM rollups_1m WHERE device_id = ? AND metric = ? AND minute * 60 >= ? "
+                        "AND minute * 60 < ? ORDER BY minute DESC LIMIT 1",
+                        (device_id, metric, bucket, bucket + step_s),
+                    )
+                    buckets[bucket] = (bucket, low, high, avg, last[0][0] if last else avg)
+        return [
+            {"ts": float(bucket), "min": low, "max": high, "avg": avg, "last": last}
+            for bucket, low, high, avg, last in sorted(buckets.values())[:limit]
+        ]
+
+    def device_states(self) -> list[DeviceStateRow]:
+        rows = self._read("SELECT * FROM device_state ORDER BY device_id")
+        return [
+            DeviceStateRow(
+                device_id=row[0],
+                kind=row[1],
+                online=None if row[2] is None else bool(row[2]),
+                last_seen=row[3],
+                state_changed_at=row[4],
+                last_seq=row[5],
+                last_values=json.loads(row[6]),
+            )
+            for row in rows
+        ]
+
+    def alerts(
+        self,
+        states: Sequence[AlertState] = (),
+        severities: Sequence[Severity] = (),
+        since: float | None = None,
+        device_id: str | None = None,
+        limit: int = 500,
+    ) -> list[Alert]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if states:
+            clauses.append(f"state IN ({', '.join('?' * len(states))})")
+            params.extend(state.value for state in states)
+        if severities:
+            clauses.append(f"severity IN ({', '.join('?' * len(severities))})")
+            params.extend(severity.value for severity in severities)
+        if since is not None:
+            clauses.append("last_seen >= ?")
+            params.append(since)
+        if device_id is not None:
+            clauses.append("device_id = ?")
+            params.append(device_id)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._read(
+            f"SELECT {_ALERT_COLUMNS} FROM alerts {where} ORDER BY id DESC LIMIT ?", [*params, limit]
+        )
+        return [_alert_from_row(row) for row in rows]
+
+    def alert(self, alert_id: int) -> Alert | None:
+        rows = self._read(f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE id = ?", (alert_id,))
+        return _alert_from_row(rows[0]) if rows else None
+
+    def open_alerts(self) -> list[Alert]:
+        rows = self._read(f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE state != 'resolved' ORDER BY id")
+        return [_alert_from_row(row) for row in rows]
+
+    def max_alert_id(self) -> int:
+        return int(self._read("SELECT COALESCE(MAX(id), 0) FROM alerts")[0][0])
+
+    def audit_trail(self, entity: str, entity_id: str) -> list[AuditEntry]:
+        rows = self._read(
+            "SELECT ts, actor, entity, entity_id, action, detail FROM audit WHERE entity = ? AND entity_id = ? "
+            "ORDER BY id",
+            (entity, entity_id),
+        )
+        return [AuditEntry(*row) for row in rows]
+
+    def dead_letters(self, reason: str | None = None, limit: int = 100) -> list[DeadLetter]:
+        if reason is None:
+            rows = self._read("SELECT * FROM dead_letters ORDER BY id DESC LIMIT ?", (limit,))
+        else:
+            rows = self._read(
+                "SELECT * FROM dead_letters WHERE reason = ? ORDER BY id DESC LIMIT ?", (reason, limit)
+            )
+        return [DeadLetter(*row) for row in rows]
+
+    def unknown_devices(self) -> list[dict[str, Any]]:
+        rows = self._read(
+            "SELECT device_id, COUNT(*), MIN(received_at), MAX(received_at), MAX(source) FROM dead_letters "
+            "WHERE reason = 'unknown_device' GROUP BY device_id ORDER BY device_id"
+        )
+        return [
+            {
+                "device_id": row[0],
+                "messages": row[1],
+                "first_seen": row[2],
+                "last_seen": row[3],
+                "last_topic": row[4],
+            }
+            for row in rows
+        ]
+
+    def count(self, table: str) -> int:
+        if table not in {
+            "readings",
+            "events",
+            "dead_letters",
+            "alerts",
+            "audit",
+            "status_changes",
+            "rollups_1m",
+        }:
+            raise ValueError(f"unknown table {table!r}")
+        return int(self._read(f"SELECT COUNT(*) FROM {table}")[0][0])
+
+    def events(self, device_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        rows = self._read(
+            "SELECT name, ts, attrs FROM events WHERE device_id = ? ORDER BY id DESC LIMIT ?",
+            (device_id, limit),
+        )
+        return [{"name": name, "ts": ts, "attrs": json.loads(attrs)} for name, ts, attrs in rows]
+
+
+def _alert_row(alert: Alert) -> tuple[Any, ...]:
+    return (
+        alert.id,
+        alert.rule,
+        alert.subject,
+        alert.device_id,
+        alert.severity.value,
+        alert.state.value,
+        int(alert.condition_active),
+        alert.first_seen,
+        alert.last_seen,
+        alert.count,
+        alert.acknowledged_at,
+        alert.acknowledged_by,
+        alert.cleared_at,
+        alert.resolved_at,
+        alert.resolved_by,
+        alert.resolution_note,
+        json.dumps(dict(alert.details), ensure_ascii=False, default=str),
+    )
+
+
+def _alert_from_row(row: Sequence[Any]) -> Alert:
+    return Alert(
+        id=row[0],
+        rule=row[1],
+        subject=row[2],
+        device_id=row[3],
+        severity=Severity(row[4]),
+        condition_active=bool(row[6]),
+        first_seen=row[7],
+        last_seen=row[8],
+        count=row[9],
+        acknowledged_at=row[10],
+        acknowledged_by=row[11],
+        cleared_at=row[12],
+        resolved_at=row[13],
+        resolved_by=row[14],
+        resolution_note=row[15],
+        details=json.loads(row[16]),
+    )
+
+
+def wall_clock() -> float:
+    return time.time()
