@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 from datetime import datetime
@@ -247,24 +248,33 @@ def create_app(ctx: ApiContext) -> FastAPI:
     async def stream(websocket: WebSocket, token: str = "") -> None:
         """Live alerts and device status. Browsers cannot set headers, so the token is a query parameter."""
         who = ctx.tokens.lookup(token) if token else None
+        await websocket.accept()
         if who is None or who.role not in ("operator", "admin"):
+            # Accept first so the browser sees the close code (4401/4403), not a bare HTTP 403.
             await websocket.close(code=4401 if who is None else 4403)
             return
-        await websocket.accept()
         queue = ctx.broadcaster.subscribe()
-        try:
+
+        async def forward() -> None:
             snapshot = [AlertOut.of(a, ctx.inventory).model_dump() for a in ctx.alerts.open_alerts()]
             await websocket.send_json({"type": "snapshot", "alerts": snapshot})
-            while True:
-                text = await queue.get()
-                if text is None:
-                    await websocket.close(code=1013)
-                    return
+            while (text := await queue.get()) is not None:
                 await websocket.send_text(text)
-        except WebSocketDisconnect:
-            pass
+            await websocket.close(code=1013)  # fell behind: the client reconnects and re-reads the snapshot
+
+        async def until_disconnect() -> None:
+            while (await websocket.receive())["type"] != "websocket.disconnect":
+                pass
+
+        tasks = {asyncio.create_task(forward()), asyncio.create_task(until_disconnect())}
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
             ctx.broadcaster.unsubscribe(queue)
+            for task in tasks:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                await asyncio.gather(*tasks)
 
     app.include_router(api)
 

@@ -42,10 +42,13 @@ class LocalBroker:
             self.process.wait()
 
 
-def start_local_broker(workdir: Path, port: int | None = None) -> LocalBroker:
+def start_local_broker(workdir: Path, port: int | None = None, prefer: str = "auto") -> LocalBroker:
+    """Start mosquitto (`prefer` auto or mosquitto) or amqtt (`prefer` amqtt, or no mosquitto installed)."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
-    mosquitto = find_mosquitto()
+    mosquitto = find_mosquitto() if prefer != "amqtt" else None
+    if prefer == "mosquitto" and mosquitto is None:
+        raise RuntimeError("mosquitto is not installed (apt-get install mosquitto), use --broker amqtt")
     if mosquitto is not None:
         config = workdir / "mosquitto.conf"
         config.write_text(

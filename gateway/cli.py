@@ -53,7 +53,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from gateway.demo import pick_port, run_demo
 
     port = args.port or pick_port(8080)
-    return asyncio.run(run_demo(Path(args.data).resolve(), port, args.host))
+    return asyncio.run(run_demo(Path(args.data).resolve(), port, args.host, args.broker, args.period))
 
 
 def _cmd_hash_token(args: argparse.Namespace) -> int:
@@ -95,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data", default="demo-data", help="folder for the demo's database and broker")
     demo.add_argument("--port", type=int, default=0, help="API port (default 8080, or a free one)")
     demo.add_argument("--host", default="127.0.0.1", help="API address (0.0.0.0 to serve the LAN)")
+    demo.add_argument(
+        "--broker",
+        choices=("auto", "mosquitto", "amqtt"),
+        default="auto",
+        help="auto: the system's mosquitto when installed, else amqtt (pure Python)",
+    )
+    demo.add_argument("--period", type=float, default=5.0, help="seconds between simulated telemetry rounds")
     demo.set_defaults(func=_cmd_demo)
 
     token = commands.add_parser("hash-token", help="hash an API token for config (makes one if omitted)")

@@ -7,6 +7,7 @@ import logging
 import random
 import secrets
 import signal
+import socket
 import threading
 from pathlib import Path
 
@@ -61,8 +62,10 @@ def _simulate(fleet: Fleet, stop: threading.Event, period_s: float = 5.0) -> Non
                     fleet.smoke(device.id).alarm_clear()
 
 
-async def run_demo(data_dir: Path, api_port: int | None, host: str) -> int:
-    broker = start_local_broker(data_dir / "broker")
+async def run_demo(
+    data_dir: Path, api_port: int | None, host: str, broker_kind: str = "auto", period_s: float = 5.0
+) -> int:
+    broker = start_local_broker(data_dir / "broker", prefer=broker_kind)
     token = secrets.token_urlsafe(24)
     port = api_port or 8080
     config = demo_config(data_dir, broker.port, port, token, broker.mqtt_version)
@@ -82,7 +85,7 @@ async def run_demo(data_dir: Path, api_port: int | None, host: str) -> int:
         if run_task.done():
             return run_task.result() or 1
         fleet = Fleet("demo", "127.0.0.1", broker.port, client_id="demo-fleet")
-        simulator = threading.Thread(target=_simulate, args=(fleet, stop_simulation), daemon=True)
+        simulator = threading.Thread(target=_simulate, args=(fleet, stop_simulation, period_s), daemon=True)
         simulator.start()
         shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         print(
@@ -110,8 +113,6 @@ async def run_demo(data_dir: Path, api_port: int | None, host: str) -> int:
 
 
 def pick_port(preferred: int) -> int:
-    import socket
-
     with socket.socket() as sock:
         try:
             sock.bind(("127.0.0.1", preferred))

@@ -186,7 +186,12 @@ class SqliteStore:
                     except queue.Empty:
                         break
                 stop = any(entry is _STOP for entry in batch)
-                self._apply(conn, [entry for entry in batch if entry is not _STOP])
+                try:
+                    self._apply(conn, [entry for entry in batch if entry is not _STOP])
+                except Exception:  # the writer must outlive any one bad batch
+                    log.exception("SQLite writer failed on a batch of %d operations", len(batch))
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
                 if stop:
                     return
         finally:
@@ -217,13 +222,18 @@ class SqliteStore:
             log.exception("SQLite batch of %d operations failed; retrying them one by one", len(batch))
             conn.execute("ROLLBACK")
             self._apply_singly(conn, batch, readings)
+        if maintain_at is not None:
+            try:
+                self._maintain(conn, maintain_at)
+            except sqlite3.Error:
+                log.exception("rollup/retention pass failed; it is retried at the next maintenance")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
         for callback in callbacks:
             try:
                 callback()
             except Exception:
                 log.exception("after-commit callback failed")
-        if maintain_at is not None:
-            self._maintain(conn, maintain_at)
 
     def _apply_singly(
         self, conn: sqlite3.Connection, batch: list[tuple[str, Any]], readings: list[ReadingRow]

@@ -49,6 +49,7 @@ class MqttEndpoint:
 @dataclass
 class ConnectionStats:
     connected: bool = False
+    subscribed: bool = False
     connects: int = 0
     disconnects: int = 0
     messages: int = 0
@@ -94,6 +95,7 @@ class MqttSubscriber:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
 
     def start(self) -> None:
         if self.endpoint.mqtt_v5:
@@ -140,12 +142,23 @@ class MqttSubscriber:
         else:
             client.subscribe([(topic, self.endpoint.qos) for topic in self.endpoint.topic_filters])
 
+    def _on_subscribe(
+        self, client: paho.Client, userdata: Any, mid: int, reasons: list[ReasonCode], properties: Any
+    ) -> None:
+        refused = [reason for reason in reasons if reason.is_failure]
+        if refused:
+            self.stats.last_error = f"subscription refused: {refused[0]}"
+            log.error("broker refused the subscription to %s: %s", self.endpoint.topic_filters, refused[0])
+        else:
+            self.stats.subscribed = True
+
     def _on_disconnect(
         self, client: paho.Client, userdata: Any, flags: Any, reason: ReasonCode, properties: Any
     ) -> None:
         if self.stats.connected:
             self.stats.disconnects += 1
         self.stats.connected = False
+        self.stats.subscribed = False
         self.stats.connected_since = None
         if reason.is_failure:
             self.stats.last_error = str(reason)

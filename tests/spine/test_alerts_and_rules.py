@@ -1,0 +1,166 @@
+"""Alert lifecycle and the spine's rules, with a fake clock and an in-memory journal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from analytics.alerts import Alert, AlertNotFound, AlertService, AlertSignal, AlertState, Severity
+from analytics.devices import DeviceSpec
+from analytics.records import DeviceEvent, DeviceKind, DeviceState, Reading, StatusChange
+from analytics.rules.defaults import RuleConfigError, configure_rules, default_rules
+from analytics.rules.engine import RuleEngine
+from analytics.rules.health import DeviceOfflineRule
+
+
+@dataclass
+class MemoryJournal:
+    saved: list[Alert] = field(default_factory=list)
+    trail: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def save_alert(self, alert: Alert) -> None:
+        self.saved.append(alert)
+
+    def audit(self, ts: float, actor: str, entity: str, entity_id: str, action: str, detail: str) -> None:
+        self.trail.append((actor, action, detail))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def signal(raised: bool, ts: float = 1000.0, severity: Severity = Severity.CRITICAL) -> AlertSignal:
+    return AlertSignal("fire_alarm", "s1", raised, ts, severity, "s1")
+
+
+def test_one_alert_per_rule_and_subject_counts_repeats() -> None:
+    journal = MemoryJournal()
+    service = AlertService(journal, Clock())
+    first = service.apply(signal(True))
+    second = service.apply(signal(True, ts=1005))
+    assert first is not None and second is not None and first.id == second.id
+    assert (second.count, second.first_seen, second.last_seen) == (2, 1000.0, 1005.0)
+    assert [action for _, action, _ in journal.trail] == ["raised"]
+
+
+@pytest.mark.parametrize("ack_first", [True, False])
+def test_acknowledge_and_clear_in_either_order(ack_first: bool) -> None:
+    service = AlertService(MemoryJournal(), Clock())
+    alert = service.apply(signal(True))
+    assert alert is not None
+    if ack_first:
+        assert service.acknowledge(alert.id, "op").state is AlertState.ACKNOWLEDGED
+        cleared = service.apply(signal(False))
+    else:
+        assert service.apply(signal(False)) is not None
+        cleared = service.acknowledge(alert.id, "op")
+    assert cleared is not None and cleared.state is AlertState.CLEARED and cleared.acknowledged_by == "op"
+    resolved = service.resolve(alert.id, "op", "detector cleaned")
+    assert resolved.state is AlertState.RESOLVED and service.open_alerts() == []
+    with pytest.raises(AlertNotFound):
+        service.acknowledge(alert.id, "op")
+    reopened = service.apply(signal(True, ts=2000))
+    assert reopened is not None and reopened.id != alert.id
+
+
+def test_restored_alerts_continue_and_ids_do_not_collide() -> None:
+    journal = MemoryJournal()
+    old = AlertService(journal, Clock())
+    alert = old.apply(signal(True))
+    assert alert is not None
+    restored = AlertService(journal, Clock(), next_id=alert.id + 1, open_alerts=[alert])
+    again = restored.apply(signal(True, ts=1100))
+    assert again is not None and again.id == alert.id and again.count == 2
+
+
+def heat(value: float, ts: float) -> Reading:
+    return Reading("k1", DeviceKind.TEMPERATURE, "temperature_c", ts, value)
+
+
+KITCHEN = DeviceSpec(id="k1", kind=DeviceKind.TEMPERATURE, reporting_interval_s=10)
+
+
+def run(engine: RuleEngine, service: AlertService, *readings: Reading) -> list[Alert]:
+    changes = []
+    for reading in readings:
+        for sig in engine.evaluate(reading, KITCHEN):
+            changed = service.apply(sig)
+            if changed is not None:
+                changes.append(changed)
+    return changes
+
+
+def test_heat_high_hysteresis_and_clear_hold_mean_no_flapping_at_the_limit() -> None:
+    engine = RuleEngine(default_rules())
+    service = AlertService(MemoryJournal(), Clock())
+    hovering = [heat(v, t) for t, v in enumerate([56.9, 57.0, 56.0, 57.1, 55.0, 57.0, 54.5], start=0)]
+    run(engine, service, *hovering)
+    [alert] = service.open_alerts()
+    assert alert.count == 3 and alert.state is AlertState.ACTIVE
+    run(engine, service, heat(53.9, 10), heat(53.0, 40), heat(53.5, 69))
+    assert service.open_alerts()[0].state is AlertState.ACTIVE  # below 54 for 59 s: still held
+    run(engine, service, heat(53.5, 70))
+    assert service.open_alerts()[0].state is AlertState.CLEARED
+
+
+def test_per_device_threshold_override_from_inventory() -> None:
+    engine = RuleEngine(default_rules())
+    service = AlertService(MemoryJournal(), Clock())
+    boiler = DeviceSpec(id="k1", kind=DeviceKind.TEMPERATURE, thresholds={"heat_high.raise_at": 80.0})
+    for sig in engine.evaluate(heat(70.0, 0), boiler):
+        service.apply(sig)
+    assert service.open_alerts() == []
+
+
+def test_device_offline_by_status_and_by_silence() -> None:
+    engine = RuleEngine(default_rules())
+    rule = engine.rule("device_offline")
+    assert isinstance(rule, DeviceOfflineRule)
+    rule.watch(KITCHEN, 0.0)
+    assert engine.tick(29.0) == []
+    [silent] = engine.tick(30.0)
+    assert silent.raised and silent.details["reason"] == "silent"
+    assert engine.tick(31.0) == []  # raised once, not every tick
+    [back] = [s for s in engine.evaluate(heat(20.0, 32.0), KITCHEN) if s.rule == "device_offline"]
+    assert not back.raised
+    status = StatusChange("k1", DeviceKind.TEMPERATURE, DeviceState.OFFLINE, 40.0, "status")
+    [offline] = [s for s in engine.evaluate(status, KITCHEN) if s.rule == "device_offline"]
+    assert offline.raised and offline.details == {"reason": "status"}
+
+
+def test_rules_are_dispatched_by_kind_only() -> None:
+    engine = RuleEngine(default_rules())
+    panic = DeviceSpec(id="p1", kind=DeviceKind.PANIC)
+    press = DeviceEvent("p1", DeviceKind.PANIC, "pressed", 1.0, {"button": "main"})
+    [pressed] = [s for s in engine.evaluate(press, panic) if s.raised]
+    assert (pressed.rule, pressed.severity, pressed.details["button"]) == (
+        "panic_pressed",
+        Severity.CRITICAL,
+        "main",
+    )
+    assert all(rule.name != "heat_high" for rule in engine._by_kind[DeviceKind.PANIC])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"heat_hihg": {"raise_at": 50}}, "rules.heat_hihg: no such rule"),
+        ({"heat_high": {"metric": "humidity_pct"}}, "rules.heat_high.metric: not a tunable parameter"),
+        ({"heat_high": {"raise_at": "hot"}}, "rules.heat_high.raise_at: expected float, got 'hot'"),
+        ({"heat_high": {"enabled": 1}}, "rules.heat_high.enabled: expected bool"),
+        ({"heat_high": {"clear_below": 60}}, "clear_below (60.0) must not exceed raise_at (57.0)"),
+    ],
+)
+def test_misconfigured_rules_are_refused_with_a_precise_message(overrides: dict, message: str) -> None:  # type: ignore[type-arg]
+    with pytest.raises(RuleConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        configure_rules(default_rules(), overrides)
+
+
+def test_disabled_rule_is_not_evaluated() -> None:
+    engine = RuleEngine(configure_rules(default_rules(), {"heat_high": {"enabled": False}}))
+    assert engine.rule("heat_high") is None

@@ -1,0 +1,118 @@
+"""Protocol v1 decoding: every way a payload can be wrong has its own dead-letter reason."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from analytics.devices import DeviceSpec, Inventory
+from analytics.records import DeviceEvent, DeviceKind, DeviceState, Reading, StatusChange
+from drivers.errors import PayloadError
+from drivers.mqtt.codec import Duplicate, ProtocolV1Decoder
+
+NOW = 1_800_000_000.0
+INVENTORY = Inventory(
+    [
+        DeviceSpec(id="s1", kind=DeviceKind.SMOKE),
+        DeviceSpec(id="g1", kind=DeviceKind.GATE),
+        DeviceSpec(id="c1", kind=DeviceKind.CHEM_CABINET),
+    ]
+)
+
+
+def decoder() -> ProtocolV1Decoder:
+    return ProtocolV1Decoder("school", INVENTORY)
+
+
+def test_telemetry_becomes_one_reading_per_value_and_booleans_become_numbers() -> None:
+    records = decoder().decode(
+        "campus/school/chem_cabinet/c1/telemetry",
+        json.dumps({"ts": NOW - 1, "seq": 1, "values": {"voc_ppm": 3.5, "fan_on": True}}).encode(),
+        NOW,
+    )
+    assert records == [
+        Reading("c1", DeviceKind.CHEM_CABINET, "voc_ppm", NOW - 1, 3.5),
+        Reading("c1", DeviceKind.CHEM_CABINET, "fan_on", NOW - 1, 1.0),
+    ]
+
+
+def test_event_and_status_and_rfc3339_time() -> None:
+    codec = decoder()
+    [event] = codec.decode(
+        "campus/school/gate/g1/event",
+        b'{"ts": "2027-01-15T08:00:00Z", "event": "access_denied", "attrs": {"person_id": "p7"}}',
+        1_800_000_010.0,
+    )  # type: ignore[misc]
+    assert isinstance(event, DeviceEvent) and event.attrs == {"person_id": "p7"}
+    assert event.ts == 1_800_000_000.0  # 2027-01-15T08:00:00Z
+    [status] = codec.decode("campus/school/gate/g1/status", b'{"ts": 1800000000, "state": "offline"}', NOW)  # type: ignore[misc]
+    assert status == StatusChange("g1", DeviceKind.GATE, DeviceState.OFFLINE, NOW, "status")
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload", "reason"),
+    [
+        ("campus/school/smoke/s1", b"{}", "bad_topic"),
+        ("campus/other/smoke/s1/telemetry", b"{}", "wrong_campus"),
+        ("campus/school/toaster/s1/telemetry", b"{}", "unknown_kind"),
+        ("campus/school/smoke/zz/telemetry", b"{}", "unknown_device"),
+        ("campus/school/gate/s1/telemetry", b"{}", "kind_mismatch"),
+        ("campus/school/smoke/s1/telemetry", b"{" + b" " * 70000 + b"}", "oversized"),
+        ("campus/school/smoke/s1/telemetry", b"{nope", "malformed_json"),
+        ("campus/school/smoke/s1/telemetry", b"\xff\xfe", "malformed_json"),
+        ("campus/school/smoke/s1/telemetry", b"[]", "not_object"),
+        ("campus/school/smoke/s1/telemetry", b'{"values": {}}', "bad_values"),
+        ("campus/school/smoke/s1/telemetry", b'{"values": {"colour": 1}}', "unknown_metric"),
+        ("campus/school/smoke/s1/telemetry", b'{"values": {"temperature_c": "20"}}', "wrong_type"),
+        ("campus/school/smoke/s1/telemetry", b'{"values": {"temperature_c": null}}', "wrong_type"),
+        ("campus/school/smoke/s1/telemetry", b'{"values": {"temperature_c": NaN}}', "non_finite"),
+        ("campus/school/smoke/s1/telemetry", b'{"values": {"temperature_c": -Infinity}}', "non_finite"),
+        ("campus/school/smoke/s1/telemetry", b'{"ts": true, "values": {"temperature_c": 1}}', "bad_ts"),
+        ("campus/school/smoke/s1/telemetry", b'{"ts": "noon", "values": {"temperature_c": 1}}', "bad_ts"),
+        ("campus/school/smoke/s1/telemetry", b'{"seq": -1, "values": {"temperature_c": 1}}', "bad_seq"),
+        ("campus/school/smoke/s1/telemetry", b'{"seq": 1.5, "values": {"temperature_c": 1}}', "bad_seq"),
+        ("campus/school/smoke/s1/event", b'{"event": 3}', "bad_event"),
+        ("campus/school/smoke/s1/event", b'{"event": "pressed"}', "unknown_event"),
+        ("campus/school/smoke/s1/event", b'{"event": "alarm", "attrs": []}', "bad_attrs"),
+        ("campus/school/smoke/s1/status", b'{"state": "sleepy"}', "bad_state"),
+        ("campus/school/smoke/s1/config", b"{}", "bad_channel"),
+    ],
+)
+def test_invalid_messages_name_their_reason(topic: str, payload: bytes, reason: str) -> None:
+    with pytest.raises(PayloadError) as error:
+        decoder().decode(topic, payload, NOW)
+    assert error.value.reason == reason
+
+
+def test_seq_drops_redeliveries_but_accepts_a_restarted_counter() -> None:
+    codec = decoder()
+    topic = "campus/school/smoke/s1/telemetry"
+
+    def send(seq: int) -> object:
+        return codec.decode(topic, json.dumps({"seq": seq, "values": {"battery_pct": 90}}).encode(), NOW)
+
+    assert isinstance(send(5000), list)
+    assert send(5000) == Duplicate("s1", 5000)
+    assert send(4990) == Duplicate("s1", 4990)
+    assert isinstance(send(1), list)  # far below: the device restarted its counter
+    codec.decode("campus/school/smoke/s1/status", b'{"state": "online"}', NOW)
+    assert isinstance(send(1), list)  # a device coming online may restart at any number
+
+
+def test_clock_skew_uses_receive_time_and_flags_once_until_back_in_sync() -> None:
+    codec = decoder()
+    topic = "campus/school/smoke/s1/telemetry"
+    first = codec.decode(topic, json.dumps({"ts": NOW - 3600, "values": {"battery_pct": 90}}).encode(), NOW)
+    assert isinstance(first, list)
+    assert [type(r).__name__ for r in first] == ["DeviceEvent", "Reading"]
+    assert (
+        isinstance(first[0], DeviceEvent)
+        and first[0].name == "clock_skew"
+        and first[0].attrs == {"skew_s": -3600.0}
+    )
+    assert first[1].ts == NOW
+    second = codec.decode(topic, json.dumps({"ts": NOW - 3600, "values": {"battery_pct": 90}}).encode(), NOW)
+    assert isinstance(second, list) and len(second) == 1
+    back = codec.decode(topic, json.dumps({"ts": NOW - 2, "values": {"battery_pct": 90}}).encode(), NOW)
+    assert isinstance(back, list) and isinstance(back[0], DeviceEvent) and back[0].name == "clock_skew_clear"

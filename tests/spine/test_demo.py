@@ -1,0 +1,52 @@
+"""The README's first command: `campus-gateway demo` starts everything, shows live alerts, stops on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import free_port
+
+
+@pytest.mark.parametrize("broker", ["mosquitto", "amqtt"])
+def test_demo_runs_with_either_broker_and_stops_cleanly_on_ctrl_c(tmp_path: Path, broker: str) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "demo", "--data", str(tmp_path), "--port", str(port),
+         "--broker", broker, "--period", "0.3"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    output: list[str] = []
+    try:
+        assert process.stdout is not None
+        token = None
+        deadline = time.monotonic() + 30
+        while token is None and time.monotonic() < deadline:
+            line = process.stdout.readline()
+            output.append(line)
+            found = re.search(r"Operator token:\s+(\S+)", line)
+            token = found.group(1) if found else None
+        assert token, "".join(output)
+        headers = {"Authorization": f"Bearer {token}"}
+        rules: set[str] = set()
+        while time.monotonic() < deadline and not {"panic_pressed", "fire_alarm"} <= rules:
+            alerts = httpx.get(f"http://127.0.0.1:{port}/api/v1/alerts", headers=headers, timeout=5).json()
+            rules = {alert["rule"] for alert in alerts}
+            time.sleep(0.3)
+        assert {"panic_pressed", "fire_alarm"} <= rules
+        page = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
+        assert page.status_code == 200 and "校园安全" in page.text
+    finally:
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=30)
+        output.append(rest)
+    assert process.returncode == 0, "".join(output)
+    assert "demo stopped" in "".join(output)
