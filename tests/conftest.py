@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import shutil
 import socket
 import subprocess
@@ -36,6 +37,7 @@ def start_mosquitto(workdir: Path, extra_config: str = "") -> tuple[subprocess.P
     config = workdir / "mosquitto.conf"
     config.write_text(
         f"listener {port} 127.0.0.1\n"
+        f"user {getpass.getuser()}\n"  # as root, mosquitto would switch to a user that cannot write here
         "allow_anonymous true\n"
         "persistence true\n"
         f"persistence_location {workdir}/\n"
@@ -44,7 +46,17 @@ def start_mosquitto(workdir: Path, extra_config: str = "") -> tuple[subprocess.P
         "queue_qos0_messages false\n"
         f"log_dest file {workdir}/mosquitto.log\n" + extra_config
     )
-    proc = subprocess.Popen([binary, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    broker = Broker("127.0.0.1", port, config)
+    return launch_mosquitto(broker), broker
+
+
+def launch_mosquitto(broker: Broker) -> subprocess.Popen[bytes]:
+    """Run mosquitto with `broker`'s config file (again, after a stop: same port, same persistence)."""
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    proc = subprocess.Popen(
+        [binary, "-c", str(broker.config_path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    port = broker.port
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -57,7 +69,7 @@ def start_mosquitto(workdir: Path, extra_config: str = "") -> tuple[subprocess.P
     else:
         proc.kill()
         raise RuntimeError("mosquitto did not start listening within 10 s")
-    return proc, Broker("127.0.0.1", port, config)
+    return proc
 
 
 def stop_process(proc: subprocess.Popen[bytes]) -> None:
