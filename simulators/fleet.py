@@ -66,6 +66,34 @@ class SimulatedDevice:
         self.event("closed")
 
 
+class ConnectedDevice(SimulatedDevice):
+    """A device with its own MQTT connection and last will (`status` offline), like real hardware."""
+
+    def __init__(self, fleet: Fleet, kind: str, device_id: str, host: str, port: int) -> None:
+        super().__init__(fleet, kind, device_id)
+        connected = threading.Event()
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"device-{device_id}")
+        will = json.dumps({"state": "offline"}).encode()
+        self.client.will_set(self.topic("status"), will, qos=1, retain=True)
+        self.client.on_connect = lambda *args: connected.set()
+        self.client.connect(host, port, keepalive=10)
+        self.client.loop_start()
+        if not connected.wait(10):
+            raise ConnectionError(f"device {device_id} could not connect to {host}:{port}")
+        self.status("online")
+
+    def publish(self, channel: str, body: Mapping[str, Any] | bytes, retain: bool = False) -> None:
+        payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.client.publish(self.topic(channel), payload, qos=1, retain=retain).wait_for_publish(10)
+
+    def lose_power(self) -> None:
+        """Drop the TCP connection without an MQTT DISCONNECT, so the broker sends the last will."""
+        self.client.loop_stop()
+        sock = self.client.socket()
+        if sock is not None:
+            sock.close()
+
+
 class Fleet:
     """A paho client shared by many simulated devices.
 
@@ -91,6 +119,12 @@ class Fleet:
         device = self._devices.get(device_id)
         if device is None:
             device = self._devices[device_id] = SimulatedDevice(self, kind, device_id)
+        return device
+
+    def connect_device(self, kind: str, device_id: str) -> ConnectedDevice:
+        host, port = self.client.host, self.client.port
+        device = ConnectedDevice(self, kind, device_id, host, port)
+        self._devices[device_id] = device
         return device
 
     def smoke(self, device_id: str) -> SimulatedDevice:

@@ -92,6 +92,11 @@ class RunningGateway:
             lambda: counters.get("mqtt_messages") >= count, timeout_s, f"{count} MQTT messages"
         )
 
+    def is_online(self, device_id: str) -> bool | None:
+        pipeline = self.gateway.pipeline
+        status = pipeline.tracker.get(device_id) if pipeline else None
+        return status.online if status else None
+
     def flush_store(self) -> None:
         self.gateway.store.flush()
 

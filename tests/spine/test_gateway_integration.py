@@ -250,3 +250,17 @@ async def test_restart_keeps_open_alerts_and_receives_what_the_broker_held(
         assert again["id"] == first["id"]  # restored, not raised a second time
         await gw.wait_for(lambda: again["count"] >= 1)
         assert (await gw.wait_for_alert("fire_alarm", "tb-2f-smoke-01"))["count"] == 2
+
+
+async def test_last_will_of_a_device_that_loses_power_raises_device_offline(
+    mosquitto: Broker, fleet: Fleet, tmp_path: Path
+) -> None:
+    config = gateway_config(mosquitto, tmp_path / "gw.db", DEVICES)
+    async with running_gateway(config) as gw:
+        gate = fleet.connect_device("gate", "gate-north")
+        gate.telemetry(open=False)
+        await gw.wait_for(lambda: gw.is_online("gate-north") is True)
+        gate.lose_power()
+        offline = await gw.wait_for_alert("device_offline", "gate-north")
+        assert offline["details"]["reason"] == "status"
+        assert (await gw.get("/api/v1/devices/gate-north"))["device"]["online"] is False
