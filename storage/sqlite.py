@@ -13,7 +13,6 @@ import logging
 import queue
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -317,7 +316,7 @@ class SqliteStore:
 
     # -- reads (any thread) -----------------------------------------------------------------------
 
-    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def _read(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[tuple[Any, ...]]:
         if self._reader is None:
             raise RuntimeError("store is not open")
         with self._read_lock:
@@ -340,32 +339,30 @@ class SqliteStore:
                 (device_id, metric, since, until, limit),
             )
             return [{"ts": ts, "value": value} for ts, value in rows]
+        params = {"step": step_s, "device": device_id, "metric": metric, "since": since, "until": until}
         raw = self._read(
-            "SELECT CAST(ts / ? AS INTEGER) * ? AS bucket, MIN(value), MAX(value), AVG(value), "
-            "(SELECT value FROM readings r2 WHERE r2.device_id = r.device_id AND r2.metric = r.metric "
-            " AND CAST(r2.ts / ? AS INTEGER) = CAST(r.ts / ? AS INTEGER) ORDER BY r2.ts DESC LIMIT 1) "
-            "FROM readings r WHERE device_id = ? AND metric = ? AND ts >= ? AND ts < ? "
-            "GROUP BY bucket ORDER BY bucket LIMIT ?",
-            (step_s, step_s, step_s, step_s, device_id, metric, since, until, limit),
+            "SELECT CAST(ts / :step AS INTEGER) * :step AS bucket, MIN(value), MAX(value), AVG(value), "
+            "(SELECT r2.value FROM readings r2 WHERE r2.device_id = r.device_id AND r2.metric = r.metric "
+            " AND CAST(r2.ts / :step AS INTEGER) = CAST(r.ts / :step AS INTEGER) ORDER BY r2.ts DESC LIMIT 1) "
+            "FROM readings r WHERE device_id = :device AND metric = :metric AND ts >= :since AND ts < :until "
+            "GROUP BY bucket",
+            params,
         )
         buckets = {row[0]: row for row in raw}
         if step_s >= 60:
             # Raw readings past retention survive only as rollups: fill the gaps from them.
             rolled = self._read(
-                "SELECT CAST(minute * 60 / ? AS INTEGER) * ? AS bucket, MIN(min), MAX(max), "
-                "SUM(avg * n) / SUM(n), MAX(minute * 1000000 + 0) , SUM(n) FROM rollups_1m "
-                "WHERE device_id = ? AND metric = ? AND minute * 60 >= ? AND minute * 60 < ? "
-                "GROUP BY bucket ORDER BY bucket",
-                (step_s, step_s, device_id, metric, since, until),
+                "SELECT CAST(minute * 60 / :step AS INTEGER) * :step AS bucket, MIN(min), MAX(max), "
+                "SUM(avg * n) / SUM(n), "
+                "(SELECT r2.last FROM rollups_1m r2 WHERE r2.device_id = r.device_id AND r2.metric = r.metric "
+                " AND CAST(r2.minute * 60 / :step AS INTEGER) = CAST(r.minute * 60 / :step AS INTEGER) "
+                " ORDER BY r2.minute DESC LIMIT 1) "
+                "FROM rollups_1m r WHERE device_id = :device AND metric = :metric "
+                "AND minute * 60 >= :since AND minute * 60 < :until GROUP BY bucket",
+                params,
             )
-            for bucket, low, high, avg, _, _ in rolled:
-                if bucket not in buckets:
-                    last = self._read(
-                        "SELECT last FROM rollups_1m WHERE device_id = ? AND metric = ? AND minute * 60 >= ? "
-                        "AND minute * 60 < ? ORDER BY minute DESC LIMIT 1",
-                        (device_id, metric, bucket, bucket + step_s),
-                    )
-                    buckets[bucket] = (bucket, low, high, avg, last[0][0] if last else avg)
+            for row in rolled:
+                buckets.setdefault(row[0], row)
         return [
             {"ts": float(bucket), "min": low, "max": high, "avg": avg, "last": last}
             for bucket, low, high, avg, last in sorted(buckets.values())[:limit]
@@ -520,7 +517,3 @@ def _alert_from_row(row: Sequence[Any]) -> Alert:
         resolution_note=row[15],
         details=json.loads(row[16]),
     )
-
-
-def wall_clock() -> float:
-    return time.time()
