@@ -42,7 +42,9 @@ class LocalBroker:
             self.process.wait()
 
 
-def start_local_broker(workdir: Path, port: int | None = None, prefer: str = "auto") -> LocalBroker:
+def start_local_broker(
+    workdir: Path, port: int | None = None, prefer: str = "auto", extra_mosquitto_config: str = ""
+) -> LocalBroker:
     """Start mosquitto (`prefer` auto or mosquitto) or amqtt (`prefer` amqtt, or no mosquitto installed)."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
@@ -54,7 +56,7 @@ def start_local_broker(workdir: Path, port: int | None = None, prefer: str = "au
         config.write_text(
             f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
             f"persistence_location {workdir}/\nmax_queued_messages 1000000\nmax_inflight_messages 0\n"
-            f"log_dest file {workdir}/mosquitto.log\n"
+            f"log_dest file {workdir}/mosquitto.log\n{extra_mosquitto_config}"
         )
         command = [mosquitto, "-c", str(config)]
         implementation, version = "mosquitto", 5

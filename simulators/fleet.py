@@ -105,7 +105,13 @@ class Fleet:
         self.campus_id = campus_id
         self.qos = qos
         self._connected = threading.Event()
+        # paho's message ids wrap at 65,535: more unacknowledged publishes than that collide, so the
+        # fleet waits for the broker's acknowledgements past `max_outstanding`.
+        self.max_outstanding = 20_000
+        self._sent = 0
+        self._acknowledged = 0
         self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv311)
+        self.client.on_publish = self._on_publish
         self.client.max_inflight_messages_set(1000)
         self.client.max_queued_messages_set(0)
         self.client.on_connect = lambda *args: self._connected.set()
@@ -146,7 +152,13 @@ class Fleet:
         return self.device("chem_cabinet", device_id)
 
     def publish(self, topic: str, payload: bytes, retain: bool = False) -> paho.MQTTMessageInfo:
+        while self._sent - self._acknowledged >= self.max_outstanding:
+            time.sleep(0.0005)
+        self._sent += 1
         return self.client.publish(topic, payload, qos=self.qos, retain=retain)
+
+    def _on_publish(self, client: paho.Client, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
+        self._acknowledged += 1
 
     def flush(self, timeout_s: float = 30.0) -> None:
         """Wait until every QoS 1 publish so far has been acknowledged by the broker."""
