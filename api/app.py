@@ -20,6 +20,7 @@ from api.auth import AnyRole, SecurityRoom
 from api.context import ApiContext
 from api.metrics import prometheus_text
 from api.schemas import AlertOut, AuditOut, DeviceOut, ResolveBody
+from api.tickets import tickets_router
 
 STATIC_DIR = Path(__file__).parent / "static"
 _STEP = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")
@@ -277,6 +278,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
                 await asyncio.gather(*tasks)
 
     app.include_router(api)
+    if ctx.tickets is not None:
+        app.include_router(tickets_router(ctx.tickets))
 
     @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus exposition")
     async def metrics(_: AnyRole) -> str:

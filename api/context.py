@@ -12,6 +12,7 @@ from analytics.device_tracker import DeviceTracker
 from analytics.devices import Inventory
 from api.auth import TokenBook
 from api.stream import Broadcaster
+from api.tickets import TicketApiContext
 from storage.sqlite import SqliteStore
 
 
@@ -28,3 +29,4 @@ class ApiContext:
     health: Callable[[], dict[str, Any]]
     counters: Callable[[], Mapping[tuple[str, str], int]]
     snapshot_dir: Path | None = None
+    tickets: TicketApiContext | None = None

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from gateway.config import ConfigError, hash_token, load_config
+from gateway.reports import add_report_commands
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -120,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--qos", type=int, choices=(0, 1), default=1)
     simulate.add_argument("--prefix", default="sim-temp-")
     simulate.set_defaults(func=_cmd_simulate)
+
+    add_report_commands(commands)
     return parser
 
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from analytics.devices import DeviceSpec
 from analytics.rules.base import Rule
 from analytics.rules.defaults import RuleConfigError, configure_rules, default_rules
+from analytics.tickets.config import TicketsConfig
 
 ENV_PREFIX = "CAMPUS_GATEWAY__"
 
@@ -76,6 +77,7 @@ class GatewayConfig(_Strict):
     api: ApiConfig = ApiConfig()
     inventory: list[DeviceSpec] | Path = Field(default_factory=list)
     rules: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    tickets: TicketsConfig = TicketsConfig()
 
     @field_validator("inventory")
     @classmethod
@@ -115,9 +117,11 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> GatewayCon
         config = GatewayConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, path, inventory_file)) from None
-    storage_path = config.storage.sqlite_path
-    if not storage_path.is_absolute():
-        config.storage.sqlite_path = (path.parent / storage_path).resolve()
+    # Relative paths in a config file mean "next to this file", wherever the gateway was started.
+    if not config.storage.sqlite_path.is_absolute():
+        config.storage.sqlite_path = (path.parent / config.storage.sqlite_path).resolve()
+    if not config.tickets.photo_dir.is_absolute():
+        config.tickets.photo_dir = (path.parent / config.tickets.photo_dir).resolve()
     try:
         config.build_rules()
     except RuleConfigError as exc:

@@ -9,6 +9,7 @@ import time
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import uvicorn
 
@@ -17,17 +18,21 @@ from analytics.device_tracker import DeviceStatus, DeviceTracker
 from analytics.devices import Inventory
 from analytics.rules.engine import RuleEngine
 from analytics.rules.health import DeviceOfflineRule
+from analytics.tickets import Escalator, PeopleDirectory, TicketService
 from api.app import create_app
 from api.auth import Principal, TokenBook
 from api.context import ApiContext
 from api.schemas import AlertOut, DeviceOut
 from api.stream import Broadcaster
+from api.tickets import TicketApiContext
 from drivers.mqtt.client import MqttEndpoint, MqttSubscriber
 from drivers.mqtt.codec import ProtocolV1Decoder
 from gateway.config import GatewayConfig
 from gateway.counters import Counters
 from gateway.pipeline import Pipeline
+from gateway.reports import device_availability_pct
 from storage.sqlite import SqliteStore
+from storage.tickets import SqliteTicketRepository
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +65,10 @@ class Gateway:
         self._stop = asyncio.Event()
         self.subscriber: MqttSubscriber | None = None
         self.pipeline: Pipeline | None = None
+        self.tickets: TicketService | None = None
+        self.ticket_repository: SqliteTicketRepository | None = None
+        # Overdue major hazards go to the bureau through this; None logs them only.
+        self.escalator: Escalator | None = None
 
     def stop(self) -> None:
         self._stop.set()
@@ -123,6 +132,8 @@ class Gateway:
                 await asyncio.wait_for(api_task, 5)
             pipeline.tick()  # persist the latest device state
             await asyncio.to_thread(self.store.close)
+            if self.ticket_repository is not None:
+                self.ticket_repository.close()
             log.info("gateway stopped")
 
     def _build_pipeline(self) -> Pipeline:
@@ -152,6 +163,18 @@ class Gateway:
                 # Silence is measured from now: time the gateway was down is not the device's fault.
                 offline_rule.watch(device, now)
         alerts.subscribe(self._publish_alert)
+        self.ticket_repository = repository = SqliteTicketRepository(self.config.storage.sqlite_path)
+        self.tickets = TicketService(
+            repository,
+            PeopleDirectory(self.config.tickets.people),
+            lambda alert_id: alerts.get_open(alert_id) or self.store.alert(alert_id),
+            time.time,
+            policies=self.config.tickets.build_policies(),
+            escalator=self.escalator,
+            locate=lambda device_id: spec.location if (spec := self.inventory.get(device_id)) else device_id,
+            known_alerts=open_alerts,
+        )
+        alerts.subscribe(self.tickets.on_alert)
         pipeline = Pipeline(self.inventory, decoder, engine, alerts, tracker, self.store, self.counters)
         pipeline.on_status_change(self._publish_device)
         log.info("restored %d open alerts and %d device states", len(open_alerts), len(saved))
@@ -166,7 +189,7 @@ class Gateway:
             self.broadcaster.publish({"type": "device", "device": DeviceOut.of(device, status).model_dump()})
 
     async def _tick_forever(self, pipeline: Pipeline) -> None:
-        last_maintenance = 0.0
+        last_maintenance = last_sweep = 0.0
         while True:
             await asyncio.sleep(TICK_INTERVAL_S)
             try:
@@ -175,6 +198,9 @@ class Gateway:
                 if now - last_maintenance >= MAINTENANCE_INTERVAL_S:
                     last_maintenance = now
                     self.store.maintain(now)
+                if self.tickets is not None and now - last_sweep >= self.config.tickets.sweep_interval_s:
+                    last_sweep = now
+                    await asyncio.to_thread(self.tickets.sweep, pipeline.alerts.open_alerts())
             except Exception:
                 log.exception("periodic tick failed; retrying next second")
 
@@ -192,6 +218,23 @@ class Gateway:
             health=self.health,
             counters=lambda: self.counters.values,
             snapshot_dir=self.snapshot_dir,
+            tickets=self._ticket_api_context(),
+        )
+
+    def _ticket_api_context(self) -> TicketApiContext | None:
+        if self.tickets is None:
+            return None
+        config = self.config
+        return TicketApiContext(
+            service=self.tickets,
+            clock=time.time,
+            photo_dir=config.tickets.photo_dir,
+            timezone=ZoneInfo(config.campus.timezone),
+            campus_name=config.campus.name or config.campus.id,
+            photo_max_bytes=config.tickets.photo_max_bytes,
+            availability_pct=lambda start, end: device_availability_pct(
+                config.storage.sqlite_path, start, end
+            ),
         )
 
     def health(self) -> dict[str, Any]:

@@ -50,6 +50,41 @@ MIGRATIONS: list[str] = [
     CREATE INDEX audit_entity ON audit (entity, entity_id);
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    """
+    CREATE TABLE tickets (
+        id INTEGER PRIMARY KEY, version INTEGER NOT NULL, title TEXT NOT NULL, category TEXT NOT NULL,
+        level TEXT NOT NULL, state TEXT NOT NULL, location TEXT NOT NULL, discovered_at REAL NOT NULL,
+        discovered_by TEXT NOT NULL, source TEXT NOT NULL, rule TEXT NOT NULL, subject TEXT NOT NULL,
+        device_id TEXT NOT NULL, responsible_id TEXT, verifier_id TEXT, measures TEXT NOT NULL,
+        funds_cny REAL, deadline_ts REAL, contingency_plan TEXT NOT NULL, updated_at REAL NOT NULL,
+        closed_at REAL, escalated_at REAL
+    );
+    CREATE INDEX tickets_state_level ON tickets (state, level);
+    CREATE INDEX tickets_condition ON tickets (rule, subject, state);
+    CREATE TABLE ticket_alerts (
+        ticket_id INTEGER NOT NULL REFERENCES tickets (id), alert_id INTEGER NOT NULL,
+        linked_at REAL NOT NULL, PRIMARY KEY (ticket_id, alert_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX ticket_alerts_alert ON ticket_alerts (alert_id);
+    CREATE TABLE ticket_history (
+        id INTEGER PRIMARY KEY, ticket_id INTEGER NOT NULL, ts REAL NOT NULL, actor TEXT NOT NULL,
+        action TEXT NOT NULL, changes TEXT NOT NULL
+    );
+    CREATE INDEX ticket_history_ticket ON ticket_history (ticket_id, id);
+    CREATE TABLE ticket_comments (
+        id INTEGER PRIMARY KEY, ticket_id INTEGER NOT NULL, ts REAL NOT NULL, actor TEXT NOT NULL,
+        text TEXT NOT NULL
+    );
+    CREATE INDEX ticket_comments_ticket ON ticket_comments (ticket_id, id);
+    CREATE TABLE ticket_photos (
+        id INTEGER PRIMARY KEY, ticket_id INTEGER NOT NULL, ts REAL NOT NULL, actor TEXT NOT NULL,
+        filename TEXT NOT NULL, content_type TEXT NOT NULL, size_bytes INTEGER NOT NULL,
+        stored_name TEXT NOT NULL
+    );
+    CREATE INDEX ticket_photos_ticket ON ticket_photos (ticket_id, id);
+    CREATE TABLE ticket_occurrences (rule TEXT NOT NULL, subject TEXT NOT NULL, ts REAL NOT NULL);
+    CREATE INDEX ticket_occurrences_condition ON ticket_occurrences (rule, subject, ts);
+    """,
 ]
 
 

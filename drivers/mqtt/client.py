@@ -1,9 +1,15 @@
 """The broker connection: paho-mqtt's threaded client, handing messages to the event loop in batches.
 
 paho's network thread only queues `(topic, payload, mid, qos, received_at)`; decoding and
-everything after it run on the asyncio loop, one batch per wake-up. QoS 1 messages are
-acknowledged manually, and only after what they carried is committed to the store, so a crash
-between receipt and commit leaves them with the broker (persistent MQTT v5 session).
+everything after it run on the asyncio loop, in batches of at most `MAX_BATCH` so the loop stays
+responsive. QoS 1 messages are acknowledged manually, and only after what they carried is
+committed to the store, so a crash between receipt and commit leaves them with the broker
+(persistent MQTT v5 session).
+
+Backpressure: past `INBOX_HIGH_WATER` queued messages the network thread stops reading, so
+the backlog waits at the broker (built for it) instead of in our memory. Events and status
+messages go in a priority lane ahead of telemetry: a panic press does not wait behind a
+backlog of temperature samples.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 log = logging.getLogger(__name__)
 
 InboundMessage = tuple[str, bytes, int, int, float]  # topic, payload, mid, qos, received_at
+MAX_BATCH = 1000
+INBOX_HIGH_WATER = 20_000
 BatchHandler = Callable[[list[InboundMessage]], None]
 AckScheduler = Callable[[Callable[[], None]], None]
 
@@ -80,6 +88,7 @@ class MqttSubscriber:
         self._handle_batch = handle_batch
         self._schedule_ack = schedule_ack
         self._inbox: deque[InboundMessage] = deque()
+        self._priority: deque[InboundMessage] = deque()
         self._drain_scheduled = False
         self._client = paho.Client(
             CallbackAPIVersion.VERSION2,
@@ -165,22 +174,31 @@ class MqttSubscriber:
             log.warning("MQTT connection lost (%s); paho reconnects with backoff", reason)
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
-        self._inbox.append((message.topic, bytes(message.payload), message.mid, message.qos, time.time()))
+        topic = message.topic
+        lane = self._inbox if topic.endswith("/telemetry") else self._priority
+        lane.append((topic, bytes(message.payload), message.mid, message.qos, time.time()))
         if not self._drain_scheduled:
             self._drain_scheduled = True
             self._loop.call_soon_threadsafe(self._drain)
+        while len(self._inbox) >= INBOX_HIGH_WATER and self.stats.connected:
+            time.sleep(0.001)  # stop reading the socket until the loop catches up
 
     def _drain(self) -> None:
         # Clear the flag before popping, so a message appended meanwhile schedules another drain.
         self._drain_scheduled = False
-        inbox = self._inbox
-        batch = [inbox.popleft() for _ in range(len(inbox))]
+        priority, inbox = self._priority, self._inbox
+        batch = [priority.popleft() for _ in range(min(len(priority), MAX_BATCH))]
+        batch += [inbox.popleft() for _ in range(min(len(inbox), MAX_BATCH - len(batch)))]
         if not batch:
             return
+        if (priority or inbox) and not self._drain_scheduled:
+            self._drain_scheduled = True
+            self._loop.call_soon(self._drain)  # the rest after other tasks had their turn
         self.stats.messages += len(batch)
         try:
             self._handle_batch(batch)
         finally:
+            # PUBACKs go in processing order; alarms that jumped the queue are acknowledged first.
             if self._schedule_ack is not None:
                 acks = [(mid, qos) for _, _, mid, qos, _ in batch if qos > 0]
                 if acks:
