@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
 import time
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,10 +18,10 @@ from fastapi.staticfiles import StaticFiles
 
 from analytics.alerts import Alert, AlertNotFound, AlertState, Severity
 from analytics.records import DeviceKind
-from api.auth import AnyRole, SecurityRoom
+from api.auth import Admin, AnyRole, SecurityRoom
 from api.context import ApiContext
 from api.metrics import prometheus_text
-from api.schemas import AlertOut, AuditOut, DeviceOut, ResolveBody
+from api.schemas import AlertOut, AuditOut, DeviceOut, ModeBody, ResolveBody, incident_out
 from api.tickets import tickets_router
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -222,6 +224,45 @@ def create_app(ctx: ApiContext) -> FastAPI:
             },
             "unacknowledged": sum(1 for a in open_alerts if a.acknowledged_at is None),
         }
+
+    @api.get("/incidents")
+    async def incidents(_: SecurityRoom) -> list[dict[str, Any]]:
+        """Open incidents: alerts of one building grouped, so a fire is one line, not forty."""
+        if ctx.incidents is None:
+            return []
+        return [incident_out(incident) for incident in ctx.incidents.open_incidents()]
+
+    @api.get("/admin/modes")
+    async def modes(_: Admin) -> list[dict[str, Any]]:
+        return [asdict(mode) for mode in ctx.modes.active()] if ctx.modes else []
+
+    @api.post("/admin/modes", status_code=201)
+    async def start_mode(body: ModeBody, who: Admin) -> dict[str, Any]:
+        """Start a time-boxed drill (per building or campus) or maintenance window (per device)."""
+        if ctx.modes is None:
+            raise HTTPException(503, "modes are not available")
+        if body.kind == "maintenance" and (body.target is None or body.target not in ctx.inventory):
+            raise HTTPException(
+                422, f"target: maintenance needs a device id from the inventory, got {body.target!r}"
+            )
+        mode = ctx.modes.start(body.kind, body.target, body.duration_s, who.name, body.reason)
+        ctx.store.audit(
+            mode.starts_at,
+            who.name,
+            body.kind,
+            str(mode.id),
+            "started",
+            json.dumps(asdict(mode), ensure_ascii=False),
+        )
+        return asdict(mode)
+
+    @api.delete("/admin/modes/{mode_id}")
+    async def end_mode(mode_id: int, who: Admin) -> dict[str, Any]:
+        mode = ctx.modes.end(mode_id) if ctx.modes else None
+        if mode is None:
+            raise HTTPException(404, f"mode {mode_id} is not active")
+        ctx.store.audit(time.time(), who.name, mode.kind, str(mode.id), "ended", "")
+        return asdict(mode)
 
     @api.get("/unknown-devices")
     async def unknown_devices(_: SecurityRoom) -> list[dict[str, Any]]:

@@ -62,3 +62,4 @@ def require(*roles: Role) -> Callable[[Principal], Principal]:
 
 SecurityRoom = Annotated[Principal, Depends(require("operator", "admin"))]
 AnyRole = Annotated[Principal, Depends(require("operator", "bureau", "admin"))]
+Admin = Annotated[Principal, Depends(require("admin"))]

@@ -10,6 +10,8 @@ from typing import Any
 from analytics.alerts import AlertService
 from analytics.device_tracker import DeviceTracker
 from analytics.devices import Inventory
+from analytics.incidents import IncidentTracker
+from analytics.modes import ModeBook
 from api.auth import TokenBook
 from api.stream import Broadcaster
 from api.tickets import TicketApiContext
@@ -30,3 +32,5 @@ class ApiContext:
     counters: Callable[[], Mapping[tuple[str, str], int]]
     snapshot_dir: Path | None = None
     tickets: TicketApiContext | None = None
+    incidents: IncidentTracker | None = None
+    modes: ModeBook | None = None

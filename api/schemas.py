@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from analytics.alerts import Alert
 from analytics.device_tracker import DeviceStatus
 from analytics.devices import DeviceSpec, Inventory
+from analytics.incidents import Incident
 from analytics.texts import LANGUAGES, alert_message, alert_title
 
 
@@ -105,3 +106,28 @@ class AuditOut(BaseModel):
     actor: str
     action: str
     detail: str
+
+
+def incident_out(incident: Incident) -> dict[str, Any]:
+    return {
+        "id": incident.id,
+        "building": incident.building,
+        "opened_at": incident.opened_at,
+        "last_alert_at": incident.last_alert_at,
+        "closed_at": incident.closed_at,
+        "severity": incident.severity.value,
+        "storm": incident.storm,
+        "alert_ids": list(incident.alert_ids),
+        "open_alert_ids": sorted(incident.open_alert_ids),
+        "devices": len(incident.device_ids),
+        "rules": sorted(incident.rules),
+    }
+
+
+class ModeBody(BaseModel):
+    kind: Literal["drill", "maintenance"]
+    target: str | None = Field(
+        default=None, description="drill: a building (omit for the whole campus); maintenance: a device id"
+    )
+    duration_s: float = Field(gt=0, le=7 * 86400, description="time box; the mode ends by itself")
+    reason: str = Field(min_length=1)

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from gateway.config import ConfigError, hash_token, load_config
+from gateway.firelane import add_firelane_commands
 from gateway.reports import add_report_commands
 
 
@@ -30,7 +31,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from gateway.runtime import Gateway
 
     async def main() -> None:
-        gateway = Gateway(config, snapshot_dir=Path(args.snapshots) if args.snapshots else None)
+        gateway = Gateway(config)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, gateway.stop)
@@ -85,7 +86,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run the gateway from a config file")
     run.add_argument("--config", default="config/gateway.yaml")
-    run.add_argument("--snapshots", help="folder of fire-lane snapshots to serve")
     run.set_defaults(func=_cmd_run)
 
     check = commands.add_parser("check-config", help="validate a config file and exit")
@@ -123,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.set_defaults(func=_cmd_simulate)
 
     add_report_commands(commands)
+    add_firelane_commands(commands)
     return parser
 
 

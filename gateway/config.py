@@ -15,10 +15,16 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from analytics.devices import DeviceSpec
+from analytics.devices import DeviceSpec, Inventory
 from analytics.rules.base import Rule
 from analytics.rules.defaults import RuleConfigError, configure_rules, default_rules
+from analytics.rules.school_hours import SchoolCalendar
 from analytics.tickets.config import TicketsConfig
+from drivers.modbus import ModbusSettings
+from drivers.modbus.driver import bind_devices
+from drivers.modbus.errors import ModelError, SettingsError
+from drivers.modbus.registers import load_models
+from gateway.notify.config import NotifyConfig
 
 ENV_PREFIX = "CAMPUS_GATEWAY__"
 
@@ -70,6 +76,11 @@ class ApiConfig(_Strict):
     tokens: list[TokenConfig] = Field(default_factory=list)
 
 
+class IncidentsConfig(_Strict):
+    window_s: float = Field(default=300.0, gt=0)  # alerts of one building this close form one incident
+    storm_devices: int = Field(default=10, ge=2)  # this many devices in one incident: an alarm storm
+
+
 class GatewayConfig(_Strict):
     campus: CampusConfig
     broker: BrokerConfig = BrokerConfig()
@@ -78,6 +89,16 @@ class GatewayConfig(_Strict):
     inventory: list[DeviceSpec] | Path = Field(default_factory=list)
     rules: dict[str, dict[str, Any]] = Field(default_factory=dict)
     tickets: TicketsConfig = TicketsConfig()
+    notify: NotifyConfig = NotifyConfig()
+    # When the school is open (after_hours_access); without its own timezone, the campus's.
+    school_hours: SchoolCalendar | None = None
+    # Chemical cabinet id -> ids of the persons authorised to open it (双人双锁); others fail closed.
+    chem_cabinets: dict[str, list[str]] = Field(default_factory=dict)
+    incidents: IncidentsConfig = IncidentsConfig()
+    # Modbus TCP/RTU devices (SPEC section 4): models, transports, poll intervals.
+    modbus: ModbusSettings | None = None
+    # The fire-lane video worker's YAML (SPEC section 11); the gateway runs and supervises it.
+    firelane_worker: Path | None = None
 
     @field_validator("inventory")
     @classmethod
@@ -96,7 +117,10 @@ class GatewayConfig(_Strict):
         return self.inventory
 
     def build_rules(self) -> list[Rule]:
-        return configure_rules(default_rules(), self.rules)
+        calendar = self.school_hours
+        if calendar is None or "timezone" not in calendar.model_fields_set:
+            calendar = (calendar or SchoolCalendar()).in_timezone(self.campus.timezone)
+        return configure_rules(default_rules(calendar, self.chem_cabinets), self.rules)
 
 
 def hash_token(token: str) -> str:
@@ -122,11 +146,44 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> GatewayCon
         config.storage.sqlite_path = (path.parent / config.storage.sqlite_path).resolve()
     if not config.tickets.photo_dir.is_absolute():
         config.tickets.photo_dir = (path.parent / config.tickets.photo_dir).resolve()
+    if config.modbus is not None:
+        if config.modbus.models_dir is not None and not config.modbus.models_dir.is_absolute():
+            config.modbus.models_dir = (path.parent / config.modbus.models_dir).resolve()
+        try:
+            bind_devices(config.modbus, Inventory(config.devices), load_models(config.modbus.models_dir))
+        except (ModelError, SettingsError) as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+    if config.firelane_worker is not None:
+        config.firelane_worker = (path.parent / config.firelane_worker).resolve()
+        _check_firelane_worker(config)
+    if not config.notify.outbox_path.is_absolute():
+        outbox_path = (path.parent / config.notify.outbox_path).resolve()
+        config.notify = config.notify.model_copy(update={"outbox_path": outbox_path})
     try:
         config.build_rules()
     except RuleConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     return config
+
+
+def _check_firelane_worker(config: GatewayConfig) -> None:
+    from gateway.firelane import load_worker_config  # OpenCV loads only when a worker is configured
+
+    assert config.firelane_worker is not None
+    try:
+        worker = load_worker_config(config.firelane_worker)
+    except Exception as exc:  # the worker's loader reports file and key; keep its words
+        raise ConfigError(f"firelane_worker: {exc}") from None
+    if worker.campus_id != config.campus.id:
+        raise ConfigError(
+            f"{config.firelane_worker}: campus_id {worker.campus_id!r} differs from campus.id {config.campus.id!r}"
+        )
+    for camera in worker.cameras:
+        device = next((d for d in config.devices if d.id == camera.id), None)
+        if device is None or device.kind.value != "camera":
+            raise ConfigError(
+                f"{config.firelane_worker}: camera {camera.id!r} needs an inventory entry of kind camera"
+            )
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

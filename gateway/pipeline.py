@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from analytics.alerts import Alert, AlertService, AlertSignal, Severity
 from analytics.device_tracker import DeviceStatus, DeviceTracker
 from analytics.devices import Inventory
+from analytics.modes import ModeBook
 from analytics.records import DeviceEvent, DeviceState, Reading, Record
 from analytics.rules.engine import RuleEngine
 from drivers.errors import PayloadError
@@ -38,6 +40,7 @@ class Pipeline:
         tracker: DeviceTracker,
         store: SqliteStore,
         counters: Counters,
+        modes: ModeBook | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.inventory = inventory
@@ -47,6 +50,7 @@ class Pipeline:
         self.tracker = tracker
         self.store = store
         self.counters = counters
+        self.modes = modes
         self._clock = clock
         self._log_limiter = LogLimiter()
         self._status_listeners: list[StatusListener] = []
@@ -151,6 +155,19 @@ class Pipeline:
             )
 
     def _apply(self, signal: AlertSignal) -> Alert | None:
+        if self.modes is not None and signal.raised:
+            maintenance = self.modes.maintenance_for(signal.device_id)
+            if maintenance is not None:
+                # Suppressed, not lost: the readings and events are stored, the verdict is audited.
+                self.counters.inc("alerts_suppressed", signal.rule)
+                self.store.audit(
+                    signal.ts, "system", "maintenance", str(maintenance.id), "suppressed", signal.rule
+                )
+                return None
+            device = self.inventory.get(signal.device_id)
+            drill = self.modes.drill_for(device.building if device else "")
+            if drill is not None:
+                signal = replace(signal, details={**signal.details, "drill": True, "drill_id": drill.id})
         changed = self.alerts.apply(signal)
         if changed is not None and changed.count == 1 and changed.condition_active:
             self.counters.inc("alerts_raised", changed.rule)

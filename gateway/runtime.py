@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import time
 from collections.abc import Generator
 from pathlib import Path
@@ -16,21 +17,26 @@ import uvicorn
 from analytics.alerts import Alert, AlertService
 from analytics.device_tracker import DeviceStatus, DeviceTracker
 from analytics.devices import Inventory
+from analytics.incidents import Incident, IncidentTracker
+from analytics.modes import ModeBook
 from analytics.rules.engine import RuleEngine
 from analytics.rules.health import DeviceOfflineRule
-from analytics.tickets import Escalator, PeopleDirectory, TicketService
+from analytics.tickets import PeopleDirectory, TicketService
 from api.app import create_app
 from api.auth import Principal, TokenBook
 from api.context import ApiContext
-from api.schemas import AlertOut, DeviceOut
+from api.schemas import AlertOut, DeviceOut, incident_out
 from api.stream import Broadcaster
 from api.tickets import TicketApiContext
+from drivers.modbus import ModbusDriver
 from drivers.mqtt.client import MqttEndpoint, MqttSubscriber
 from drivers.mqtt.codec import ProtocolV1Decoder
 from gateway.config import GatewayConfig
 from gateway.counters import Counters
+from gateway.notify.notifier import Notifier
 from gateway.pipeline import Pipeline
 from gateway.reports import device_availability_pct
+from gateway.supervisor import supervise
 from storage.sqlite import SqliteStore
 from storage.tickets import SqliteTicketRepository
 
@@ -51,9 +57,13 @@ class _EmbeddedServer(uvicorn.Server):
 class Gateway:
     """One campus gateway. `run()` until `stop()`; state is restored from the store on start."""
 
-    def __init__(self, config: GatewayConfig, snapshot_dir: Path | None = None) -> None:
+    def __init__(self, config: GatewayConfig) -> None:
         self.config = config
-        self.snapshot_dir = snapshot_dir
+        self.snapshot_dir: Path | None = None
+        if config.firelane_worker is not None:
+            from gateway.firelane import load_worker_config  # OpenCV loads only when cameras are configured
+
+            self.snapshot_dir = load_worker_config(config.firelane_worker).snapshot_dir
         self.inventory = Inventory(config.devices)
         self.counters = Counters()
         self.store = SqliteStore(
@@ -67,8 +77,10 @@ class Gateway:
         self.pipeline: Pipeline | None = None
         self.tickets: TicketService | None = None
         self.ticket_repository: SqliteTicketRepository | None = None
-        # Overdue major hazards go to the bureau through this; None logs them only.
-        self.escalator: Escalator | None = None
+        self.notifier: Notifier | None = None
+        self.incidents: IncidentTracker | None = None
+        self.modes = ModeBook(time.time)
+        self.modbus: ModbusDriver | None = None
 
     def stop(self) -> None:
         self._stop.set()
@@ -109,6 +121,23 @@ class Gateway:
         self.subscriber.start()
         api_task = asyncio.create_task(server.serve(), name="api")
         tick_task = asyncio.create_task(self._tick_forever(pipeline), name="tick")
+        assert self.notifier is not None
+        notify_task = asyncio.create_task(self.notifier.run(), name="notify")
+        children = []
+        if self.modbus is not None:
+            children.append(asyncio.create_task(self.modbus.run(), name="modbus"))
+        if self.config.firelane_worker is not None:
+            # Vision runs in its own process so it can never stall ingest; it reports over MQTT.
+            command = [
+                sys.executable,
+                "-m",
+                "gateway.firelane",
+                "firelane",
+                "worker",
+                "--config",
+                str(self.config.firelane_worker),
+            ]
+            children.append(asyncio.create_task(supervise("fire-lane worker", command), name="firelane"))
         try:
             while not server.started and not api_task.done():
                 await asyncio.sleep(0.02)
@@ -127,6 +156,11 @@ class Gateway:
         finally:
             self.subscriber.stop()
             tick_task.cancel()
+            for task in (notify_task, *children):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            self.notifier.close()
             server.should_exit = True
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(api_task, 5)
@@ -139,6 +173,7 @@ class Gateway:
     def _build_pipeline(self) -> Pipeline:
         engine = RuleEngine(self.config.build_rules())
         open_alerts = self.store.open_alerts()
+        engine.restore(open_alerts)
         alerts = AlertService(
             self.store, time.time, next_id=self.store.max_alert_id() + 1, open_alerts=open_alerts
         )
@@ -163,6 +198,29 @@ class Gateway:
                 # Silence is measured from now: time the gateway was down is not the device's fault.
                 offline_rule.watch(device, now)
         alerts.subscribe(self._publish_alert)
+        # Incidents first: the notifier's storm grouping asks which incident an alert is in.
+        self.incidents = incidents = IncidentTracker(
+            lambda device_id: spec.building if (spec := self.inventory.get(device_id)) else "",
+            window_s=self.config.incidents.window_s,
+            storm_devices=self.config.incidents.storm_devices,
+        )
+        for alert in sorted(open_alerts, key=lambda alert: alert.first_seen):
+            incidents.observe(alert)  # incidents live in memory: rebuilt from the open alerts
+        alerts.subscribe(incidents.observe)
+        incidents.subscribe(self._publish_incident)
+        notify_config = self.config.notify
+        if not notify_config.outbox_path.is_absolute():
+            outbox_path = self.config.storage.sqlite_path.parent / notify_config.outbox_path.name
+            notify_config = notify_config.model_copy(update={"outbox_path": outbox_path})
+        self.notifier = notifier = Notifier.from_config(
+            notify_config,
+            self.config.campus.name or self.config.campus.id,
+            locate=self._locate,
+            incident_of=incidents.incident_of,
+            zone=ZoneInfo(self.config.campus.timezone),
+        )
+        notifier.restore(open_alerts)
+        alerts.subscribe(notifier.on_alert)
         self.ticket_repository = repository = SqliteTicketRepository(self.config.storage.sqlite_path)
         self.tickets = TicketService(
             repository,
@@ -170,15 +228,26 @@ class Gateway:
             lambda alert_id: alerts.get_open(alert_id) or self.store.alert(alert_id),
             time.time,
             policies=self.config.tickets.build_policies(),
-            escalator=self.escalator,
-            locate=lambda device_id: spec.location if (spec := self.inventory.get(device_id)) else device_id,
+            escalator=notifier,
+            locate=self._locate,
             known_alerts=open_alerts,
         )
         alerts.subscribe(self.tickets.on_alert)
-        pipeline = Pipeline(self.inventory, decoder, engine, alerts, tracker, self.store, self.counters)
+        pipeline = Pipeline(
+            self.inventory, decoder, engine, alerts, tracker, self.store, self.counters, self.modes
+        )
         pipeline.on_status_change(self._publish_device)
+        if self.config.modbus is not None:
+            self.modbus = ModbusDriver(self.config.modbus, self.inventory, pipeline)
         log.info("restored %d open alerts and %d device states", len(open_alerts), len(saved))
         return pipeline
+
+    def _locate(self, device_id: str) -> str:
+        spec = self.inventory.get(device_id)
+        return spec.location if spec else device_id
+
+    def _publish_incident(self, incident: Incident) -> None:
+        self.broadcaster.publish({"type": "incident", "incident": incident_out(incident)})
 
     def _publish_alert(self, alert: Alert) -> None:
         self.broadcaster.publish({"type": "alert", "alert": AlertOut.of(alert, self.inventory).model_dump()})
@@ -219,7 +288,13 @@ class Gateway:
             counters=lambda: self.counters.values,
             snapshot_dir=self.snapshot_dir,
             tickets=self._ticket_api_context(),
+            incidents=self.incidents,
+            modes=self.modes,
         )
+
+    def _beside_database(self, path: Path) -> Path:
+        """Relative paths from a config built in code (demo, tests) live next to the database."""
+        return path if path.is_absolute() else self.config.storage.sqlite_path.parent / path.name
 
     def _ticket_api_context(self) -> TicketApiContext | None:
         if self.tickets is None:
@@ -228,7 +303,7 @@ class Gateway:
         return TicketApiContext(
             service=self.tickets,
             clock=time.time,
-            photo_dir=config.tickets.photo_dir,
+            photo_dir=self._beside_database(config.tickets.photo_dir),
             timezone=ZoneInfo(config.campus.timezone),
             campus_name=config.campus.name or config.campus.id,
             photo_max_bytes=config.tickets.photo_max_bytes,
@@ -257,4 +332,10 @@ class Gateway:
             },
             "store": {"rows_written": self.store.rows_written, "write_errors": self.store.write_errors},
             "stream_clients": self.broadcaster.client_count,
+            "modbus": self.modbus.stats() if self.modbus else {},
+            "notify": {
+                "sent": self.notifier.sent if self.notifier else 0,
+                "failed_attempts": self.notifier.failed_attempts if self.notifier else 0,
+                "dead": self.notifier.dead if self.notifier else 0,
+            },
         }

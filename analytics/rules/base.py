@@ -1,11 +1,15 @@
-"""What a rule is: parameters plus `evaluate(record, device)`, and optionally `tick(now)`."""
+"""What a rule is: parameters plus `evaluate(record, device)`, and optionally `tick(now)`.
+
+After a restart `restore(alert)` hands each rule its alerts that are still active. A rule that correlates other rules' verdicts (fire_confirmed) names them in `followed_rules()`
+and receives their signals through `on_signal`; the engine feeds it, one level deep.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from analytics.alerts import AlertSignal, Severity
+from analytics.alerts import Alert, AlertSignal, Severity
 from analytics.devices import DeviceSpec
 from analytics.records import DeviceKind, Record
 
@@ -26,6 +30,19 @@ class Rule:
         """Time-driven checks (silence, hold times); called about once a second."""
         return ()
 
+    def restore(self, alert: Alert) -> None:
+        """Take back an alert still active at the last shutdown, so its condition can clear."""
+
+    def followed_rules(self) -> frozenset[str]:
+        """Names of the rules whose signals this rule wants through `on_signal` (none by default)."""
+        return frozenset()
+
+    def on_signal(self, signal: AlertSignal, device: DeviceSpec | None) -> Iterable[AlertSignal]:
+        """React to a followed rule's signal; `device` is None for signals raised by `tick`."""
+        return ()
+
     def param(self, device: DeviceSpec, field: str, default: float) -> float:
         """A per-device override from the inventory's `thresholds` (`rule.field`), else the default."""
+        if not device.thresholds:  # the common case: no string built on the hot path
+            return default
         return device.thresholds.get(f"{self.name}.{field}", default)

@@ -3,21 +3,41 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from analytics.alerts import Severity
 from analytics.records import DeviceKind
 from analytics.rules.base import Rule
+from analytics.rules.burst import EventBurstRule
+from analytics.rules.correlation import ZoneCorrelationRule
+from analytics.rules.duration import OpenTooLongRule
 from analytics.rules.event import EventRule
 from analytics.rules.health import DeviceOfflineRule
+from analytics.rules.lane import LaneEventRule
+from analytics.rules.rate import RateOfRiseRule
+from analytics.rules.school_hours import AfterHoursAccessRule, SchoolCalendar
+from analytics.rules.sequence import DualControlRule
+from analytics.rules.sustained import SustainedThresholdRule
 from analytics.rules.threshold import ThresholdRule
+from analytics.rules.tiered import TieredThresholdRule
+from analytics.rules.ventilation import VentilationFaultRule
 
 K = DeviceKind
 _ALL_KINDS = frozenset(DeviceKind)
 
 
-def default_rules() -> list[Rule]:
+def default_rules(
+    calendar: SchoolCalendar | None = None,
+    cabinet_custodians: Mapping[str, Iterable[str]] | None = None,
+) -> list[Rule]:
+    """Every rule of SPEC section 5 with its default parameters.
+
+    `calendar` is the school-hours calendar for after_hours_access (default: weekdays
+    07:00-18:00, Asia/Shanghai); `cabinet_custodians` maps a chemical cabinet's device id to the
+    person ids authorised to open it (dual_control_violation; a cabinet not listed has none).
+    """
+    custodians = {cabinet: frozenset(persons) for cabinet, persons in (cabinet_custodians or {}).items()}
     return [
         EventRule("fire_alarm", frozenset({K.SMOKE}), Severity.CRITICAL, raise_on=frozenset({"alarm"}),
                   clear_on=frozenset({"alarm_clear"})),
@@ -34,6 +54,46 @@ def default_rules() -> list[Rule]:
                   clear_on=frozenset({"tamper_clear"})),
         EventRule("clock_skew", _ALL_KINDS, Severity.INFO, raise_on=frozenset({"clock_skew"}),
                   clear_on=frozenset({"clock_skew_clear"})),
+        SustainedThresholdRule("smoke_prealarm", frozenset({K.SMOKE}), Severity.WARNING,
+                               metrics=frozenset({"obscuration_pct_m"}), raise_at=2.0, hold_s=10.0,
+                               clear_at=1.5, clear_hold_s=10.0),
+        ZoneCorrelationRule("fire_confirmed", frozenset(), Severity.CRITICAL, alarm_rules=frozenset({"fire_alarm"}),
+                            support_rules=frozenset({"heat_high", "heat_rate_of_rise"}), window_s=120.0),
+        RateOfRiseRule("heat_rate_of_rise", frozenset({K.SMOKE, K.TEMPERATURE}), Severity.CRITICAL,
+                       metric="temperature_c", rise_per_min=10.0, min_span_s=30.0),
+        # GB 50116: residual-current alarm set 300-500 mA; three samples so one spike is not a leak.
+        SustainedThresholdRule("electrical_leakage", frozenset({K.ELECTRICAL_FIRE}), Severity.MAJOR,
+                               metrics=frozenset({"residual_current_ma"}), raise_at=300.0, min_samples=3,
+                               clear_at=270.0, clear_samples=3),
+        SustainedThresholdRule("cable_overtemp", frozenset({K.ELECTRICAL_FIRE}), Severity.MAJOR,
+                               metrics=frozenset(f"temp_c_{n}" for n in range(1, 5)), raise_at=70.0,
+                               clear_at=65.0, clear_hold_s=60.0),
+        OpenTooLongRule("gate_held_open", frozenset({K.GATE}), Severity.WARNING, open_events=frozenset({"opened"}),
+                        close_events=frozenset({"closed"}), raise_on=frozenset({"held_open"}), open_metric="open",
+                        limit_s=120.0),
+        AfterHoursAccessRule("after_hours_access", frozenset({K.GATE}), Severity.WARNING,
+                             calendar=calendar or SchoolCalendar()),
+        EventBurstRule("access_denied_burst", frozenset({K.GATE}), Severity.WARNING, event="access_denied",
+                       count=5, window_s=60.0),
+        DualControlRule("dual_control_violation", frozenset({K.CHEM_CABINET}), Severity.MAJOR, window_s=60.0,
+                        required_persons=2, authorised=custodians),
+        OpenTooLongRule("cabinet_open_long", frozenset({K.CHEM_CABINET}), Severity.WARNING,
+                        open_events=frozenset({"door_opened"}), close_events=frozenset({"door_closed"}),
+                        open_metric="door_open", limit_s=600.0),
+        TieredThresholdRule("chem_leak", frozenset({K.CHEM_CABINET}), Severity.MAJOR, metric="voc_ppm",
+                            warn_at=10.0, warn_severity=Severity.WARNING, raise_at=50.0, clear_below=8.0,
+                            clear_hold_s=30.0, raise_on=frozenset({"leak_alarm"}),
+                            clear_on=frozenset({"leak_alarm_clear"})),
+        # GB 15322: low alarm at 25 %LEL (major), high alarm at 50 %LEL (critical).
+        TieredThresholdRule("flammable_gas", frozenset({K.CHEM_CABINET}), Severity.CRITICAL, metric="lel_pct",
+                            warn_at=25.0, warn_severity=Severity.MAJOR, raise_at=50.0, clear_below=20.0,
+                            clear_hold_s=30.0),
+        VentilationFaultRule("ventilation_fault", frozenset({K.CHEM_CABINET}), Severity.MAJOR, voc_at=10.0,
+                             voc_clear_below=8.0, clear_hold_s=30.0),
+        LaneEventRule("fire_lane_blocked", frozenset({K.CAMERA}), Severity.MAJOR,
+                      raise_on=frozenset({"lane_blocked"}), clear_on=frozenset({"lane_cleared"})),
+        SustainedThresholdRule("low_battery", frozenset({K.SMOKE, K.TEMPERATURE, K.PANIC}), Severity.INFO,
+                               metrics=frozenset({"battery_pct"}), raise_at=20.0, clear_at=25.0, below=True),
     ]  # fmt: skip
 
 

@@ -4,33 +4,59 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from analytics.alerts import AlertSignal
+from analytics.alerts import Alert, AlertSignal
 from analytics.devices import DeviceSpec
 from analytics.records import DeviceKind, Record
 from analytics.rules.base import Rule
 
 
 class RuleEngine:
-    """Evaluation costs O(rules registered for the record's kind), not O(all rules)."""
+    """Evaluation costs O(rules registered for the record's kind), not O(all rules).
+
+    Signals of a rule that another rule follows (`Rule.followed_rules`) are passed on to the
+    follower; what followers return is not passed on again.
+    """
 
     def __init__(self, rules: Iterable[Rule]) -> None:
         self.rules = [rule for rule in rules if rule.enabled]
         self._by_kind: dict[DeviceKind, list[Rule]] = {kind: [] for kind in DeviceKind}
+        self._followers: dict[str, list[Rule]] = {}
         for rule in self.rules:
             for kind in rule.kinds:
                 self._by_kind[kind].append(rule)
+            for followed in rule.followed_rules():
+                self._followers.setdefault(followed, []).append(rule)
 
     def evaluate(self, record: Record, device: DeviceSpec) -> list[AlertSignal]:
         signals: list[AlertSignal] = []
         for rule in self._by_kind[record.kind]:
             signals.extend(rule.evaluate(record, device))
+        if signals and self._followers:
+            self._follow(signals, device)
         return signals
 
     def tick(self, now: float) -> list[AlertSignal]:
         signals: list[AlertSignal] = []
         for rule in self.rules:
             signals.extend(rule.tick(now))
+        if signals and self._followers:
+            self._follow(signals, None)
         return signals
+
+    def restore(self, open_alerts: Iterable[Alert]) -> None:
+        """After a restart: give each rule back its alerts whose condition was still active."""
+        by_name = {rule.name: rule for rule in self.rules}
+        for alert in open_alerts:
+            rule = by_name.get(alert.rule)
+            if rule is not None and alert.condition_active:
+                rule.restore(alert)
 
     def rule(self, name: str) -> Rule | None:
         return next((rule for rule in self.rules if rule.name == name), None)
+
+    def _follow(self, signals: list[AlertSignal], device: DeviceSpec | None) -> None:
+        derived: list[AlertSignal] = []
+        for signal in signals:
+            for follower in self._followers.get(signal.rule, ()):
+                derived.extend(follower.on_signal(signal, device))
+        signals.extend(derived)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from analytics.alerts import AlertSignal
+from analytics.alerts import Alert, AlertSignal
 from analytics.devices import DeviceSpec
 from analytics.records import DeviceState, Record, StatusChange
 from analytics.rules.base import Rule
@@ -24,6 +24,10 @@ class DeviceOfflineRule(Rule):
         """Start the silence clock for a device (at start-up, from its last known contact)."""
         self._last_seen[device.id] = last_seen
         self._deadline[device.id] = last_seen + self.silence_factor * device.reporting_interval_s
+
+    def restore(self, alert: Alert) -> None:
+        """Offline at shutdown: the device's next record clears it (the silence clock restarts)."""
+        self._offline[alert.subject] = str(alert.details.get("reason", "offline"))
 
     def evaluate(self, record: Record, device: DeviceSpec) -> Iterable[AlertSignal]:
         subject = device.id

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from analytics.alerts import AlertSignal
+from analytics.alerts import Alert, AlertSignal
 from analytics.devices import DeviceSpec
 from analytics.records import Reading, Record
 from analytics.rules.base import Rule
@@ -31,6 +31,9 @@ class ThresholdRule(Rule):
             raise ValueError(
                 f"rule {self.name}: clear_below ({self.clear_below}) must not exceed raise_at ({self.raise_at})"
             )
+
+    def restore(self, alert: Alert) -> None:
+        self._raised.add(alert.subject)
 
     def evaluate(self, record: Record, device: DeviceSpec) -> Iterable[AlertSignal]:
         if type(record) is not Reading or record.metric != self.metric:

@@ -84,6 +84,17 @@ def test_environment_overrides_keys(tmp_path: Path) -> None:
             "gateway.yaml: campus: Field required",
         ),
         ("campus: [", DEVICES, "gateway.yaml: not valid YAML"),
+        (
+            GOOD
+            + "modbus: {devices: [{id: nope, model: generic_efm4, transport: {type: tcp, host: h, port: 502}}]}",
+            DEVICES,
+            "modbus.devices[0] (nope).id: no device with this id in the inventory",
+        ),
+        (
+            GOOD + "chem_cabinets: {c1: oops}",
+            DEVICES,
+            "gateway.yaml: chem_cabinets.c1: Input should be a valid list",
+        ),
     ],
 )
 def test_config_errors_name_the_file_the_key_and_the_expectation(

@@ -1,0 +1,95 @@
+"""Rate of rise (heat_rate_of_rise): a temperature climbing faster than a limit over a minimum span.
+
+The rise is measured against the newest sample at least `min_span_s` old, so a single noisy
+sample cannot fake a rise, and a steady climb is seen as soon as the span allows (GB 4716
+rate-of-rise detectors judge the same way: degrees per minute over tens of seconds).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from analytics.alerts import Alert, AlertSignal
+from analytics.devices import DeviceSpec
+from analytics.records import Reading, Record
+from analytics.rules.base import Rule
+
+
+class _Trend:
+    __slots__ = ("below_since", "raised", "samples")
+
+    def __init__(self) -> None:
+        self.samples: deque[tuple[float, float]] = deque()  # (ts, value), oldest first
+        self.raised = False
+        self.below_since: float | None = None
+
+
+@dataclass
+class RateOfRiseRule(Rule):
+    """Raise when `metric` rises >= `rise_per_min` over >= `min_span_s`; clear once the rise stays
+    under `clear_rise_per_min` for `clear_hold_s`."""
+
+    metric: str = ""
+    rise_per_min: float = 10.0
+    min_span_s: float = 30.0
+    max_span_s: float = 300.0
+    clear_rise_per_min: float = 5.0
+    clear_hold_s: float = 60.0
+    _trends: dict[str, _Trend] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.clear_rise_per_min > self.rise_per_min:
+            raise ValueError(
+                f"clear_rise_per_min ({self.clear_rise_per_min}) must not exceed rise_per_min ({self.rise_per_min})"
+            )
+        if not 0 < self.min_span_s < self.max_span_s:
+            raise ValueError("need 0 < min_span_s < max_span_s")
+
+    def restore(self, alert: Alert) -> None:
+        self._trends.setdefault(alert.device_id, _Trend()).raised = True
+
+    def evaluate(self, record: Record, device: DeviceSpec) -> Iterable[AlertSignal]:
+        if type(record) is not Reading or record.metric != self.metric:
+            return ()
+        trend = self._trends.get(device.id)
+        if trend is None:
+            trend = self._trends[device.id] = _Trend()
+        samples, ts = trend.samples, record.ts
+        if samples and ts <= samples[-1][0]:
+            return ()  # late or repeated sample: the rate needs time to move forward
+        samples.append((ts, record.value))
+        min_span_s = self.param(device, "min_span_s", self.min_span_s)
+        # Keep exactly one sample at least min_span_s old: the reference for the rate.
+        while len(samples) > 1 and ts - samples[1][0] >= min_span_s:
+            samples.popleft()
+        ref_ts, ref_value = samples[0]
+        span = ts - ref_ts
+        if span < min_span_s or span > self.max_span_s:
+            if span > self.max_span_s:
+                samples.popleft()  # a reporting gap: start measuring afresh
+            return ()
+        rise_per_min = (record.value - ref_value) * 60.0 / span
+        if rise_per_min >= self.param(device, "rise_per_min", self.rise_per_min):
+            trend.below_since = None
+            if trend.raised:
+                return ()
+            trend.raised = True
+            details = {
+                "metric": self.metric,
+                "rise_per_min": round(rise_per_min, 2),
+                "span_s": round(span, 1),
+            }
+            return (AlertSignal(self.name, device.id, True, ts, self.severity, device.id, details),)
+        if not trend.raised or rise_per_min >= self.param(
+            device, "clear_rise_per_min", self.clear_rise_per_min
+        ):
+            trend.below_since = None
+            return ()
+        if trend.below_since is None:
+            trend.below_since = ts
+        if ts - trend.below_since < self.param(device, "clear_hold_s", self.clear_hold_s):
+            return ()
+        trend.raised, trend.below_since = False, None
+        return (AlertSignal(self.name, device.id, False, ts, self.severity, device.id),)

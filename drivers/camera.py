@@ -1,0 +1,229 @@
+"""OpenCV capture adapter for fire-lane cameras: RTSP streams, HTTP snapshot URLs and files.
+
+Turns a camera into a stream of sampled `Frame`s and `CaptureGap`s (no frame, and why), so the
+analytics never see sockets or codecs. Failures never raise out of `CameraCapture.items`: they
+become gaps, and the source is reopened with exponential backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+Image = npt.NDArray[np.uint8]
+SourceKind = Literal["rtsp", "snapshot", "file"]
+
+log = logging.getLogger(__name__)
+
+
+class CameraSourceError(Exception):
+    """A camera source cannot be opened or yields no decodable frame."""
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    ts: float
+    image: Image
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureGap:
+    """No frame at `ts`; `reason` says why (open failed, read failed, HTTP error...)."""
+
+    ts: float
+    reason: str
+
+
+CaptureItem = Frame | CaptureGap
+
+
+def source_kind(source: str) -> SourceKind:
+    lowered = source.lower()
+    if lowered.startswith(("rtsp://", "rtsps://")):
+        return "rtsp"
+    if lowered.startswith(("http://", "https://")):
+        return "snapshot"
+    return "file"
+
+
+@dataclass(slots=True)
+class Backoff:
+    """Exponential reconnect delay: initial_s, doubled per failure, capped at max_s."""
+
+    initial_s: float = 1.0
+    max_s: float = 60.0
+    _next_s: float = 0.0
+
+    def next_delay_s(self) -> float:
+        self._next_s = self.initial_s if self._next_s == 0 else min(self.max_s, self._next_s * 2)
+        return self._next_s
+
+    def reset(self) -> None:
+        self._next_s = 0.0
+
+
+def read_video_file(path: Path, sample_fps: float) -> Iterator[tuple[float, Image]]:
+    """Sampled frames of a video file with their times (s) from the video's own timestamps.
+
+    Raises CameraSourceError when the file cannot be opened or no frame decodes; a file that
+    is truncated or corrupt part-way ends at its last decodable frame.
+    """
+    if not path.is_file():
+        raise CameraSourceError(f"{path}: no such file")
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise CameraSourceError(f"{path}: OpenCV cannot open it as a video (corrupt or unknown)")
+    try:
+        interval_s = 1.0 / sample_fps
+        next_t = 0.0
+        decoded = 0
+        while True:
+            ok, image = capture.read()
+            if not ok or image is None:
+                break
+            decoded += 1
+            t = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+            if t + 1e-6 >= next_t:
+                next_t = t + interval_s - 1e-6
+                yield t, np.asarray(image, dtype=np.uint8)
+        if decoded == 0:
+            raise CameraSourceError(f"{path}: no decodable frame (corrupt or truncated)")
+    finally:
+        capture.release()
+
+
+class CameraCapture:
+    """Samples one camera at `sample_fps`, reconnecting with backoff, until `stop` is set.
+
+    Files are replayed as fast as they decode (or in real time with `pace_files`), stamped
+    from the time they were opened plus the video's own frame times, and end at end of file.
+    """
+
+    def __init__(
+        self,
+        source: str,
+        sample_fps: float,
+        stop: threading.Event,
+        clock: Callable[[], float] = time.time,
+        backoff: Backoff | None = None,
+        timeout_s: float = 10.0,
+        pace_files: bool = False,
+    ) -> None:
+        self.source = source
+        self.kind = source_kind(source)
+        self.interval_s = 1.0 / sample_fps
+        self.stop = stop
+        self.clock = clock
+        self.backoff = backoff or Backoff()
+        self.timeout_s = timeout_s
+        self.pace_files = pace_files
+
+    def items(self) -> Iterator[CaptureItem]:
+        reader = {"rtsp": self._stream, "snapshot": self._snapshots, "file": self._file}[self.kind]
+        while not self.stop.is_set():
+            finished = yield from reader()
+            if finished:
+                return
+            delay_s = self.backoff.next_delay_s()
+            log.info("camera %s: reconnecting in %.0f s", self.source, delay_s)
+            # Keep reporting the gap while waiting, so "no frames" is noticed on time.
+            deadline = time.monotonic() + delay_s
+            while not self.stop.wait(min(1.0, max(0.0, deadline - time.monotonic()))):
+                if time.monotonic() >= deadline:
+                    break
+                yield CaptureGap(self.clock(), "reconnecting")
+
+    def _open(self) -> cv2.VideoCapture:
+        params = [
+            cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+            int(self.timeout_s * 1000),
+            cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+            int(self.timeout_s * 1000),
+        ]
+        if self.kind == "file":
+            return cv2.VideoCapture(self.source)
+        return cv2.VideoCapture(self.source, cv2.CAP_FFMPEG, params)
+
+    def _stream(self) -> Generator[CaptureItem, None, bool]:
+        """RTSP: grab every frame (keeps the decoder's buffer fresh), decode only the samples."""
+        capture = self._open()
+        try:
+            if not capture.isOpened():
+                yield CaptureGap(self.clock(), "open_failed")
+                return False
+            next_ts = self.clock()
+            while not self.stop.is_set():
+                if not capture.grab():
+                    yield CaptureGap(self.clock(), "read_failed")
+                    return False
+                now = self.clock()
+                if now < next_ts:
+                    continue
+                ok, image = capture.retrieve()
+                if not ok or image is None:
+                    yield CaptureGap(now, "decode_failed")
+                    continue
+                self.backoff.reset()
+                next_ts = now + self.interval_s
+                yield Frame(now, np.asarray(image, dtype=np.uint8))
+            return True
+        finally:
+            capture.release()
+
+    def _snapshots(self) -> Generator[CaptureItem, None, bool]:
+        while not self.stop.is_set():
+            started = self.clock()
+            try:
+                with urllib.request.urlopen(self.source, timeout=self.timeout_s) as response:
+                    body = response.read()
+                image = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
+            except (urllib.error.URLError, OSError, ValueError) as exc:
+                yield CaptureGap(self.clock(), f"http_failed: {exc}")
+                return False
+            if image is None:
+                yield CaptureGap(self.clock(), "decode_failed")
+                return False
+            self.backoff.reset()
+            yield Frame(started, np.asarray(image, dtype=np.uint8))
+            self.stop.wait(max(0.0, started + self.interval_s - self.clock()))
+        return True
+
+    def _file(self) -> Generator[CaptureItem, None, bool]:
+        capture = self._open()
+        try:
+            if not capture.isOpened():
+                yield CaptureGap(self.clock(), "open_failed")
+                return False
+            base_ts = self.clock()
+            next_t = 0.0
+            decoded = 0
+            while not self.stop.is_set():
+                ok, image = capture.read()
+                if not ok or image is None:
+                    break
+                decoded += 1
+                t = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+                if t + 1e-6 < next_t:
+                    continue
+                next_t = t + self.interval_s - 1e-6
+                if self.pace_files:
+                    self.stop.wait(max(0.0, base_ts + t - self.clock()))
+                self.backoff.reset()
+                yield Frame(base_ts + t, np.asarray(image, dtype=np.uint8))
+            if decoded == 0:
+                yield CaptureGap(self.clock(), "no_decodable_frame")
+                return False
+            return True
+        finally:
+            capture.release()

@@ -1,0 +1,547 @@
+"""The fire-lane video worker and the `campus-gateway firelane ...` commands (SPEC section 11).
+
+`firelane worker` runs in its own process (so vision never stalls ingest): one thread per
+camera samples frames through `drivers.camera`, feeds `analytics.firelane.CameraPipeline`, and
+publishes lane_blocked / lane_cleared / camera_fault / camera_ok as protocol-v1 `camera`
+devices over MQTT, with a JPEG snapshot of the moment of blocking. `eval`, `report` and
+`calibrate` are the offline tools around it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import cv2
+import numpy as np
+import yaml
+from paho.mqtt.client import Client
+from paho.mqtt.enums import CallbackAPIVersion
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from analytics.firelane import (
+    CameraPipeline,
+    FaultReason,
+    FirelaneError,
+    FirelaneEvent,
+    FirelaneEventName,
+    FrameSizeError,
+    HealthPolicy,
+    LaneConfig,
+    LaneGeometryError,
+)
+from analytics.firelane.evaluation import SceneScore, TimedEvent, TruthEvent, score_scene, score_suite
+from analytics.firelane.geometry import validate_polygon
+from analytics.records import DeviceKind
+from drivers.camera import (
+    Backoff,
+    CameraCapture,
+    CameraSourceError,
+    CaptureGap,
+    Frame,
+    Image,
+    read_video_file,
+)
+from simulators.firelane_scene import standard_scenes, write_scene
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+class ConfigError(Exception):
+    """An invalid worker config or lane file; the message names the file and the key."""
+
+
+class LaneModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+    polygon: list[tuple[float, float]] = Field(min_length=3)
+    dwell_s: float = Field(default=180.0, ge=0)
+    clear_s: float = Field(default=30.0, ge=0)
+    occupied_threshold: float = Field(default=0.12, gt=0, le=1)
+
+
+class CameraModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+    source: str = Field(min_length=1, description="rtsp:// URL, http(s):// snapshot URL or file")
+    reference: Path | None = None
+    lanes: list[LaneModel] = Field(min_length=1)
+    sample_fps: float | None = Field(default=None, gt=0)
+
+
+class BrokerModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    username: str | None = None
+    password: str | None = None
+
+
+class FirelaneWorkerConfig(BaseModel):
+    """The `firelane worker --config FILE` YAML."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    campus_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    broker: BrokerModel = BrokerModel()
+    snapshot_dir: Path
+    sample_fps: float = Field(default=1.0, gt=0)
+    no_frames_s: float = Field(default=30.0, gt=0)
+    fault_hold_s: float = Field(default=30.0, ge=0)
+    pace_files: bool = False
+    cameras: list[CameraModel] = Field(min_length=1)
+
+
+def _describe(exc: ValidationError, source: Path) -> str:
+    lines = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        lines.append(f"{source}: {key}: {error['msg']}")
+    return "\n".join(lines)
+
+
+def load_worker_config(path: Path) -> FirelaneWorkerConfig:
+    """Read and validate the worker YAML; relative paths resolve against the file's folder."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: (top level): expected a mapping")
+    try:
+        config = FirelaneWorkerConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path)) from exc
+    base = path.parent
+    cameras = []
+    for index, camera in enumerate(config.cameras):
+        reference = camera.reference
+        if reference is not None:
+            reference = reference if reference.is_absolute() else base / reference
+            if not reference.is_file():
+                raise ConfigError(f"{path}: cameras.{index}.reference: no such file {reference}")
+        source = camera.source
+        if "://" not in source and not Path(source).is_absolute():
+            source = str(base / source)
+        cameras.append(camera.model_copy(update={"reference": reference, "source": source}))
+    ids = [camera.id for camera in cameras]
+    if len(set(ids)) != len(ids):
+        raise ConfigError(f"{path}: cameras: camera ids must be unique, got {ids}")
+    snapshot_dir = config.snapshot_dir
+    if not snapshot_dir.is_absolute():
+        snapshot_dir = base / snapshot_dir
+    return config.model_copy(update={"cameras": cameras, "snapshot_dir": snapshot_dir})
+
+
+def load_lane_file(path: Path) -> LaneConfig:
+    """LANE.json of SPEC 11: `{"polygon": [[x, y], ...], "dwell_s": 180}`; other keys ignored
+    except `clear_s`, which is honoured when present (default 30)."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: cannot read JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a JSON object")
+    fields = {key: raw[key] for key in ("polygon", "dwell_s", "clear_s") if key in raw}
+    try:
+        lane = LaneModel.model_validate({"id": "lane", **fields})
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path)) from exc
+    return LaneConfig("lane", tuple(lane.polygon), lane.dwell_s, lane.clear_s)
+
+
+def read_reference(path: Path) -> Image:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ConfigError(f"{path}: cannot read the reference image")
+    return np.asarray(image, dtype=np.uint8)
+
+
+def median_reference(video: Path, samples: int = 15) -> Image:
+    """A clear-lane estimate for `eval` without --reference: the per-pixel median of frames
+    spread over the whole video (valid while the lane is clear most of the time)."""
+    kept: list[Image] = []
+    stride = 1
+    for index, (_, image) in enumerate(read_video_file(video, sample_fps=1.0)):
+        if index % stride or (kept and image.shape != kept[0].shape):
+            continue
+        kept.append(image)
+        if len(kept) >= 2 * samples:  # bounded memory on long videos: halve and go sparser
+            kept = kept[::2]
+            stride *= 2
+    return np.asarray(np.median(np.stack(kept), axis=0), dtype=np.uint8)
+
+
+def evaluate_video(
+    video: Path,
+    lane: LaneConfig,
+    reference: Image | None,
+    sample_fps: float = 1.0,
+    on_line: Callable[[str], None] | None = None,
+) -> list[TimedEvent]:
+    """Run one lane's pipeline over a video file; times are the video's own frame times.
+
+    Each blocked / cleared event is also passed to `on_line` as the SPEC 11 JSON line.
+    """
+    if reference is None:
+        reference = median_reference(video)
+    pipeline = CameraPipeline([lane], start_ts=0.0, reference=reference)
+    events: list[TimedEvent] = []
+    for index, (t, image) in enumerate(read_video_file(video, sample_fps)):
+        if index == 0 and image.shape != reference.shape:
+            height, width = image.shape[:2]
+            raise FrameSizeError(
+                f"{video}: frames are {width}x{height} but the reference is "
+                f"{reference.shape[1]}x{reference.shape[0]}"
+            )
+        for event in pipeline.frame(t, image):
+            if event.name is FirelaneEventName.LANE_BLOCKED:
+                events.append(TimedEvent("blocked", t))
+            elif event.name is FirelaneEventName.LANE_CLEARED:
+                events.append(TimedEvent("cleared", t))
+            else:
+                log.warning("t=%.1f s: %s %s", t, event.name, event.reason or "")
+                continue
+            if on_line is not None:
+                line = {
+                    "t": round(t, 3),
+                    "event": events[-1].event,
+                    "occupancy": round(event.occupancy or 0.0, 2),
+                }
+                on_line(json.dumps(line))
+    return events
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    cv2.setNumThreads(1)  # 1-fps analysis gains nothing from OpenCV's thread pool, only overhead
+    try:
+        lane = load_lane_file(args.lane)
+        reference = read_reference(args.reference) if args.reference else None
+        evaluate_video(args.video, lane, reference, args.sample_fps, lambda line: print(line, flush=True))
+    except (ConfigError, CameraSourceError, FirelaneError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    cv2.setNumThreads(1)
+    scenes_dir: Path = args.scenes
+    if args.simulate:
+        for spec in standard_scenes(seed=args.seed):
+            write_scene(spec, scenes_dir)
+    truth_files = sorted(scenes_dir.glob("*.truth.json")) if scenes_dir.is_dir() else []
+    if not truth_files:
+        print(f"error: {scenes_dir}: no scene (NAME.avi + NAME.truth.json) found", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    scores: list[SceneScore] = []
+    for truth_file in truth_files:
+        name = truth_file.name.removesuffix(".truth.json")
+        reference_path = scenes_dir / f"{name}.reference.png"
+        try:
+            truth = json.loads(truth_file.read_text(encoding="utf-8"))
+            lane = load_lane_file(scenes_dir / f"{name}.lane.json")
+            reference = read_reference(reference_path) if reference_path.is_file() else None
+            expected = [TruthEvent(e["event"], e["t"], e["on_lane_s"]) for e in truth["expected"]]
+            predicted = evaluate_video(scenes_dir / f"{name}.avi", lane, reference, args.sample_fps)
+        except (ConfigError, CameraSourceError, FirelaneError, KeyError, TypeError, ValueError) as exc:
+            print(f"error: {truth_file}: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        score = score_scene(predicted, expected, args.tolerance_s)
+        scores.append(score)
+        line = {
+            "scene": name,
+            "expected": score.expected,
+            "detected": score.predicted,
+            "matched": score.matched,
+            "time_to_detect_s": [round(t, 1) for t in score.times_to_detect_s],
+            "timing_error_s": [round(e, 1) for e in score.errors_s],
+        }
+        print(json.dumps(line))
+    suite = score_suite(scores)
+
+    def rounded(value: float | None) -> float | None:
+        return round(value, 2) if value is not None else None
+
+    summary = {
+        "scenes": suite.scenes,
+        "precision": round(suite.precision, 3),
+        "recall": round(suite.recall, 3),
+        "mean_time_to_detect_s": rounded(suite.mean_time_to_detect_s),
+        "mean_abs_timing_error_s": rounded(suite.mean_abs_error_s),
+    }
+    print(json.dumps(summary))
+    return EXIT_OK
+
+
+class CameraPublisher:
+    """One MQTT connection per camera, so each camera has its own last will like any device."""
+
+    def __init__(self, config: FirelaneWorkerConfig, camera_id: str) -> None:
+        self.topic_base = f"campus/{config.campus_id}/{DeviceKind.CAMERA}/{camera_id}"
+        self._seq = int(time.time() * 1000)
+        self._lock = threading.Lock()
+        self.client = Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=f"firelane-{config.campus_id}-{camera_id}",
+        )
+        if config.broker.username:
+            self.client.username_pw_set(config.broker.username, config.broker.password)
+        self.client.will_set(self._status_topic, self._status("offline"), qos=1, retain=True)
+        self.client.reconnect_delay_set(1, 60)
+        self.client.connect_async(config.broker.host, config.broker.port, keepalive=30)
+        self.client.on_connect = self._on_connect
+        self.client.loop_start()
+
+    @property
+    def _status_topic(self) -> str:
+        return f"{self.topic_base}/status"
+
+    @staticmethod
+    def _status(state: str) -> str:
+        return json.dumps({"ts": time.time(), "state": state})
+
+    def _on_connect(self, client: Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if not reason.is_failure:
+            client.publish(self._status_topic, self._status("online"), qos=1, retain=True)
+
+    def event(self, name: str, ts: float, attrs: dict[str, Any]) -> None:
+        with self._lock:
+            self._seq += 1
+            payload = {"ts": round(ts, 3), "seq": self._seq, "event": name, "attrs": attrs}
+        self.client.publish(f"{self.topic_base}/event", json.dumps(payload), qos=1)
+
+    def close(self) -> None:
+        info = self.client.publish(self._status_topic, self._status("offline"), qos=1, retain=True)
+        if self.client.is_connected():
+            info.wait_for_publish(timeout=5)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def snapshot_name(camera_id: str, lane_id: str, ts: float) -> str:
+    stamp = datetime.fromtimestamp(ts, UTC).strftime("%Y%m%dT%H%M%S")
+    return f"{camera_id}_{lane_id}_{stamp}_{int(ts * 1000) % 1000:03d}.jpg"
+
+
+class CameraWorker:
+    """Runs one camera: capture -> pipeline -> MQTT, restarting itself on unexpected errors."""
+
+    def __init__(self, config: FirelaneWorkerConfig, camera: CameraModel, stop: threading.Event) -> None:
+        self.config = config
+        self.camera = camera
+        self.stop = stop
+        self.publisher = CameraPublisher(config, camera.id)
+        self.thread = threading.Thread(target=self._run, name=f"firelane-{camera.id}", daemon=True)
+
+    def _pipeline(self) -> CameraPipeline:
+        lanes = [
+            LaneConfig(lane.id, tuple(lane.polygon), lane.dwell_s, lane.clear_s, lane.occupied_threshold)
+            for lane in self.camera.lanes
+        ]
+        policy = HealthPolicy(no_frames_s=self.config.no_frames_s, hold_s=self.config.fault_hold_s)
+        reference = read_reference(self.camera.reference) if self.camera.reference else None
+        if reference is None:
+            log.warning(
+                "camera %s: no reference image; learning one from the first frames, "
+                "so a vehicle standing there now will not be detected",
+                self.camera.id,
+            )
+        return CameraPipeline(lanes, time.time(), reference, health_policy=policy)
+
+    def _run(self) -> None:
+        restart = Backoff(initial_s=1.0, max_s=60.0)
+        while not self.stop.is_set():
+            try:
+                self._loop()
+                return
+            except (ConfigError, FirelaneError) as exc:
+                log.error("camera %s: %s", self.camera.id, exc)
+                bad_lane = isinstance(exc, LaneGeometryError)
+                reason = FaultReason.BAD_LANE if bad_lane else FaultReason.BAD_REFERENCE
+                self.publisher.event(
+                    FirelaneEventName.CAMERA_FAULT, time.time(), {"reason": str(reason), "detail": str(exc)}
+                )
+                return
+            except Exception:
+                log.exception("camera %s: unexpected error; restarting", self.camera.id)
+                self.stop.wait(restart.next_delay_s())
+
+    def _loop(self) -> None:
+        pipeline = self._pipeline()
+        capture = CameraCapture(
+            self.camera.source,
+            self.camera.sample_fps or self.config.sample_fps,
+            self.stop,
+            pace_files=self.config.pace_files,
+        )
+        for item in capture.items():
+            if isinstance(item, Frame):
+                events = pipeline.frame(item.ts, item.image)
+            else:
+                log.debug("camera %s: no frame (%s)", self.camera.id, item.reason)
+                events = pipeline.tick(item.ts)
+            for event in events:
+                self._publish(event)
+        log.info("camera %s: source ended", self.camera.id)
+        while not self.stop.wait(1.0):  # a finished file is a camera without frames
+            for event in pipeline.tick(time.time()):
+                self._publish(event)
+
+    def _publish(self, event: FirelaneEvent) -> None:
+        attrs: dict[str, Any] = {}
+        if event.lane_id is not None:
+            attrs["lane"] = event.lane_id
+        if event.occupancy is not None:
+            attrs["occupancy"] = event.occupancy
+        if event.reason is not None:
+            attrs["reason"] = str(event.reason)
+        if event.detail is not None:
+            attrs["detail"] = event.detail
+        if event.name is FirelaneEventName.LANE_BLOCKED and event.frame is not None:
+            name = snapshot_name(self.camera.id, event.lane_id or "lane", event.ts)
+            directory = self.config.snapshot_dir
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+                if cv2.imwrite(str(directory / name), event.frame):
+                    attrs["snapshot"] = name
+                else:
+                    log.error("camera %s: could not write snapshot %s", self.camera.id, name)
+            except OSError as exc:
+                log.error("camera %s: could not write snapshot: %s", self.camera.id, exc)
+        log.info("camera %s: %s %s", self.camera.id, event.name, attrs)
+        self.publisher.event(event.name, event.ts, attrs)
+
+
+def run_worker(config: FirelaneWorkerConfig, stop: threading.Event) -> None:
+    """Run every configured camera until `stop` is set; marks them offline on the way out."""
+    workers = [CameraWorker(config, camera, stop) for camera in config.cameras]
+    for worker in workers:
+        worker.thread.start()
+    stop.wait()
+    for worker in workers:
+        worker.thread.join(timeout=15)
+        worker.publisher.close()
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = load_worker_config(args.config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    cv2.setNumThreads(1)  # one thread per camera already; OpenCV's pool would only contend
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    run_worker(config, stop)
+    return EXIT_OK
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """Capture the clear-lane reference: the per-pixel median of a few frames."""
+    stop = threading.Event()
+    capture = CameraCapture(args.source, 1.0 / args.interval_s, stop, backoff=Backoff(1.0, 4.0))
+    frames: list[Image] = []
+    failures = 0
+    for item in capture.items():
+        if isinstance(item, CaptureGap):
+            failures += 1
+            print(f"warning: {args.source}: {item.reason}", file=sys.stderr)
+            if failures >= args.retries:
+                break
+            continue
+        if frames and item.image.shape != frames[0].shape:
+            print("error: frame size changed during calibration", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        frames.append(item.image)
+        if len(frames) >= args.frames:
+            break
+    stop.set()
+    if not frames:
+        print(f"error: {args.source}: no frame could be read", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    reference = np.asarray(np.median(np.stack(frames), axis=0), dtype=np.uint8)
+    height, width = reference.shape[:2]
+    if args.lane is not None:
+        try:
+            lane = load_lane_file(args.lane)
+            validate_polygon(lane.polygon, width, height)
+        except (ConfigError, FirelaneError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    if not cv2.imwrite(str(args.out), reference):
+        print(f"error: {args.out}: cannot write the image", file=sys.stderr)
+        return EXIT_FAILED
+    print(json.dumps({"reference": str(args.out), "width": width, "height": height, "frames": len(frames)}))
+    return EXIT_OK
+
+
+def add_firelane_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `firelane eval|report|calibrate|worker` on the gateway CLI."""
+    firelane = subparsers.add_parser("firelane", help="fire-lane video analytics (SPEC 11)")
+    commands = firelane.add_subparsers(dest="firelane_command", required=True)
+
+    evaluate = commands.add_parser("eval", help="print blocked/cleared events of a video")
+    evaluate.add_argument("--video", type=Path, required=True)
+    evaluate.add_argument("--lane", type=Path, required=True, help="LANE.json")
+    evaluate.add_argument("--reference", type=Path, help="clear-lane image (from calibrate)")
+    evaluate.add_argument("--sample-fps", type=float, default=1.0)
+    evaluate.set_defaults(func=cmd_eval)
+
+    report = commands.add_parser("report", help="precision/recall over scenes with ground truth")
+    report.add_argument("--scenes", type=Path, required=True, help="folder of NAME.avi + NAME.json")
+    report.add_argument(
+        "--simulate", action="store_true", help="first render the standard simulator scenes into the folder"
+    )
+    report.add_argument("--seed", type=int, default=1)
+    report.add_argument("--tolerance-s", type=float, default=5.0)
+    report.add_argument("--sample-fps", type=float, default=1.0)
+    report.set_defaults(func=cmd_report)
+
+    calibrate = commands.add_parser("calibrate", help="capture a clear-lane reference image")
+    calibrate.add_argument("--source", required=True, help="rtsp:// URL, http snapshot URL or file")
+    calibrate.add_argument("--out", type=Path, required=True, help="image file to write (.png)")
+    calibrate.add_argument("--lane", type=Path, help="LANE.json to check against the frame")
+    calibrate.add_argument("--frames", type=int, default=5)
+    calibrate.add_argument("--interval-s", type=float, default=1.0)
+    calibrate.add_argument("--retries", type=int, default=3)
+    calibrate.set_defaults(func=cmd_calibrate)
+
+    worker = commands.add_parser("worker", help="run the video worker (its own process)")
+    worker.add_argument("--config", type=Path, required=True, help="worker YAML")
+    worker.set_defaults(func=cmd_worker)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="campus-gateway")
+    add_firelane_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.func
+    return int(handler(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

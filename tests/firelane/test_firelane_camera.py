@@ -1,0 +1,87 @@
+"""The OpenCV capture adapter: snapshot URLs, unreadable streams, files, backoff."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import islice
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from drivers.camera import Backoff, CameraCapture, CaptureGap, Frame, source_kind
+from simulators.firelane_scene import SceneSpec, write_scene
+from tests.conftest import free_port
+
+
+@pytest.fixture
+def snapshot_server() -> Iterator[str]:
+    """An HTTP camera: /snapshot.jpg serves a JPEG, anything else is a 404."""
+    ok, jpeg = cv2.imencode(".jpg", np.full((90, 160, 3), 128, np.uint8))
+    assert ok
+    body = jpeg.tobytes()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path != "/snapshot.jpg":
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("source", "kind"),
+    [("rtsp://cam/stream1", "rtsp"), ("https://cam/snap.jpg", "snapshot"), ("/data/lane.avi", "file")],
+)
+def test_source_kind(source: str, kind: str) -> None:
+    assert source_kind(source) == kind
+
+
+def test_snapshot_url_yields_frames_and_a_404_yields_gaps(snapshot_server: str) -> None:
+    stop = threading.Event()
+    frames = list(islice(CameraCapture(f"{snapshot_server}/snapshot.jpg", 20.0, stop).items(), 3))
+    assert all(isinstance(item, Frame) and item.image.shape == (90, 160, 3) for item in frames)
+    missing = CameraCapture(f"{snapshot_server}/nope.jpg", 20.0, stop, backoff=Backoff(0.01, 0.02))
+    gaps = list(islice(missing.items(), 4))
+    assert all(isinstance(item, CaptureGap) for item in gaps)
+    assert sum("404" in item.reason for item in gaps if isinstance(item, CaptureGap)) >= 2
+
+
+def test_unreachable_rtsp_stream_yields_gaps_not_exceptions() -> None:
+    stop = threading.Event()
+    capture = CameraCapture(
+        f"rtsp://127.0.0.1:{free_port()}/live", 1.0, stop, backoff=Backoff(0.01, 0.02), timeout_s=2.0
+    )
+    first = next(capture.items())
+    assert isinstance(first, CaptureGap) and first.reason == "open_failed"
+
+
+def test_file_is_sampled_by_its_own_frame_times(tmp_path: Path) -> None:
+    video, _, _ = write_scene(SceneSpec("five_fps", fps=5.0, duration_s=4.0), tmp_path)
+    stop = threading.Event()
+    items = list(CameraCapture(str(video), 1.0, stop, clock=lambda: 1000.0).items())
+    assert [item.ts for item in items if isinstance(item, Frame)] == pytest.approx([1000, 1001, 1002, 1003])
+
+
+def test_backoff_doubles_up_to_its_cap_and_resets() -> None:
+    backoff = Backoff(initial_s=1.0, max_s=5.0)
+    assert [backoff.next_delay_s() for _ in range(5)] == [1.0, 2.0, 4.0, 5.0, 5.0]
+    backoff.reset()
+    assert backoff.next_delay_s() == 1.0
