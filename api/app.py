@@ -232,6 +232,23 @@ def create_app(ctx: ApiContext) -> FastAPI:
             return []
         return [incident_out(incident) for incident in ctx.incidents.open_incidents()]
 
+    @api.post("/incidents/{incident_id}/ack")
+    async def acknowledge_incident(incident_id: int, who: SecurityRoom) -> dict[str, Any]:
+        """Acknowledge every open alert of an incident at once (an alarm storm is one decision)."""
+        incident = (
+            next((i for i in ctx.incidents.open_incidents() if i.id == incident_id), None)
+            if ctx.incidents
+            else None
+        )
+        if incident is None:
+            raise HTTPException(404, f"incident {incident_id} is not open")
+        acknowledged = [
+            ctx.alerts.acknowledge(alert_id, who.name).id
+            for alert_id in sorted(incident.open_alert_ids)
+            if ctx.alerts.get_open(alert_id) is not None
+        ]
+        return {"incident_id": incident_id, "acknowledged": acknowledged}
+
     @api.get("/admin/modes")
     async def modes(_: Admin) -> list[dict[str, Any]]:
         return [asdict(mode) for mode in ctx.modes.active()] if ctx.modes else []

@@ -15,6 +15,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
+from analytics.devices import DeviceSpec
+from analytics.records import DeviceKind
 from simulators.campus import demo_campus
 from simulators.fleet import Fleet
 from tests.conftest import Broker
@@ -109,3 +111,44 @@ async def test_page_without_token_asks_for_one(
         browser.find_element(By.ID, "token-input").send_keys(TOKENS["operator"])
         browser.find_element(By.ID, "token-save").click()
         await asyncio.to_thread(wait_css, browser, "#conn.live")
+
+
+async def test_a_storm_is_one_incident_line_that_expands_and_is_acknowledged_at_once(
+    mosquitto: Broker, tmp_path: Path, browser: webdriver.Chrome
+) -> None:
+    devices = [
+        DeviceSpec(id=f"dorm-smoke-{n:02d}", kind=DeviceKind.SMOKE, building="宿舍楼", zone=f"{n}号房")
+        for n in range(20)
+    ]
+    config = gateway_config(mosquitto, tmp_path / "gw.db", devices)
+    fleet = Fleet("test", mosquitto.host, mosquitto.port, client_id="page-storm")
+    try:
+        async with running_gateway(config) as gw:
+            await asyncio.to_thread(browser.get, f"{gw.base_url}/#token={TOKENS['operator']}")
+            await asyncio.to_thread(wait_css, browser, "#conn.live")
+            for device in devices:
+                fleet.smoke(device.id).alarm()
+            await gw.wait_for(lambda: gw.gateway.counters.get("alerts_raised", "fire_alarm") == 20)
+            await asyncio.to_thread(wait_css, browser, "tr.incident")
+            await asyncio.sleep(0.5)
+            assert len(browser.find_elements(By.CSS_SELECTOR, "tr.incident")) == 1
+            assert browser.find_elements(By.CSS_SELECTOR, 'tr[data-rule="fire_alarm"]') == []
+            header = browser.find_element(By.CSS_SELECTOR, "tr.incident")
+            assert "宿舍楼" in header.text and "20 个报警" in header.text and "报警风暴" in header.text
+            assert browser.find_element(By.ID, "count-open").text == "20"
+            header.find_element(By.CSS_SELECTOR, "button.toggle").click()
+            await asyncio.sleep(0.3)
+            assert len(browser.find_elements(By.CSS_SELECTOR, 'tr.member[data-rule="fire_alarm"]')) == 20
+            browser.find_element(By.CSS_SELECTOR, "tr.incident button.ack-all").click()
+            await gw.wait_for(
+                lambda: (
+                    gw.gateway.pipeline is not None
+                    and all(a.acknowledged_at is not None for a in gw.gateway.pipeline.alerts.open_alerts())
+                )
+            )
+            await asyncio.to_thread(
+                WebDriverWait(browser, 10).until,
+                lambda driver: driver.find_element(By.ID, "count-unacked").text == "0",
+            )
+    finally:
+        fleet.close()
