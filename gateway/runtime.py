@@ -43,6 +43,8 @@ from storage.tickets import SqliteTicketRepository
 log = logging.getLogger(__name__)
 
 TICK_INTERVAL_S = 1.0
+# Past this many uncommitted readings the gateway stops reading telemetry until SQLite catches up.
+MAX_STORE_BACKLOG_READINGS = 100_000
 MAINTENANCE_INTERVAL_S = 60.0
 
 
@@ -73,7 +75,7 @@ class Gateway:
         self.started_at = time.time()
         self.ready = asyncio.Event()
         self._stop = asyncio.Event()
-        self.subscriber: MqttSubscriber | None = None
+        self.subscribers: list[MqttSubscriber] = []
         self.pipeline: Pipeline | None = None
         self.tickets: TicketService | None = None
         self.ticket_repository: SqliteTicketRepository | None = None
@@ -90,24 +92,34 @@ class Gateway:
         self.store.open()
         pipeline = self._build_pipeline()
         self.pipeline = pipeline
+        pipeline.tick()  # rules learn the gateway's clock before the first record arrives
         broker = self.config.broker
         campus_id = self.config.campus.id
-        self.subscriber = MqttSubscriber(
-            MqttEndpoint(
-                host=broker.host,
-                port=broker.port,
-                client_id=broker.client_id,
-                topic_filters=(f"campus/{campus_id}/+/+/+",),
-                username=broker.username,
-                password=broker.password,
-                qos=broker.qos,
-                mqtt_v5=broker.mqtt_version == 5,
-                session_expiry_s=broker.session_expiry_s,
-            ),
-            loop,
-            pipeline.handle_mqtt_batch,
-            self.store.after_commit if broker.ack_after_commit else None,
-        )
+        # Two broker sessions: alarms (events, status) never queue behind a telemetry backlog.
+        lanes = {
+            "alarms": (f"campus/{campus_id}/+/+/event", f"campus/{campus_id}/+/+/status"),
+            "telemetry": (f"campus/{campus_id}/+/+/telemetry",),
+        }
+        self.subscribers = [
+            MqttSubscriber(
+                MqttEndpoint(
+                    host=broker.host,
+                    port=broker.port,
+                    client_id=f"{broker.client_id}-{lane}",
+                    topic_filters=topics,
+                    username=broker.username,
+                    password=broker.password,
+                    qos=broker.qos,
+                    mqtt_v5=broker.mqtt_version == 5,
+                    session_expiry_s=broker.session_expiry_s,
+                ),
+                loop,
+                pipeline.handle_mqtt_batch,
+                self.store.after_commit if broker.ack_after_commit else None,
+                may_read=lambda: self.store.backlog_readings < MAX_STORE_BACKLOG_READINGS,
+            )
+            for lane, topics in lanes.items()
+        ]
         server = _EmbeddedServer(
             uvicorn.Config(
                 create_app(self._api_context(pipeline)),
@@ -118,7 +130,8 @@ class Gateway:
                 ws_ping_interval=20,
             )
         )
-        self.subscriber.start()
+        for subscriber in self.subscribers:
+            subscriber.start()
         api_task = asyncio.create_task(server.serve(), name="api")
         tick_task = asyncio.create_task(self._tick_forever(pipeline), name="tick")
         assert self.notifier is not None
@@ -154,7 +167,8 @@ class Gateway:
             await asyncio.wait({api_task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
             stop_wait.cancel()
         finally:
-            self.subscriber.stop()
+            for subscriber in self.subscribers:
+                subscriber.stop()
             tick_task.cancel()
             for task in (notify_task, *children):
                 task.cancel()
@@ -313,15 +327,22 @@ class Gateway:
         )
 
     def health(self) -> dict[str, Any]:
-        stats = self.subscriber.stats if self.subscriber else None
+        connected = bool(self.subscribers) and all(s.stats.connected for s in self.subscribers)
         return {
-            "status": "ok" if stats and stats.connected else "degraded",
+            "status": "ok" if connected else "degraded",
             "campus": self.config.campus.id,
             "uptime_s": round(time.time() - self.started_at, 1),
             "broker": {
-                "connected": bool(stats and stats.connected),
-                "connects": stats.connects if stats else 0,
-                "last_error": stats.last_error if stats else "",
+                "connected": connected,
+                "sessions": {
+                    s.endpoint.client_id: {
+                        "connected": s.stats.connected,
+                        "connects": s.stats.connects,
+                        "paused_for_store": s.stats.pauses,
+                        "last_error": s.stats.last_error,
+                    }
+                    for s in self.subscribers
+                },
             },
             "ingest": {
                 "mqtt_messages": self.counters.get("mqtt_messages"),

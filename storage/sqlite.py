@@ -86,6 +86,9 @@ class SqliteStore:
         self.rows_written = 0
         self.write_errors = 0
         self.batches = 0
+        # Written by one thread each, so reading their difference needs no lock.
+        self._readings_queued = 0
+        self._readings_done = 0
 
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -118,7 +121,14 @@ class SqliteStore:
     # -- writes (any thread; applied in order by the writer) ------------------------------------
 
     def add_readings(self, rows: Sequence[ReadingRow]) -> None:
+        """Queue readings (call from one thread: the gateway's loop)."""
+        self._readings_queued += len(rows)
         self._queue.put(("readings", rows))
+
+    @property
+    def backlog_readings(self) -> int:
+        """Readings queued but not yet committed: what a crash now would leave to the broker."""
+        return self._readings_queued - self._readings_done
 
     def add_event(self, device_id: str, kind: str, name: str, ts: float, attrs: Mapping[str, Any]) -> None:
         self._queue.put(
@@ -179,11 +189,16 @@ class SqliteStore:
             while True:
                 item = self._queue.get()
                 batch = [item]
-                while len(batch) < 20000:
+                rows = 0
+                # Bounded transactions keep commits (and the acknowledgements after them) flowing.
+                while len(batch) < 20_000 and rows < 50_000:
                     try:
-                        batch.append(self._queue.get_nowait())
+                        entry = self._queue.get_nowait()
                     except queue.Empty:
                         break
+                    batch.append(entry)
+                    if entry is not _STOP and entry[0] == "readings":
+                        rows += len(entry[1])
                 stop = any(entry is _STOP for entry in batch)
                 try:
                     self._apply(conn, [entry for entry in batch if entry is not _STOP])
@@ -216,11 +231,13 @@ class SqliteStore:
             conn.execute("COMMIT")
             self.rows_written += len(readings) + len(batch)
             self.batches += 1
+            self._readings_done += len(readings)
         except sqlite3.Error:
             self.write_errors += 1
             log.exception("SQLite batch of %d operations failed; retrying them one by one", len(batch))
             conn.execute("ROLLBACK")
             self._apply_singly(conn, batch, readings)
+            self._readings_done += len(readings)
         if maintain_at is not None:
             try:
                 self._maintain(conn, maintain_at)

@@ -112,7 +112,7 @@ async def running_gateway(config: GatewayConfig) -> AsyncIterator[RunningGateway
     assert gateway.ready.is_set(), "gateway did not become ready in 15 s"
     harness = RunningGateway(gateway, task)
     await harness.wait_for(
-        lambda: gateway.subscriber is not None and gateway.subscriber.stats.subscribed,
+        lambda: bool(gateway.subscribers) and all(s.stats.subscribed for s in gateway.subscribers),
         what="broker subscription",
     )
     try:

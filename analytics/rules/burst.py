@@ -22,6 +22,7 @@ class EventBurstRule(Rule):
     window_s: float = 60.0
     _recent: dict[str, deque[float]] = field(default_factory=dict, repr=False)
     _raised: dict[str, float] = field(default_factory=dict, repr=False)  # device id -> last event
+    _now: float = field(default=0.0, repr=False)  # the gateway clock at the last tick
 
     def __post_init__(self) -> None:
         if self.count < 2:
@@ -34,8 +35,11 @@ class EventBurstRule(Rule):
         if type(record) is not DeviceEvent or record.name != self.event:
             return ()
         ts = record.ts
+        # The quiet window that clears the alert runs on the gateway's clock (see tick), so a gate
+        # with a slow clock in the middle of a burst is not taken for quiet.
+        heard_at = max(ts, self._now)
         if device.id in self._raised:
-            self._raised[device.id] = max(self._raised[device.id], ts)
+            self._raised[device.id] = max(self._raised[device.id], heard_at)
             return ()
         recent = self._recent.setdefault(device.id, deque())
         recent.append(ts)
@@ -46,10 +50,11 @@ class EventBurstRule(Rule):
             return ()
         details = {"event": self.event, "count": len(recent), "window_s": window_s, **record.attrs}
         recent.clear()
-        self._raised[device.id] = ts
+        self._raised[device.id] = heard_at
         return (AlertSignal(self.name, device.id, True, ts, self.severity, device.id, details),)
 
     def tick(self, now: float) -> Iterable[AlertSignal]:
+        self._now = now
         if not self._raised:
             return ()
         quiet = [subject for subject, last in self._raised.items() if now - last >= self.window_s]

@@ -19,9 +19,11 @@ class DeviceOfflineRule(Rule):
     _last_seen: dict[str, float] = field(default_factory=dict, repr=False)
     _deadline: dict[str, float] = field(default_factory=dict, repr=False)
     _offline: dict[str, str] = field(default_factory=dict, repr=False)  # device id -> why
+    _now: float = field(default=0.0, repr=False)  # the gateway clock at the last tick
 
     def watch(self, device: DeviceSpec, last_seen: float) -> None:
         """Start the silence clock for a device (at start-up, from its last known contact)."""
+        self._now = max(self._now, last_seen)
         self._last_seen[device.id] = last_seen
         self._deadline[device.id] = last_seen + self.silence_factor * device.reporting_interval_s
 
@@ -32,7 +34,10 @@ class DeviceOfflineRule(Rule):
     def evaluate(self, record: Record, device: DeviceSpec) -> Iterable[AlertSignal]:
         subject = device.id
         self._last_seen[subject] = record.ts
-        self._deadline[subject] = record.ts + self.silence_factor * device.reporting_interval_s
+        # Silence is measured on the gateway's clock: a device whose own clock is slow (the spec
+        # tolerates 300 s) but keeps talking is not silent.
+        heard_at = max(record.ts, self._now)
+        self._deadline[subject] = heard_at + self.silence_factor * device.reporting_interval_s
         if type(record) is StatusChange and record.state is DeviceState.OFFLINE:
             self._offline[subject] = record.reason or "offline"
             details = {"reason": record.reason or "offline"}
@@ -43,6 +48,7 @@ class DeviceOfflineRule(Rule):
         return ()
 
     def tick(self, now: float) -> Iterable[AlertSignal]:
+        self._now = now
         signals = []
         for subject, deadline in self._deadline.items():
             if now >= deadline and subject not in self._offline:

@@ -1,29 +1,26 @@
-"""The broker connection: paho-mqtt's threaded client, handing messages to the event loop in batches.
+"""The broker connection: paho-mqtt driven by the gateway's asyncio loop, handing over batches.
 
-paho's network thread only queues `(topic, payload, mid, qos, received_at)`; decoding and
-everything after it run on the asyncio loop, in batches of at most `MAX_BATCH` so the loop stays
-responsive. QoS 1 messages are acknowledged manually, and only after what they carried is
-committed to the store, so a crash between receipt and commit leaves them with the broker
-(persistent MQTT v5 session).
+paho runs without a network thread: the loop watches its socket and reads up to `READ_CHUNK`
+messages per wake-up, then hands them to `handle_batch` as one batch, on the same thread. There
+is no second thread contending for the GIL, and while a batch is processed nothing is read, so a
+gateway that falls behind leaves the backlog at the broker (built for it), not in our memory.
 
-Backpressure: past `INBOX_HIGH_WATER` queued messages the network thread stops reading, so
-the backlog waits at the broker (built for it) instead of in our memory. Events and status
-messages go in a priority lane ahead of telemetry: a panic press does not wait behind a
-backlog of temperature samples.
+QoS 1 messages are acknowledged manually, only after what they carried is committed to the
+store, so a crash between receipt and commit leaves them with the broker (persistent session).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -32,10 +29,12 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 log = logging.getLogger(__name__)
 
 InboundMessage = tuple[str, bytes, int, int, float]  # topic, payload, mid, qos, received_at
-MAX_BATCH = 1000
-INBOX_HIGH_WATER = 20_000
 BatchHandler = Callable[[list[InboundMessage]], None]
 AckScheduler = Callable[[Callable[[], None]], None]
+# Messages read per wake-up: large enough to amortise the hand-over, small enough that another
+# session's socket (the alarm lane) waits at most a few milliseconds for its turn.
+READ_CHUNK = 200
+PAUSE_POLL_S = 0.01
 
 
 @dataclass(frozen=True)
@@ -46,12 +45,15 @@ class MqttEndpoint:
     topic_filters: tuple[str, ...]
     username: str | None = None
     password: str | None = None
-    keepalive_s: int = 30
+    keepalive_s: int = 60
     session_expiry_s: int = 7 * 24 * 3600
+    # Unacknowledged QoS 1 messages the broker may send us (MQTT v5 Receive Maximum): bounds
+    # what waits for the store's commit.
+    receive_maximum: int = 20_000
     qos: int = 1
     mqtt_v5: bool = True  # False: MQTT 3.1.1 with clean_session=False (for brokers without v5)
-    reconnect_min_s: int = 1
-    reconnect_max_s: int = 30
+    reconnect_min_s: float = 1.0
+    reconnect_max_s: float = 30.0
 
 
 @dataclass
@@ -61,18 +63,20 @@ class ConnectionStats:
     connects: int = 0
     disconnects: int = 0
     messages: int = 0
+    pauses: int = 0
     last_error: str = ""
     connected_since: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class MqttSubscriber:
-    """Subscribes to `topic_filters` and hands received messages to `handle_batch` on `loop`.
+    """Subscribes to `topic_filters` and hands received messages to `handle_batch`.
 
     Args:
         handle_batch: called on the loop thread with messages in arrival order.
-        schedule_ack: given a callback, runs it once the batch's effects are durable; the
-            callback sends the PUBACKs. Pass None to acknowledge on receipt.
+        schedule_ack: given a callback, runs it (on any thread) once the batch's effects are
+            durable; the callback sends the PUBACKs. None acknowledges on receipt.
+        may_read: asked before each read; while False the socket is not read (backpressure from
+            a store that fell behind).
     """
 
     def __init__(
@@ -81,16 +85,19 @@ class MqttSubscriber:
         loop: asyncio.AbstractEventLoop,
         handle_batch: BatchHandler,
         schedule_ack: AckScheduler | None,
+        may_read: Callable[[], bool] = lambda: True,
     ) -> None:
         self.endpoint = endpoint
         self.stats = ConnectionStats()
         self._loop = loop
         self._handle_batch = handle_batch
         self._schedule_ack = schedule_ack
-        self._inbox: deque[InboundMessage] = deque()
-        self._priority: deque[InboundMessage] = deque()
-        self._drain_scheduled = False
-        self._client = paho.Client(
+        self._may_read = may_read
+        self._pending: list[InboundMessage] = []
+        self._reading_fd: int | None = None
+        self._paused = False
+        self._task: asyncio.Task[None] | None = None
+        client = self._client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=endpoint.client_id,
             protocol=paho.MQTTv5 if endpoint.mqtt_v5 else paho.MQTTv311,
@@ -98,34 +105,157 @@ class MqttSubscriber:
             manual_ack=schedule_ack is not None,
         )
         if endpoint.username:
-            self._client.username_pw_set(endpoint.username, endpoint.password)
-        self._client.reconnect_delay_set(endpoint.reconnect_min_s, endpoint.reconnect_max_s)
-        self._client.max_queued_messages_set(0)
-        self._client.on_connect = self._on_connect
-        self._client.on_disconnect = self._on_disconnect
-        self._client.on_message = self._on_message
-        self._client.on_subscribe = self._on_subscribe
+            client.username_pw_set(endpoint.username, endpoint.password)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
+        client.on_socket_open = self._on_socket_open
+        client.on_socket_close = self._on_socket_close
+        client.on_socket_register_write = self._on_socket_register_write
+        client.on_socket_unregister_write = self._on_socket_unregister_write
 
     def start(self) -> None:
-        if self.endpoint.mqtt_v5:
-            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            properties.SessionExpiryInterval = self.endpoint.session_expiry_s
-            self._client.connect_async(
-                self.endpoint.host,
-                self.endpoint.port,
-                keepalive=self.endpoint.keepalive_s,
-                clean_start=False,
-                properties=properties,
-            )
-        else:
-            self._client.connect_async(
-                self.endpoint.host, self.endpoint.port, keepalive=self.endpoint.keepalive_s
-            )
-        self._client.loop_start()
+        """Connect and keep connected, with backoff, until `stop`. Call on the loop thread."""
+        self._task = self._loop.create_task(self._stay_connected(), name=f"mqtt-{self.endpoint.client_id}")
 
     def stop(self) -> None:
-        self._client.disconnect()
-        self._client.loop_stop()
+        if self._task is not None:
+            self._task.cancel()
+        with contextlib.suppress(Exception):
+            self._client.disconnect()
+            self._client.loop_write()  # flush the DISCONNECT now: there is no network thread
+        self._stop_reading()
+
+    async def _stay_connected(self) -> None:
+        endpoint = self.endpoint
+        delay_s = endpoint.reconnect_min_s
+        first = True
+        while True:
+            try:
+                # The TCP connect blocks, so it runs in a worker thread; paho reports the socket
+                # through on_socket_open, which hops back to the loop.
+                await self._loop.run_in_executor(None, self._connect if first else self._client.reconnect)
+                first = False
+            except OSError as exc:
+                self.stats.last_error = f"cannot reach {endpoint.host}:{endpoint.port}: {exc}"
+                log.warning(
+                    "MQTT broker %s:%d unreachable (%s); retrying in %.0f s",
+                    endpoint.host,
+                    endpoint.port,
+                    exc,
+                    delay_s,
+                )
+                await asyncio.sleep(delay_s)
+                delay_s = min(delay_s * 2, endpoint.reconnect_max_s)
+                continue
+            connected_at = time.monotonic()
+            # Keepalive pings and retries of unacknowledged messages.
+            while self._client.loop_misc() == MQTTErrorCode.MQTT_ERR_SUCCESS:
+                await asyncio.sleep(1.0)
+            self._stop_reading()
+            # A connection that held for a while resets the backoff; one dropped at once grows it.
+            delay_s = endpoint.reconnect_min_s if time.monotonic() - connected_at > 30 else delay_s
+            log.warning(
+                "MQTT connection to %s:%d lost; reconnecting in %.0f s", endpoint.host, endpoint.port, delay_s
+            )
+            await asyncio.sleep(delay_s)
+            delay_s = min(delay_s * 2, endpoint.reconnect_max_s)
+
+    def _connect(self) -> None:
+        endpoint = self.endpoint
+        if endpoint.mqtt_v5:
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            properties.SessionExpiryInterval = endpoint.session_expiry_s
+            properties.ReceiveMaximum = endpoint.receive_maximum
+            self._client.connect(
+                endpoint.host, endpoint.port, endpoint.keepalive_s, clean_start=False, properties=properties
+            )
+        else:
+            self._client.connect(endpoint.host, endpoint.port, endpoint.keepalive_s)
+
+    # -- socket plumbing: paho asks, the loop watches -------------------------------------------
+
+    def _on_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        self._loop.call_soon_threadsafe(self._start_reading, sock.fileno())
+
+    def _on_socket_close(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        self._loop.call_soon_threadsafe(self._stop_reading)
+
+    def _on_socket_register_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        self._loop.call_soon_threadsafe(self._watch_writable, sock.fileno())
+
+    def _on_socket_unregister_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        self._loop.call_soon_threadsafe(self._loop.remove_writer, sock.fileno())
+
+    def _watch_writable(self, fd: int) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._loop.add_writer(fd, self._client.loop_write)
+
+    def _start_reading(self, fd: int) -> None:
+        self._stop_reading()
+        self._reading_fd = fd
+        self._paused = False
+        self._loop.add_reader(fd, self._on_readable)
+
+    def _stop_reading(self) -> None:
+        if self._reading_fd is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self._loop.remove_reader(self._reading_fd)
+                self._loop.remove_writer(self._reading_fd)
+            self._reading_fd = None
+
+    def _on_readable(self) -> None:
+        if not self._may_read():
+            self._pause()
+            return
+        client = self._client
+        for _ in range(READ_CHUNK):
+            before = len(self._pending)
+            if client.loop_read() != MQTTErrorCode.MQTT_ERR_SUCCESS or len(self._pending) == before:
+                break  # nothing more to read now, a control packet, or the connection dropped
+        if self._pending:
+            self._flush()
+
+    def _pause(self) -> None:
+        if self._reading_fd is None or self._paused:
+            return
+        self._paused = True
+        self.stats.pauses += 1
+        self._loop.remove_reader(self._reading_fd)
+        self._loop.call_later(PAUSE_POLL_S, self._maybe_resume)
+
+    def _maybe_resume(self) -> None:
+        if self._reading_fd is None or not self._paused:
+            return
+        if not self._may_read():
+            self._loop.call_later(PAUSE_POLL_S, self._maybe_resume)
+            return
+        self._paused = False
+        self._loop.add_reader(self._reading_fd, self._on_readable)
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        self.stats.messages += len(batch)
+        try:
+            self._handle_batch(batch)
+        finally:
+            if self._schedule_ack is not None:
+                acks = [(mid, qos) for _, _, mid, qos, _ in batch if qos > 0]
+                if acks:
+                    self._schedule_ack(lambda: self._acks_from_any_thread(acks))
+
+    def _acks_from_any_thread(self, acks: list[tuple[int, int]]) -> None:
+        self._loop.call_soon_threadsafe(self._send_acks, acks)
+
+    def _send_acks(self, acks: list[tuple[int, int]]) -> None:
+        for mid, qos in acks:
+            self._client.ack(mid, qos)
+
+    # -- MQTT callbacks (on the loop thread, from loop_read) ------------------------------------
+
+    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        self._pending.append((message.topic, bytes(message.payload), message.mid, message.qos, time.time()))
 
     def _on_connect(
         self, client: paho.Client, userdata: Any, flags: Any, reason: ReasonCode, properties: Any
@@ -140,9 +270,10 @@ class MqttSubscriber:
         self.stats.connects += 1
         self.stats.connected_since = time.time()
         log.info(
-            "connected to MQTT broker %s:%d (session present: %s)",
+            "connected to MQTT broker %s:%d as %s (session present: %s)",
             self.endpoint.host,
             self.endpoint.port,
+            self.endpoint.client_id,
             getattr(flags, "session_present", None),
         )
         if self.endpoint.mqtt_v5:
@@ -171,39 +302,4 @@ class MqttSubscriber:
         self.stats.connected_since = None
         if reason.is_failure:
             self.stats.last_error = str(reason)
-            log.warning("MQTT connection lost (%s); paho reconnects with backoff", reason)
-
-    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
-        topic = message.topic
-        lane = self._inbox if topic.endswith("/telemetry") else self._priority
-        lane.append((topic, bytes(message.payload), message.mid, message.qos, time.time()))
-        if not self._drain_scheduled:
-            self._drain_scheduled = True
-            self._loop.call_soon_threadsafe(self._drain)
-        while len(self._inbox) >= INBOX_HIGH_WATER and self.stats.connected:
-            time.sleep(0.001)  # stop reading the socket until the loop catches up
-
-    def _drain(self) -> None:
-        # Clear the flag before popping, so a message appended meanwhile schedules another drain.
-        self._drain_scheduled = False
-        priority, inbox = self._priority, self._inbox
-        batch = [priority.popleft() for _ in range(min(len(priority), MAX_BATCH))]
-        batch += [inbox.popleft() for _ in range(min(len(inbox), MAX_BATCH - len(batch)))]
-        if not batch:
-            return
-        if (priority or inbox) and not self._drain_scheduled:
-            self._drain_scheduled = True
-            self._loop.call_soon(self._drain)  # the rest after other tasks had their turn
-        self.stats.messages += len(batch)
-        try:
-            self._handle_batch(batch)
-        finally:
-            # PUBACKs go in processing order; alarms that jumped the queue are acknowledged first.
-            if self._schedule_ack is not None:
-                acks = [(mid, qos) for _, _, mid, qos, _ in batch if qos > 0]
-                if acks:
-                    self._schedule_ack(lambda: self._send_acks(acks))
-
-    def _send_acks(self, acks: list[tuple[int, int]]) -> None:
-        for mid, qos in acks:
-            self._client.ack(mid, qos)
+            log.warning("MQTT connection lost (%s)", reason)

@@ -22,6 +22,7 @@ MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_CLOCK_SKEW_S = 300.0
 # A seq this far below the last one is a device that restarted its counter, not a redelivery.
 SEQ_RESTART_GAP = 1000
+_EVENT_LANE = "\x00event"  # cannot occur in a device id
 _KINDS = {kind.value: kind for kind in DeviceKind}
 _STATES = {state.value: state for state in DeviceState}
 
@@ -53,6 +54,7 @@ class ProtocolV1Decoder:
         self._last_seq.update(last_seq)
 
     def seq_of(self, device_id: str) -> int | None:
+        """The last telemetry seq of a device (persisted, so redeliveries after a restart drop too)."""
         return self._last_seq.get(device_id)
 
     def decode(self, topic: str, payload: bytes, received_at: float) -> list[Record] | Duplicate:
@@ -93,14 +95,18 @@ class ProtocolV1Decoder:
             if state is DeviceState.ONLINE:
                 # A device (re)connecting may have restarted its seq counter.
                 self._last_seq.pop(device_id, None)
+                self._last_seq.pop(device_id + _EVENT_LANE, None)
             records.append(StatusChange(device_id, kind, state, ts, reason="status"))
             return records
 
         seq = body.get("seq")
+        # Events and telemetry travel in separate lanes (alarms are not queued behind telemetry), so
+        # each lane keeps its own last seq: a redelivery repeats within its lane, in order.
+        seq_key = device_id if channel == "telemetry" else device_id + _EVENT_LANE
         if seq is not None:
             if type(seq) is not int or seq < 0:
                 raise PayloadError("bad_seq", f"seq {seq!r} is not a non-negative integer", device_id)
-            last = self._last_seq.get(device_id)
+            last = self._last_seq.get(seq_key)
             if last is not None and last - SEQ_RESTART_GAP < seq <= last:
                 return Duplicate(device_id, seq)
         if channel == "telemetry":
@@ -110,7 +116,7 @@ class ProtocolV1Decoder:
         else:
             raise PayloadError("bad_channel", f"channel {channel!r} is not telemetry/event/status", device_id)
         if seq is not None:
-            self._last_seq[device_id] = seq
+            self._last_seq[seq_key] = seq
         return records
 
     def _timestamp(

@@ -116,3 +116,16 @@ def test_clock_skew_uses_receive_time_and_flags_once_until_back_in_sync() -> Non
     assert isinstance(second, list) and len(second) == 1
     back = codec.decode(topic, json.dumps({"ts": NOW - 2, "values": {"battery_pct": 90}}).encode(), NOW)
     assert isinstance(back, list) and isinstance(back[0], DeviceEvent) and back[0].name == "clock_skew_clear"
+
+
+def test_events_and_telemetry_keep_separate_seq_lanes() -> None:
+    """The gateway may process an event before earlier telemetry; neither is taken for a duplicate."""
+    codec = decoder()
+    event = codec.decode("campus/school/smoke/s1/event", b'{"seq": 6, "event": "alarm"}', NOW)
+    telemetry = codec.decode(
+        "campus/school/smoke/s1/telemetry", b'{"seq": 5, "values": {"battery_pct": 9}}', NOW
+    )
+    assert isinstance(event, list) and isinstance(telemetry, list)
+    assert codec.decode("campus/school/smoke/s1/event", b'{"seq": 6, "event": "alarm"}', NOW) == Duplicate(
+        "s1", 6
+    )

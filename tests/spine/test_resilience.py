@@ -20,16 +20,19 @@ async def test_reconnects_after_the_broker_restarts_and_keeps_ingesting(tmp_path
         config = gateway_config(broker, tmp_path / "gw.db", demo_campus())
         config.broker.session_expiry_s = 3600
         async with running_gateway(config) as gw:
-            subscriber = gw.gateway.subscriber
-            assert subscriber is not None
+            subscribers = gw.gateway.subscribers
             stop_process(proc)
-            await gw.wait_for(lambda: not subscriber.stats.connected, what="disconnect noticed")
+            await gw.wait_for(
+                lambda: not any(s.stats.connected for s in subscribers), what="disconnect noticed"
+            )
             health = (await gw.http.get("/api/v1/health")).json()
             assert health["status"] == "degraded" and health["broker"]["connected"] is False
             # Same port, same persistence folder: the broker comes back with the gateway's session.
             proc = await asyncio.to_thread(launch_mosquitto, broker)
-            await gw.wait_for(lambda: subscriber.stats.subscribed, timeout_s=20, what="reconnect")
-            assert subscriber.stats.connects == 2
+            await gw.wait_for(
+                lambda: all(s.stats.subscribed for s in subscribers), timeout_s=20, what="reconnect"
+            )
+            assert [s.stats.connects for s in subscribers] == [2, 2]
             fleet = Fleet("test", broker.host, broker.port, client_id="after-restart")
             try:
                 fleet.panic("panic-gate-01").press()
