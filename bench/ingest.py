@@ -206,7 +206,14 @@ class GatewayProcess:
     """`campus-gateway run` as a child process with a generated config and its own log file."""
 
     def __init__(
-        self, workdir: Path, name: str, broker_port: int, qos: int, devices: int, panics: int
+        self,
+        workdir: Path,
+        name: str,
+        broker_port: int,
+        qos: int,
+        devices: int,
+        panics: int,
+        extra_config: dict[str, Any] | None = None,
     ) -> None:
         self.workdir = workdir
         self.name = name
@@ -245,6 +252,11 @@ class GatewayProcess:
             },
             "inventory": inventory,
         }
+        for key, value in (extra_config or {}).items():
+            if key == "inventory":
+                config["inventory"] = inventory + list(value)
+            else:
+                config[key] = value
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         self.proc: subprocess.Popen[bytes] | None = None
         self.sampler: RssSampler | None = None
@@ -482,12 +494,19 @@ class ThroughputResult:
 
 
 def throughput(
-    workdir: Path, port: int, qos: int, devices: int, messages: int, panics: int
+    workdir: Path,
+    port: int,
+    qos: int,
+    devices: int,
+    messages: int,
+    panics: int,
+    extra_config: dict[str, Any] | None = None,
+    name: str = "",
 ) -> ThroughputResult:
     drain_timeout_s = max(120.0, messages / 1000)
-    bare_id = f"bench-bare-q{qos}"
+    bare_id = f"bench-bare-{name or f'q{qos}'}"
     create_bare_session("127.0.0.1", port, bare_id, qos)
-    gateway = GatewayProcess(workdir, f"q{qos}", port, qos, devices, panics)
+    gateway = GatewayProcess(workdir, name or f"q{qos}", port, qos, devices, panics, extra_config)
     try:
         gateway.start()
         gateway.wait_ready()
@@ -541,8 +560,10 @@ def throughput(
             bare_s=bare_s,
             gateway_s=last_progress - connected_at,
             processed=processed,
-            broker_connects=final["broker"]["connects"],
-            broker_error=final["broker"]["last_error"],
+            broker_connects=max(lane["connects"] for lane in final["broker"]["sessions"].values()),
+            broker_error="; ".join(
+                lane["last_error"] for lane in final["broker"]["sessions"].values() if lane["last_error"]
+            ),
             payload_bytes=bare["payload_bytes"] / min(messages, 10_000),
             topic_bytes=bare["topic_bytes"] / min(messages, 10_000),
             readings=ingest["readings"],

@@ -116,6 +116,9 @@ class SqliteStore:
         # we have not acknowledged, and we acknowledge only after commit.
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=5000")
+        # The readings indexes outgrow SQLite's default 2 MB page cache within minutes; 64 MB keeps
+        # their hot pages in memory and insert speed flat as the file grows.
+        conn.execute("PRAGMA cache_size=-65536")
         return conn
 
     # -- writes (any thread; applied in order by the writer) ------------------------------------
@@ -227,7 +230,7 @@ class SqliteStore:
                 else:
                     self._apply_one(conn, op, payload)
             if readings:
-                conn.executemany("INSERT INTO readings VALUES (?, ?, ?, ?)", readings)
+                _insert_readings(conn, readings)
             conn.execute("COMMIT")
             self.rows_written += len(readings) + len(batch)
             self.batches += 1
@@ -491,6 +494,24 @@ class SqliteStore:
             (device_id, limit),
         )
         return [{"name": name, "ts": ts, "attrs": json.loads(attrs)} for name, ts, attrs in rows]
+
+
+_ROWS_PER_INSERT = 1000
+_MULTI_ROW_INSERT = "INSERT INTO readings VALUES " + ", ".join(["(?, ?, ?, ?)"] * _ROWS_PER_INSERT)
+
+
+def _insert_readings(conn: sqlite3.Connection, readings: list[ReadingRow]) -> None:
+    """Insert in statements of 1,000 rows: one sqlite3_step per statement instead of per row.
+
+    The sqlite3 module lets go of the GIL around every step; per row, that hand-over to the
+    event loop thread and back cost more than the insert itself.
+    """
+    whole = len(readings) - len(readings) % _ROWS_PER_INSERT
+    for start in range(0, whole, _ROWS_PER_INSERT):
+        chunk = readings[start : start + _ROWS_PER_INSERT]
+        conn.execute(_MULTI_ROW_INSERT, [value for row in chunk for value in row])
+    if whole < len(readings):
+        conn.executemany("INSERT INTO readings VALUES (?, ?, ?, ?)", readings[whole:])
 
 
 def _alert_row(alert: Alert) -> tuple[Any, ...]:

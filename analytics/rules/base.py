@@ -26,6 +26,11 @@ class Rule:
     def evaluate(self, record: Record, device: DeviceSpec) -> Iterable[AlertSignal]:
         return ()
 
+    def listens_to(self) -> frozenset[str] | None:
+        """The metric and event names this rule evaluates ("status" for status changes), so the
+        engine can skip it for anything else; None means every record of its kinds."""
+        return None
+
     def tick(self, now: float) -> Iterable[AlertSignal]:
         """Time-driven checks (silence, hold times); called about once a second."""
         return ()

@@ -28,6 +28,9 @@ class EventBurstRule(Rule):
         if self.count < 2:
             raise ValueError("count must be at least 2 (use an event rule for single events)")
 
+    def listens_to(self) -> frozenset[str] | None:
+        return frozenset({self.event})
+
     def restore(self, alert: Alert) -> None:
         self._raised[alert.subject] = alert.last_seen  # clears after a quiet window, as before
 

@@ -35,6 +35,9 @@ class OpenTooLongRule(Rule):
     def restore(self, alert: Alert) -> None:
         self._raised.add(alert.subject)  # still open as far as we know: the close clears it
 
+    def listens_to(self) -> frozenset[str] | None:
+        return self.open_events | self.close_events | self.raise_on | {self.open_metric}
+
     def evaluate(self, record: Record, device: DeviceSpec) -> Iterable[AlertSignal]:
         if type(record) is DeviceEvent:
             name = record.name

@@ -6,8 +6,10 @@ from collections.abc import Iterable
 
 from analytics.alerts import Alert, AlertSignal
 from analytics.devices import DeviceSpec
-from analytics.records import DeviceKind, Record
+from analytics.records import DeviceEvent, DeviceKind, Reading, Record
 from analytics.rules.base import Rule
+
+STATUS = "status"  # what a rule names in `listens_to` for status changes
 
 
 class RuleEngine:
@@ -21,6 +23,8 @@ class RuleEngine:
         self.rules = [rule for rule in rules if rule.enabled]
         self._by_kind: dict[DeviceKind, list[Rule]] = {kind: [] for kind in DeviceKind}
         self._followers: dict[str, list[Rule]] = {}
+        # (kind, metric or event name) -> the rules that listen to it; filled on first sight.
+        self._dispatch: dict[tuple[DeviceKind, str], list[Rule]] = {}
         for rule in self.rules:
             for kind in rule.kinds:
                 self._by_kind[kind].append(rule)
@@ -29,7 +33,13 @@ class RuleEngine:
 
     def evaluate(self, record: Record, device: DeviceSpec) -> list[AlertSignal]:
         signals: list[AlertSignal] = []
-        for rule in self._by_kind[record.kind]:
+        key = (record.kind, _topic_of(record))
+        rules = self._dispatch.get(key)
+        if rules is None:
+            rules = self._dispatch[key] = [
+                rule for rule in self._by_kind[record.kind] if _listens(rule.listens_to(), key[1])
+            ]
+        for rule in rules:
             signals.extend(rule.evaluate(record, device))
         if signals and self._followers:
             self._follow(signals, device)
@@ -60,3 +70,15 @@ class RuleEngine:
             for follower in self._followers.get(signal.rule, ()):
                 derived.extend(follower.on_signal(signal, device))
         signals.extend(derived)
+
+
+def _topic_of(record: Record) -> str:
+    if isinstance(record, Reading):
+        return record.metric
+    if isinstance(record, DeviceEvent):
+        return record.name
+    return STATUS
+
+
+def _listens(names: frozenset[str] | None, topic: str) -> bool:
+    return names is None or topic in names

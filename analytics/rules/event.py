@@ -18,6 +18,9 @@ class EventRule(Rule):
     raise_on: frozenset[str] = field(default_factory=frozenset)
     clear_on: frozenset[str] = field(default_factory=frozenset)
 
+    def listens_to(self) -> frozenset[str] | None:
+        return self.raise_on | self.clear_on
+
     def evaluate(self, record: Record, device: DeviceSpec) -> Iterable[AlertSignal]:
         if type(record) is not DeviceEvent:
             return ()

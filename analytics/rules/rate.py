@@ -47,6 +47,9 @@ class RateOfRiseRule(Rule):
         if not 0 < self.min_span_s < self.max_span_s:
             raise ValueError("need 0 < min_span_s < max_span_s")
 
+    def listens_to(self) -> frozenset[str] | None:
+        return frozenset({self.metric})
+
     def restore(self, alert: Alert) -> None:
         self._trends.setdefault(alert.device_id, _Trend()).raised = True
 

@@ -111,6 +111,9 @@ class AfterHoursAccessRule(Rule):
     def restore(self, alert: Alert) -> None:
         self._raised.add(alert.subject)
 
+    def listens_to(self) -> frozenset[str] | None:
+        return frozenset({self.access_event})
+
     def evaluate(self, record: Record, device: DeviceSpec) -> Iterable[AlertSignal]:
         if type(record) is not DeviceEvent or record.name != self.access_event:
             return ()

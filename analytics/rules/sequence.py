@@ -37,6 +37,9 @@ class DualControlRule(Rule):
     def restore(self, alert: Alert) -> None:
         self._violated.add(alert.subject)  # the door's state is unknown: the next close clears
 
+    def listens_to(self) -> frozenset[str] | None:
+        return frozenset({self.badge_event, self.open_event, self.close_event, self.open_metric})
+
     def evaluate(self, record: Record, device: DeviceSpec) -> Iterable[AlertSignal]:
         if type(record) is Reading:
             if record.metric != self.open_metric:

@@ -54,6 +54,9 @@ class SustainedThresholdRule(Rule):
         if self.min_samples < 1 or self.clear_samples < 1:
             raise ValueError("min_samples and clear_samples must be at least 1")
 
+    def listens_to(self) -> frozenset[str] | None:
+        return self.metrics
+
     def evaluate(self, record: Record, device: DeviceSpec) -> Iterable[AlertSignal]:
         if type(record) is not Reading or record.metric not in self.metrics:
             return ()

@@ -35,6 +35,9 @@ class ThresholdRule(Rule):
     def restore(self, alert: Alert) -> None:
         self._raised.add(alert.subject)
 
+    def listens_to(self) -> frozenset[str] | None:
+        return frozenset({self.metric})
+
     def evaluate(self, record: Record, device: DeviceSpec) -> Iterable[AlertSignal]:
         if type(record) is not Reading or record.metric != self.metric:
             return ()

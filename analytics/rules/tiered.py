@@ -53,6 +53,9 @@ class TieredThresholdRule(Rule):
         if "metric" in alert.details:
             state.level = 2 if alert.severity is self.severity else 1
 
+    def listens_to(self) -> frozenset[str] | None:
+        return frozenset({self.metric}) | self.raise_on | self.clear_on
+
     def evaluate(self, record: Record, device: DeviceSpec) -> Iterable[AlertSignal]:
         if type(record) is Reading:
             if record.metric != self.metric:

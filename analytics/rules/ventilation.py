@@ -40,6 +40,9 @@ class VentilationFaultRule(Rule):
                 f"voc_clear_below ({self.voc_clear_below}) must not exceed voc_at ({self.voc_at})"
             )
 
+    def listens_to(self) -> frozenset[str] | None:
+        return frozenset({self.fan_metric, self.voc_metric})
+
     def restore(self, alert: Alert) -> None:
         cabinet = self._cabinets.setdefault(alert.device_id, _Cabinet())
         cabinet.raised, cabinet.fan_on, cabinet.voc = (

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import select
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ BatchHandler = Callable[[list[InboundMessage]], None]
 AckScheduler = Callable[[Callable[[], None]], None]
 # Messages read per wake-up: large enough to amortise the hand-over, small enough that another
 # session's socket (the alarm lane) waits at most a few milliseconds for its turn.
-READ_CHUNK = 200
+READ_CHUNK = 100
 PAUSE_POLL_S = 0.01
 
 
@@ -77,6 +78,8 @@ class MqttSubscriber:
             durable; the callback sends the PUBACKs. None acknowledges on receipt.
         may_read: asked before each read; while False the socket is not read (backpressure from
             a store that fell behind).
+        before_chunk: called before each chunk is read, so a higher-priority session (the alarm
+            lane) is served first: `read_if_ready` of that session.
     """
 
     def __init__(
@@ -86,6 +89,7 @@ class MqttSubscriber:
         handle_batch: BatchHandler,
         schedule_ack: AckScheduler | None,
         may_read: Callable[[], bool] = lambda: True,
+        before_chunk: Callable[[], None] | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.stats = ConnectionStats()
@@ -93,6 +97,7 @@ class MqttSubscriber:
         self._handle_batch = handle_batch
         self._schedule_ack = schedule_ack
         self._may_read = may_read
+        self._before_chunk = before_chunk
         self._pending: list[InboundMessage] = []
         self._reading_fd: int | None = None
         self._paused = False
@@ -205,7 +210,18 @@ class MqttSubscriber:
                 self._loop.remove_writer(self._reading_fd)
             self._reading_fd = None
 
+    def read_if_ready(self) -> None:
+        """Read now if the socket has data (a zero-timeout poll): lets another lane yield to this one."""
+        fd = self._reading_fd
+        if fd is None or self._paused:
+            return
+        readable, _, _ = select.select([fd], [], [], 0)
+        if readable:
+            self._on_readable()
+
     def _on_readable(self) -> None:
+        if self._before_chunk is not None:
+            self._before_chunk()
         if not self._may_read():
             self._pause()
             return
