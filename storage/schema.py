@@ -85,6 +85,10 @@ MIGRATIONS: list[str] = [
     CREATE TABLE ticket_occurrences (rule TEXT NOT NULL, subject TEXT NOT NULL, ts REAL NOT NULL);
     CREATE INDEX ticket_occurrences_condition ON ticket_occurrences (rule, subject, ts);
     """,
+    """
+    DROP INDEX readings_ts;
+    ALTER TABLE rollups_1m ADD COLUMN last_ts REAL NOT NULL DEFAULT 0;
+    """,
 ]
 
 

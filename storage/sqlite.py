@@ -303,36 +303,28 @@ class SqliteStore:
             raise ValueError(f"unknown write op {op!r}")
 
     def _maintain(self, conn: sqlite3.Connection, now: float) -> None:
-        row = conn.execute("SELECT value FROM meta WHERE key = 'rollup_watermark'").fetchone()
-        start_minute = int(row[0]) if row else 0
-        end_minute = int(now // 60)  # exclusive: the current minute is still filling
-        if start_minute == 0:
-            first = conn.execute("SELECT MIN(ts) FROM readings").fetchone()[0]
-            if first is None:
-                return
-            start_minute = int(first // 60)
-        if end_minute > start_minute:
-            conn.execute("BEGIN")
-            conn.execute(
-                """
-                INSERT OR REPLACE INTO rollups_1m
-                SELECT device_id, metric, CAST(ts / 60 AS INTEGER) AS minute,
-                       MIN(value), MAX(value), AVG(value),
-                       (SELECT r2.value FROM readings r2 WHERE r2.device_id = r.device_id
-                        AND r2.metric = r.metric AND CAST(r2.ts / 60 AS INTEGER) = CAST(r.ts / 60 AS INTEGER)
-                        ORDER BY r2.ts DESC LIMIT 1),
-                       COUNT(*)
-                FROM readings r WHERE ts >= ? AND ts < ? GROUP BY device_id, metric, minute
-                """,
-                (start_minute * 60, end_minute * 60),
-            )
-            conn.execute("INSERT OR REPLACE INTO meta VALUES ('rollup_watermark', ?)", (str(end_minute),))
-            conn.execute("DELETE FROM readings WHERE ts < ?", (now - self.retention_days * 86400,))
-            conn.execute(
-                "DELETE FROM rollups_1m WHERE minute < ?",
-                (int((now - self.rollup_retention_days * 86400) // 60),),
-            )
-            conn.execute("COMMIT")
+        """Fold new readings into 1-minute rollups, then apply retention.
+
+        Readings have no index on time (one index fewer to maintain on the hot path): rollups
+        take the rows added since the last pass by rowid and merge them into their minutes, and
+        retention finds the first row young enough by a binary search over rowids, which follow
+        arrival order.
+        """
+        row = conn.execute("SELECT value FROM meta WHERE key = 'rollup_rowid'").fetchone()
+        done = int(row[0]) if row else 0
+        newest = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM readings").fetchone()[0]
+        conn.execute("BEGIN")
+        if newest > done:
+            conn.execute(_MERGE_ROLLUPS, {"done": done, "newest": newest})
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('rollup_rowid', ?)", (str(newest),))
+        cutoff_rowid = _first_rowid_at_or_after(conn, now - self.retention_days * 86400)
+        if cutoff_rowid is not None:
+            conn.execute("DELETE FROM readings WHERE rowid < ?", (min(cutoff_rowid, newest + 1),))
+        conn.execute(
+            "DELETE FROM rollups_1m WHERE minute < ?",
+            (int((now - self.rollup_retention_days * 86400) // 60),),
+        )
+        conn.execute("COMMIT")
 
     # -- reads (any thread) -----------------------------------------------------------------------
 
@@ -494,6 +486,48 @@ class SqliteStore:
             (device_id, limit),
         )
         return [{"name": name, "ts": ts, "attrs": json.loads(attrs)} for name, ts, attrs in rows]
+
+
+_MERGE_ROLLUPS = """
+INSERT INTO rollups_1m (device_id, metric, minute, min, max, avg, last, n, last_ts)
+SELECT device_id, metric, CAST(ts / 60 AS INTEGER) AS m, MIN(value), MAX(value), AVG(value),
+       (SELECT r2.value FROM readings r2 WHERE r2.device_id = r.device_id AND r2.metric = r.metric
+        AND r2.rowid > :done AND r2.rowid <= :newest AND CAST(r2.ts / 60 AS INTEGER) = CAST(r.ts / 60 AS INTEGER)
+        ORDER BY r2.ts DESC LIMIT 1),
+       COUNT(*), MAX(ts)
+FROM readings r WHERE rowid > :done AND rowid <= :newest GROUP BY device_id, metric, m
+ON CONFLICT (device_id, metric, minute) DO UPDATE SET
+    min = MIN(min, excluded.min),
+    max = MAX(max, excluded.max),
+    avg = (avg * n + excluded.avg * excluded.n) / (n + excluded.n),
+    n = n + excluded.n,
+    last = CASE WHEN excluded.last_ts >= last_ts THEN excluded.last ELSE last END,
+    last_ts = MAX(last_ts, excluded.last_ts)
+"""
+
+
+def _first_rowid_at_or_after(conn: sqlite3.Connection, cutoff_ts: float) -> int | None:
+    """The first rowid whose reading is not older than `cutoff_ts`; past the last row if all are.
+
+    Rowids follow arrival, and arrival follows time closely enough for retention: a late sample
+    is deleted on a later pass.
+    """
+    low, high = conn.execute("SELECT MIN(rowid), MAX(rowid) FROM readings").fetchone()
+    if low is None:
+        return None
+    probe = "SELECT rowid, ts FROM readings WHERE rowid >= ? ORDER BY rowid LIMIT 1"
+    if conn.execute(probe, (high,)).fetchone()[1] < cutoff_ts:
+        return int(high) + 1
+    best = int(high)
+    while low <= high:
+        middle = (low + high) // 2
+        rowid, ts = conn.execute(probe, (middle,)).fetchone()  # rows in [middle, rowid) are gone
+        if ts >= cutoff_ts:
+            best = min(best, rowid)
+            high = middle - 1
+        else:
+            low = rowid + 1
+    return best
 
 
 _ROWS_PER_INSERT = 1000

@@ -171,3 +171,31 @@ def test_alert_round_trip(tmp_path: Path) -> None:
     assert store.alert(7) == alert
     assert store.open_alerts() == [alert] and store.max_alert_id() == 7
     store.close()
+
+
+@pytest.mark.parametrize(
+    ("cutoff", "expected"),
+    [(-1, 1), (298, 299), (299, 701), (700, 701), (701, 702), (999, 1000), (1000.5, 1001)],
+)
+def test_retention_finds_its_cutoff_by_rowid_across_gaps(cutoff: float, expected: int) -> None:
+    from storage.sqlite import _first_rowid_at_or_after
+
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE readings (device_id, metric, ts, value)")
+    db.executemany("INSERT INTO readings VALUES ('d', 'm', ?, 1)", [(float(n),) for n in range(1000)])
+    db.execute("DELETE FROM readings WHERE rowid BETWEEN 300 AND 700")  # rowid n holds ts n - 1
+    assert _first_rowid_at_or_after(db, cutoff) == expected
+
+
+def test_rollups_merge_passes_that_split_a_minute(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    store.open()
+    minute = (time.time() // 60 - 5) * 60
+    store.add_readings([("t", "m", minute + 1, 10.0), ("t", "m", minute + 30, 30.0)])
+    store.maintain(time.time())
+    store.add_readings([("t", "m", minute + 50, 20.0), ("t", "m", minute + 10, 99.0)])  # one arrives late
+    store.maintain(time.time())
+    store.flush()
+    [(low, high, avg, last, n)] = store._read("SELECT min, max, avg, last, n FROM rollups_1m")
+    assert (low, high, avg, last, n) == (10.0, 99.0, 39.75, 20.0, 4)
+    store.close()
