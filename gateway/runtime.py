@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import pickle
 import sys
 import time
 from collections.abc import Callable, Generator
@@ -186,6 +187,9 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(api_task, 5)
             pipeline.tick()  # persist the latest device state
+            # Hold timers and windows in flight survive a restart (after a crash they start over;
+            # open alerts come back from the store either way).
+            self.store.save_rule_state(time.time(), pickle.dumps(pipeline.engine.state()))
             await asyncio.to_thread(self.store.close)
             if self.ticket_repository is not None:
                 self.ticket_repository.close()
@@ -194,6 +198,13 @@ class Gateway:
     def _build_pipeline(self) -> Pipeline:
         engine = RuleEngine(self.config.build_rules())
         open_alerts = self.store.open_alerts()
+        saved_rule_state = self.store.rule_state()
+        if saved_rule_state is not None:
+            try:
+                # Our own file, written by us at the last shutdown: trusted like the rest of the store.
+                engine.load_state(pickle.loads(saved_rule_state))
+            except Exception:
+                log.exception("could not restore the rules' saved state; hold timers start over")
         engine.restore(open_alerts)
         alerts = AlertService(
             self.store, time.time, next_id=self.store.max_alert_id() + 1, open_alerts=open_alerts

@@ -89,6 +89,9 @@ MIGRATIONS: list[str] = [
     DROP INDEX readings_ts;
     ALTER TABLE rollups_1m ADD COLUMN last_ts REAL NOT NULL DEFAULT 0;
     """,
+    """
+    CREATE TABLE rule_state (saved_at REAL NOT NULL, state BLOB NOT NULL);
+    """,
 ]
 
 

@@ -171,6 +171,13 @@ class SqliteStore:
     def set_meta(self, key: str, value: str) -> None:
         self._queue.put(("meta", (key, value)))
 
+    def save_rule_state(self, saved_at: float, state: bytes) -> None:
+        self._queue.put(("rule_state", (saved_at, state)))
+
+    def rule_state(self) -> bytes | None:
+        rows = self._read("SELECT state FROM rule_state ORDER BY saved_at DESC LIMIT 1")
+        return bytes(rows[0][0]) if rows else None
+
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` on the writer thread once everything queued so far is committed."""
         self._queue.put(("callback", callback))
@@ -297,6 +304,9 @@ class SqliteStore:
                 "INSERT INTO audit (ts, actor, entity, entity_id, action, detail) VALUES (?, ?, ?, ?, ?, ?)",
                 payload,
             )
+        elif op == "rule_state":
+            conn.execute("DELETE FROM rule_state")
+            conn.execute("INSERT INTO rule_state VALUES (?, ?)", payload)
         elif op == "meta":
             conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", payload)
         else:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from analytics.alerts import Alert, AlertSignal
 from analytics.devices import DeviceSpec
@@ -60,6 +62,22 @@ class RuleEngine:
             rule = by_name.get(alert.rule)
             if rule is not None and alert.condition_active:
                 rule.restore(alert)
+
+    def state(self) -> dict[str, dict[str, Any]]:
+        """Each rule's working state (hold timers, sample windows, correlation windows), by rule."""
+        return {
+            rule.name: {
+                f.name: getattr(rule, f.name) for f in dataclasses.fields(rule) if f.name.startswith("_")
+            }
+            for rule in self.rules
+        }
+
+    def load_state(self, saved: Mapping[str, Mapping[str, Any]]) -> None:
+        """Give rules back the working state `state()` saved at shutdown; unknown rules are skipped."""
+        for rule in self.rules:
+            for name, value in saved.get(rule.name, {}).items():
+                if any(f.name == name for f in dataclasses.fields(rule)):
+                    setattr(rule, name, value)
 
     def rule(self, name: str) -> Rule | None:
         return next((rule for rule in self.rules if rule.name == name), None)
