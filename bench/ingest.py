@@ -50,6 +50,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from websockets.asyncio.client import connect as ws_connect
 
+from gateway.broker import free_port
 from gateway.config import hash_token
 from simulators.fleet import Fleet
 from simulators.scenarios import run_load
@@ -68,12 +69,6 @@ PUBLISH_WINDOW = 20_000
 TARGET_RATIO = 0.5
 TARGET_P99_MS = 50.0
 TARGET_RSS_MB = 300.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def device_ids(count: int) -> list[str]:
