@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import shutil
 import socket
 import subprocess
@@ -55,6 +56,8 @@ def start_local_broker(
         config = workdir / "mosquitto.conf"
         config.write_text(
             f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+            # As root, mosquitto would switch to a user that cannot write the log or persistence here.
+            f"user {getpass.getuser()}\n"
             f"persistence_location {workdir}/\nmax_queued_messages 1000000\nmax_inflight_messages 0\n"
             f"log_dest file {workdir}/mosquitto.log\n{extra_mosquitto_config}"
         )

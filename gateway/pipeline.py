@@ -21,7 +21,7 @@ from drivers.errors import PayloadError
 from drivers.mqtt.client import InboundMessage
 from drivers.mqtt.codec import Duplicate, ProtocolV1Decoder
 from gateway.counters import Counters, LogLimiter
-from storage.sqlite import DeviceStateRow, ReadingRow, SqliteStore
+from storage.sqlite import ReadingRow, SqliteStore
 
 log = logging.getLogger(__name__)
 
@@ -147,12 +147,7 @@ class Pipeline:
         for status in dirty:
             status.last_seq = self.decoder.seq_of(status.device_id)
         if dirty:
-            self.store.save_device_states(
-                DeviceStateRow(
-                    s.device_id, s.kind, s.online, s.last_seen, s.state_changed_at, s.last_seq, s.last_values
-                )
-                for s in dirty
-            )
+            self.store.save_device_states(dirty)
 
     def _apply(self, signal: AlertSignal) -> Alert | None:
         if self.modes is not None and signal.raised:

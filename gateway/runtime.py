@@ -218,14 +218,9 @@ class Gateway:
         )
         offline_rule = next((r for r in engine.rules if isinstance(r, DeviceOfflineRule)), None)
         for device in self.inventory:
-            row = saved.get(device.id)
-            if row is not None:
-                tracker.restore(
-                    DeviceStatus(
-                        row.device_id, row.kind, row.online, row.last_seen, row.state_changed_at, row.last_seq,
-                        dict(row.last_values),
-                    )
-                )  # fmt: skip
+            status = saved.get(device.id)
+            if status is not None:
+                tracker.restore(status)
             if offline_rule is not None:
                 # Silence is measured from now: time the gateway was down is not the device's fault.
                 offline_rule.watch(device, now)
@@ -240,10 +235,9 @@ class Gateway:
             incidents.observe(alert)  # incidents live in memory: rebuilt from the open alerts
         alerts.subscribe(incidents.observe)
         incidents.subscribe(self._publish_incident)
-        notify_config = self.config.notify
-        if not notify_config.outbox_path.is_absolute():
-            outbox_path = self.config.storage.sqlite_path.parent / notify_config.outbox_path.name
-            notify_config = notify_config.model_copy(update={"outbox_path": outbox_path})
+        notify_config = self.config.notify.model_copy(
+            update={"outbox_path": self._beside_database(self.config.notify.outbox_path)}
+        )
         self.notifier = notifier = Notifier.from_config(
             notify_config,
             self.config.campus.name or self.config.campus.id,

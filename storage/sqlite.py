@@ -19,22 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from analytics.alerts import Alert, AlertState, Severity
+from analytics.device_tracker import DeviceStatus
 from storage.schema import migrate
 
 log = logging.getLogger(__name__)
 
 ReadingRow = tuple[str, str, float, float]  # device_id, metric, ts, value
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceStateRow:
-    device_id: str
-    kind: str
-    online: bool | None
-    last_seen: float | None
-    state_changed_at: float | None
-    last_seq: int | None
-    last_values: Mapping[str, float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +136,7 @@ class SqliteStore:
     ) -> None:
         self._queue.put(("dead", (received_at, source, device_id, reason, detail, payload[:65536])))
 
-    def save_device_states(self, rows: Iterable[DeviceStateRow]) -> None:
+    def save_device_states(self, rows: Iterable[DeviceStatus]) -> None:
         values = [
             (
                 row.device_id,
@@ -390,10 +380,10 @@ class SqliteStore:
             for bucket, low, high, avg, last in sorted(buckets.values())[:limit]
         ]
 
-    def device_states(self) -> list[DeviceStateRow]:
+    def device_states(self) -> list[DeviceStatus]:
         rows = self._read("SELECT * FROM device_state ORDER BY device_id")
         return [
-            DeviceStateRow(
+            DeviceStatus(
                 device_id=row[0],
                 kind=row[1],
                 online=None if row[2] is None else bool(row[2]),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
-import shutil
 import socket
 import subprocess
 import time
@@ -13,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.broker import free_port
+from gateway.broker import find_mosquitto, start_local_broker
 
 
 @dataclass(frozen=True)
@@ -24,33 +22,19 @@ class Broker:
 
 
 def start_mosquitto(workdir: Path, extra_config: str = "") -> tuple[subprocess.Popen[bytes], Broker]:
-    """Start mosquitto on a free loopback port with a config file written here."""
-    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    if not Path(binary).exists():
+    """Start mosquitto on a free loopback port with a config file written here (the demo's starter)."""
+    if find_mosquitto() is None:
         pytest.fail("mosquitto is not installed; .ci/run installs it with apt-get")
-    port = free_port()
-    workdir.mkdir(parents=True, exist_ok=True)
-    config = workdir / "mosquitto.conf"
-    config.write_text(
-        f"listener {port} 127.0.0.1\n"
-        f"user {getpass.getuser()}\n"  # as root, mosquitto would switch to a user that cannot write here
-        "allow_anonymous true\n"
-        "persistence true\n"
-        f"persistence_location {workdir}/\n"
-        "max_queued_messages 1000000\n"
-        "max_inflight_messages 0\n"
-        "queue_qos0_messages false\n"
-        f"log_dest file {workdir}/mosquitto.log\n" + extra_config
-    )
-    broker = Broker("127.0.0.1", port, config)
-    return launch_mosquitto(broker), broker
+    local = start_local_broker(workdir, prefer="mosquitto", extra_mosquitto_config=extra_config)
+    return local.process, Broker("127.0.0.1", local.port, workdir / "mosquitto.conf")
 
 
 def launch_mosquitto(broker: Broker) -> subprocess.Popen[bytes]:
     """Run mosquitto with `broker`'s config file (again, after a stop: same port, same persistence)."""
-    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     proc = subprocess.Popen(
-        [binary, "-c", str(broker.config_path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [find_mosquitto() or "mosquitto", "-c", str(broker.config_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     port = broker.port
     deadline = time.monotonic() + 10

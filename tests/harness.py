@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from analytics.devices import DeviceSpec
+from gateway.broker import free_port
 from gateway.config import (
     ApiConfig,
     BrokerConfig,
@@ -22,7 +23,7 @@ from gateway.config import (
     hash_token,
 )
 from gateway.runtime import Gateway
-from tests.conftest import Broker, free_port
+from tests.conftest import Broker
 
 TOKENS = {"operator": "op-token", "bureau": "bureau-token", "admin": "admin-token"}
 

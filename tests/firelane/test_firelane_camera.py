@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from drivers.camera import Backoff, CameraCapture, CaptureGap, Frame, source_kind
+from gateway.broker import free_port
 from simulators.firelane_scene import SceneSpec, write_scene
-from tests.conftest import free_port
 
 
 @pytest.fixture

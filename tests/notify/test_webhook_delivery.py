@@ -20,9 +20,9 @@ import pytest
 
 from analytics.alerts import Alert, AlertService, AlertSignal, Severity
 from analytics.tickets.model import HazardCategory, HazardLevel, Ticket, TicketState
+from gateway.broker import free_port
 from gateway.notify import ChannelConfig, EscalationPolicy, Notifier, NotifyConfig, Outbox, OutboxState
 from gateway.notify.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER
-from tests.conftest import free_port
 from tests.notify.receiver import Received, Receiver, http_receiver
 from tests.rules.scenario import MemoryJournal
 

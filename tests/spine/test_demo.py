@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from gateway.broker import free_port
 
 
 @pytest.mark.parametrize("broker", ["mosquitto", "amqtt"])

@@ -13,7 +13,8 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.conftest import Broker, free_port, launch_mosquitto, stop_process
+from gateway.broker import free_port
+from tests.conftest import Broker, launch_mosquitto, stop_process
 
 SHIPPED = Path(__file__).resolve().parents[2] / "config" / "mosquitto"
 
