@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 TICK_INTERVAL_S = 1.0
 # Past this many uncommitted readings the gateway stops reading telemetry until SQLite catches up.
 MAX_STORE_BACKLOG_READINGS = 100_000
+# The alarm lane's own bound: queued writes (events, status, batches of readings) in memory.
+MAX_STORE_BACKLOG_OPERATIONS = 50_000
 MAINTENANCE_INTERVAL_S = 60.0
 
 
@@ -105,7 +107,17 @@ class Gateway:
             "telemetry": (f"campus/{campus_id}/+/+/telemetry",),
         }
 
-        def lane_subscriber(lane: str, before_chunk: Callable[[], None] | None = None) -> MqttSubscriber:
+        def telemetry_may_read() -> bool:
+            return self.store.backlog_readings < MAX_STORE_BACKLOG_READINGS
+
+        def alarms_may_read() -> bool:
+            # Not held back by a telemetry backlog (that would queue alarms behind it again); only
+            # a flood of events itself, bounded by what waits in memory, pauses this lane.
+            return self.store.backlog_operations < MAX_STORE_BACKLOG_OPERATIONS
+
+        def lane_subscriber(
+            lane: str, may_read: Callable[[], bool], before_chunk: Callable[[], None] | None = None
+        ) -> MqttSubscriber:
             return MqttSubscriber(
                 MqttEndpoint(
                     host=broker.host,
@@ -121,13 +133,14 @@ class Gateway:
                 loop,
                 pipeline.handle_mqtt_batch,
                 self.store.after_commit if broker.ack_after_commit else None,
-                may_read=lambda: self.store.backlog_readings < MAX_STORE_BACKLOG_READINGS,
+                may_read=may_read,
                 before_chunk=before_chunk,
             )
 
-        alarms = lane_subscriber("alarms")
+        alarms = lane_subscriber("alarms", alarms_may_read)
         # Before each chunk of telemetry, whatever waits in the alarm lane is taken first.
-        self.subscribers = [alarms, lane_subscriber("telemetry", before_chunk=alarms.read_if_ready)]
+        telemetry = lane_subscriber("telemetry", telemetry_may_read, before_chunk=alarms.read_if_ready)
+        self.subscribers = [alarms, telemetry]
         server = _EmbeddedServer(
             uvicorn.Config(
                 create_app(self._api_context(pipeline)),

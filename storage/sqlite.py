@@ -123,6 +123,11 @@ class SqliteStore:
         """Readings queued but not yet committed: what a crash now would leave to the broker."""
         return self._readings_queued - self._readings_done
 
+    @property
+    def backlog_operations(self) -> int:
+        """Writes of any kind queued and not yet taken by the writer (a batch of readings is one)."""
+        return self._queue.qsize()
+
     def add_event(self, device_id: str, kind: str, name: str, ts: float, attrs: Mapping[str, Any]) -> None:
         self._queue.put(
             ("event", (device_id, kind, name, ts, json.dumps(attrs, ensure_ascii=False, default=str)))

@@ -64,3 +64,23 @@ async def test_a_flood_of_bad_payloads_logs_once_per_device_and_reason(
             assert gw.gateway.store.count("dead_letters") == 400  # every one kept, none silently dropped
     finally:
         fleet.close()
+
+
+async def test_a_panic_is_not_held_back_while_telemetry_waits_for_the_store(
+    mosquitto: Broker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = gateway_config(mosquitto, tmp_path / "gw.db", demo_campus())
+    fleet = Fleet("test", mosquitto.host, mosquitto.port, client_id="held-back")
+    try:
+        async with running_gateway(config) as gw:
+            # As if SQLite had fallen far behind: telemetry stops being read; alarms must not.
+            monkeypatch.setattr("gateway.runtime.MAX_STORE_BACKLOG_READINGS", 0)
+            alarms, telemetry = gw.gateway.subscribers
+            fleet.temperature("kitchen-temp-01").telemetry(temperature_c=22.0)
+            fleet.panic("panic-gate-01").press()
+            fleet.flush()
+            await gw.wait_for_alert("panic_pressed", "panic-gate-01")
+            assert telemetry.stats.messages == 0 and telemetry.stats.pauses == 1
+            assert alarms.stats.messages >= 1
+    finally:
+        fleet.close()
