@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import select
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,12 +41,14 @@ READ_AHEAD_BYTES = 64 * 1024
 
 
 class _ReadAheadClient(paho.Client):
-    """paho.Client reading its socket 64 KiB at a time.
+    """paho.Client with fewer system calls: reads 64 KiB at a time, writes queued PUBACKs at once.
 
-    paho reads each packet with at least three recv calls (type byte, length, body): three system
-    calls per 130-byte telemetry message, a fifth of the loop thread's time under load. This serves
-    those reads from one large recv instead. Bytes read ahead are not visible to the socket's
-    readiness, so the owner must also read while `buffered_bytes` is non-zero.
+    paho reads each packet with at least three recv calls (type byte, length, body) and writes each
+    packet with its own send: system calls per message that cost a fifth of the loop thread's time
+    under load, and each one lets go of the GIL, which the SQLite writer thread then holds for up
+    to a switch interval. Reads are served from one large recv instead; bytes read ahead are not
+    visible to the socket's readiness, so the owner must also read while `buffered_bytes` is
+    non-zero. The PUBACKs for a committed batch (thousands) go out in one send.
     """
 
     _read_ahead = b""
@@ -68,6 +71,43 @@ class _ReadAheadClient(paho.Client):
             self._read_ahead, start = buffered, 0
         self._read_pos = start + bufsize
         return buffered[start : start + bufsize]
+
+    def _packet_write(self) -> MQTTErrorCode:
+        queued = self._out_packet
+        if sum(1 for packet in queued if _is_unsent_puback(packet)) > 1:
+            merged: list[Any] = []
+            pubacks: list[bytes] = []
+            for packet in queued:
+                if _is_unsent_puback(packet):
+                    pubacks.append(bytes(packet["packet"]))
+                    continue
+                if pubacks:
+                    merged.append(_puback_run(pubacks))
+                    pubacks = []
+                merged.append(packet)
+            if pubacks:
+                merged.append(_puback_run(pubacks))
+            queued.clear()
+            queued.extend(merged)
+        return super()._packet_write()
+
+
+def _is_unsent_puback(packet: Any) -> bool:
+    return bool(packet["command"] & 0xF0 == paho.PUBACK and packet["pos"] == 0)
+
+
+def _puback_run(pubacks: list[bytes]) -> Any:
+    """Consecutive PUBACKs as one outgoing packet (paho only looks inside PUBLISH and DISCONNECT)."""
+    data = b"".join(pubacks)
+    return {
+        "command": paho.PUBACK,
+        "mid": 0,
+        "qos": 0,
+        "pos": 0,
+        "to_process": len(data),
+        "packet": data,
+        "info": None,
+    }
 
 
 @dataclass(frozen=True)
@@ -134,6 +174,7 @@ class MqttSubscriber:
         self._reading_fd: int | None = None
         self._paused = False
         self._task: asyncio.Task[None] | None = None
+        self._loop_thread_id = threading.get_ident()
         client = self._client = _ReadAheadClient(
             CallbackAPIVersion.VERSION2,
             client_id=endpoint.client_id,
@@ -154,6 +195,7 @@ class MqttSubscriber:
 
     def start(self) -> None:
         """Connect and keep connected, with backoff, until `stop`. Call on the loop thread."""
+        self._loop_thread_id = threading.get_ident()
         self._task = self._loop.create_task(self._stay_connected(), name=f"mqtt-{self.endpoint.client_id}")
 
     def stop(self) -> None:
@@ -220,10 +262,18 @@ class MqttSubscriber:
         self._loop.call_soon_threadsafe(self._stop_reading)
 
     def _on_socket_register_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
-        self._loop.call_soon_threadsafe(self._watch_writable, sock.fileno())
+        self._on_loop(self._watch_writable, sock.fileno())
 
     def _on_socket_unregister_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
-        self._loop.call_soon_threadsafe(self._loop.remove_writer, sock.fileno())
+        self._on_loop(self._loop.remove_writer, sock.fileno())
+
+    def _on_loop(self, callback: Callable[[int], Any], fd: int) -> None:
+        # paho calls these once per queued packet (per PUBACK); on the loop thread itself, a direct
+        # call spares a wake-up write to the loop's self-pipe for each.
+        if threading.get_ident() == self._loop_thread_id:
+            callback(fd)
+        else:
+            self._loop.call_soon_threadsafe(callback, fd)
 
     def _watch_writable(self, fd: int) -> None:
         with contextlib.suppress(OSError, ValueError):
@@ -307,8 +357,10 @@ class MqttSubscriber:
         self._loop.call_soon_threadsafe(self._send_acks, acks)
 
     def _send_acks(self, acks: list[tuple[int, int]]) -> None:
+        client = self._client
         for mid, qos in acks:
-            self._client.ack(mid, qos)
+            client.ack(mid, qos)
+        client.loop_write()  # all of them now, in one send, rather than at the next writable event
 
     # -- MQTT callbacks (on the loop thread, from loop_read) ------------------------------------
 

@@ -75,8 +75,21 @@ async def test_a_backlog_larger_than_the_read_ahead_arrives_whole_in_order_in_bo
         assert seqs == list(range(BACKLOG))
         assert max(map(len, batches)) <= READ_CHUNK
         assert len(acked) == len(batches)
+        await asyncio.sleep(0.1)  # the last acknowledgements are sent from the loop, as scheduled
     finally:
         subscriber.stop()
+    # Every PUBACK reached the broker (they go out coalesced): the session holds nothing more.
+    redelivered: list[InboundMessage] = []
+    again = MqttSubscriber(
+        _endpoint(mosquitto, "sub-backlog"), asyncio.get_running_loop(), redelivered.extend, None
+    )
+    again.start()
+    try:
+        await _wait_for(lambda: again.stats.subscribed)
+        await asyncio.sleep(0.5)
+        assert redelivered == []
+    finally:
+        again.stop()
 
 
 async def test_reading_paused_by_backpressure_resumes_with_what_was_already_read_ahead(
