@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import select
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -72,42 +73,21 @@ class _ReadAheadClient(paho.Client):
         self._read_pos = start + bufsize
         return buffered[start : start + bufsize]
 
-    def _packet_write(self) -> MQTTErrorCode:
-        queued = self._out_packet
-        if sum(1 for packet in queued if _is_unsent_puback(packet)) > 1:
-            merged: list[Any] = []
-            pubacks: list[bytes] = []
-            for packet in queued:
-                if _is_unsent_puback(packet):
-                    pubacks.append(bytes(packet["packet"]))
-                    continue
-                if pubacks:
-                    merged.append(_puback_run(pubacks))
-                    pubacks = []
-                merged.append(packet)
-            if pubacks:
-                merged.append(_puback_run(pubacks))
-            queued.clear()
-            queued.extend(merged)
-        return super()._packet_write()
+    def ack_many(self, mids: list[int]) -> None:
+        """Queue a PUBACK for each QoS 1 message id and write them all now, in one send.
+
+        paho's `ack` builds and queues one packet per message, each written with its own send;
+        for the thousands a commit releases, that kept the loop busy for tens of milliseconds.
+        The bytes are what paho sends for a successful PUBACK in MQTT 3.1.1 and 5 alike.
+        """
+        if not mids or self._sock is None:
+            return  # disconnected: the broker redelivers them, and `seq` drops the duplicates
+        data = struct.pack(f"!{len(mids)}I", *[_PUBACK_SUCCESS | mid for mid in mids])
+        self._packet_queue(paho.PUBACK, data, 0, 0)
+        self.loop_write()
 
 
-def _is_unsent_puback(packet: Any) -> bool:
-    return bool(packet["command"] & 0xF0 == paho.PUBACK and packet["pos"] == 0)
-
-
-def _puback_run(pubacks: list[bytes]) -> Any:
-    """Consecutive PUBACKs as one outgoing packet (paho only looks inside PUBLISH and DISCONNECT)."""
-    data = b"".join(pubacks)
-    return {
-        "command": paho.PUBACK,
-        "mid": 0,
-        "qos": 0,
-        "pos": 0,
-        "to_process": len(data),
-        "packet": data,
-        "info": None,
-    }
+_PUBACK_SUCCESS = (paho.PUBACK << 24) | (2 << 16)  # fixed header and remaining length; the mid follows
 
 
 @dataclass(frozen=True)
@@ -175,6 +155,9 @@ class MqttSubscriber:
         self._paused = False
         self._task: asyncio.Task[None] | None = None
         self._loop_thread_id = threading.get_ident()
+        self._ack_lock = threading.Lock()
+        self._acks_due: list[int] = []
+        self._acks_scheduled = False
         client = self._client = _ReadAheadClient(
             CallbackAPIVersion.VERSION2,
             client_id=endpoint.client_id,
@@ -349,18 +332,24 @@ class MqttSubscriber:
             self._handle_batch(batch)
         finally:
             if self._schedule_ack is not None:
-                acks = [(mid, qos) for _, _, mid, qos, _ in batch if qos > 0]
-                if acks:
-                    self._schedule_ack(lambda: self._acks_from_any_thread(acks))
+                mids = [mid for _, _, mid, qos, _ in batch if qos == 1]
+                if mids:
+                    self._schedule_ack(lambda: self._committed(mids))
 
-    def _acks_from_any_thread(self, acks: list[tuple[int, int]]) -> None:
-        self._loop.call_soon_threadsafe(self._send_acks, acks)
+    def _committed(self, mids: list[int]) -> None:
+        # On the store's thread, once per batch: collect, and wake the loop once for all of them.
+        with self._ack_lock:
+            self._acks_due.extend(mids)
+            if self._acks_scheduled:
+                return
+            self._acks_scheduled = True
+        self._loop.call_soon_threadsafe(self._send_acks)
 
-    def _send_acks(self, acks: list[tuple[int, int]]) -> None:
-        client = self._client
-        for mid, qos in acks:
-            client.ack(mid, qos)
-        client.loop_write()  # all of them now, in one send, rather than at the next writable event
+    def _send_acks(self) -> None:
+        with self._ack_lock:
+            mids, self._acks_due = self._acks_due, []
+            self._acks_scheduled = False
+        self._client.ack_many(mids)
 
     # -- MQTT callbacks (on the loop thread, from loop_read) ------------------------------------
 
