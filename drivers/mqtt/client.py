@@ -158,6 +158,7 @@ class MqttSubscriber:
         self._ack_lock = threading.Lock()
         self._acks_due: list[int] = []
         self._acks_scheduled = False
+        self._read_again: asyncio.Handle | None = None
         client = self._client = _ReadAheadClient(
             CallbackAPIVersion.VERSION2,
             client_id=endpoint.client_id,
@@ -303,9 +304,19 @@ class MqttSubscriber:
         self._drain_read_ahead_soon()
 
     def _drain_read_ahead_soon(self) -> None:
-        # The socket will not signal bytes already read ahead: come back for them.
-        if self._reading_fd is not None and not self._paused and self._client.buffered_bytes():
-            self._loop.call_soon(self._on_readable)
+        # The socket will not signal bytes already read ahead: come back for them, once. (Every
+        # read scheduling another would pile up reads in each loop pass while the socket is busy.)
+        if (
+            self._read_again is None
+            and self._reading_fd is not None
+            and not self._paused
+            and self._client.buffered_bytes()
+        ):
+            self._read_again = self._loop.call_soon(self._read_ahead_again)
+
+    def _read_ahead_again(self) -> None:
+        self._read_again = None
+        self._on_readable()
 
     def _pause(self) -> None:
         if self._reading_fd is None or self._paused:
