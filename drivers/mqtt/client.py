@@ -34,9 +34,11 @@ log = logging.getLogger(__name__)
 InboundMessage = tuple[str, bytes, int, int, float]  # topic, payload, mid, qos, received_at
 BatchHandler = Callable[[list[InboundMessage]], None]
 AckScheduler = Callable[[Callable[[], None]], None]
-# Messages read per wake-up: large enough to amortise the hand-over, small enough that another
-# session's socket (the alarm lane) waits at most a few milliseconds for its turn.
+# Messages read per wake-up, and the time spent reading them: large enough to amortise the
+# hand-over, small enough that everything else on the loop (the alarm lane, the live stream) gets
+# a turn every few milliseconds. The chunk's processing takes about as long again as its reading.
 READ_CHUNK = 100
+READ_BUDGET_S = 0.001
 PAUSE_POLL_S = 0.01
 READ_AHEAD_BYTES = 64 * 1024
 
@@ -295,10 +297,14 @@ class MqttSubscriber:
             self._pause()
             return
         client = self._client
+        clock = time.perf_counter
+        deadline = clock() + READ_BUDGET_S
         for _ in range(READ_CHUNK):
             before = len(self._pending)
             if client.loop_read() != MQTTErrorCode.MQTT_ERR_SUCCESS or len(self._pending) == before:
                 break  # nothing more to read now, a control packet, or the connection dropped
+            if clock() > deadline:
+                break
         if self._pending:
             self._flush()
         self._drain_read_ahead_soon()
