@@ -43,7 +43,7 @@ class SqliteTicketRepository:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA synchronous=FULL")  # a power cut keeps what was confirmed
         self._conn.execute("PRAGMA busy_timeout=5000")
         migrate(self._conn)
         self._lock = threading.Lock()

@@ -24,6 +24,7 @@ from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.exception import MalformedPacket
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -43,17 +44,21 @@ PAUSE_POLL_S = 0.01
 READ_AHEAD_BYTES = 64 * 1024
 
 
-class _ReadAheadClient(paho.Client):
-    """paho.Client with fewer system calls: reads 64 KiB at a time, writes queued PUBACKs at once.
+class _LeanClient(paho.Client):
+    """paho.Client with a lean receive path: the broker connection of a gateway under load.
 
-    paho reads each packet with at least three recv calls (type byte, length, body) and writes each
-    packet with its own send: system calls per message that cost a fifth of the loop thread's time
-    under load, and each one lets go of the GIL, which the SQLite writer thread then holds for up
-    to a switch interval. Reads are served from one large recv instead; bytes read ahead are not
-    visible to the socket's readiness, so the owner must also read while `buffered_bytes` is
-    non-zero. The PUBACKs for a committed batch (thousands) go out in one send.
+    Each of these cut a cost paho pays per message, measured on the loop thread at full load:
+    - paho reads each packet with at least three recv calls (type byte, length, body) and writes
+      each packet with its own send. Each system call also lets go of the GIL, which the SQLite
+      writer thread then holds for up to a switch interval. Reads are served from one 64 KiB recv
+      instead; bytes read ahead are not visible to the socket's readiness, so the owner must also
+      read while `buffered_bytes` is non-zero. PUBACKs for committed batches go out in one send.
+    - For each PUBLISH paho builds an MQTTMessage, parses MQTT v5 properties into an object, and
+      walks its callback matcher. The gateway needs the topic, payload and message id only:
+      `deliver` gets those as an `InboundMessage` (QoS 2, never subscribed here, stays paho's).
     """
 
+    deliver: Callable[[InboundMessage], None] | None = None
     _read_ahead = b""
     _read_pos = 0
     _read_sock: object = None
@@ -74,6 +79,38 @@ class _ReadAheadClient(paho.Client):
             self._read_ahead, start = buffered, 0
         self._read_pos = start + bufsize
         return buffered[start : start + bufsize]
+
+    def _handle_publish(self) -> MQTTErrorCode:
+        deliver = self.deliver
+        qos = (self._in_packet["command"] & 0x06) >> 1
+        if deliver is None or qos > 1:
+            return super()._handle_publish()
+        packet = self._in_packet["packet"]
+        try:
+            end = 2 + ((packet[0] << 8) | packet[1])
+            # Undecodable bytes are kept visible (U+FFFD), so the decoder dead-letters the message.
+            topic = bytes(packet[2:end]).decode("utf-8", errors="replace")
+            mid = 0
+            if qos:
+                mid = (packet[end] << 8) | packet[end + 1]
+                end += 2
+            if self._protocol == paho.MQTTv5:
+                # Skip the properties: a variable byte integer length, then that many bytes.
+                length = shift = 0
+                while True:
+                    byte = packet[end]
+                    end += 1
+                    length |= (byte & 0x7F) << shift
+                    if not byte & 0x80:
+                        break
+                    shift += 7
+                end += length
+        except IndexError:
+            raise MalformedPacket("PUBLISH shorter than its headers") from None
+        deliver((topic, bytes(packet[end:]), mid, qos, time.time()))
+        if qos == 1 and not self._manual_ack:
+            return self._send_puback(mid)
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def ack_many(self, mids: list[int]) -> None:
         """Queue a PUBACK for each QoS 1 message id and write them all now, in one send.
@@ -161,7 +198,7 @@ class MqttSubscriber:
         self._acks_due: list[int] = []
         self._acks_scheduled = False
         self._read_again: asyncio.Handle | None = None
-        client = self._client = _ReadAheadClient(
+        client = self._client = _LeanClient(
             CallbackAPIVersion.VERSION2,
             client_id=endpoint.client_id,
             protocol=paho.MQTTv5 if endpoint.mqtt_v5 else paho.MQTTv311,
@@ -172,6 +209,7 @@ class MqttSubscriber:
             client.username_pw_set(endpoint.username, endpoint.password)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.deliver = self._deliver
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
         client.on_socket_open = self._on_socket_open
@@ -369,6 +407,9 @@ class MqttSubscriber:
         self._client.ack_many(mids)
 
     # -- MQTT callbacks (on the loop thread, from loop_read) ------------------------------------
+
+    def _deliver(self, message: InboundMessage) -> None:
+        self._pending.append(message)
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         self._pending.append((message.topic, bytes(message.payload), message.mid, message.qos, time.time()))

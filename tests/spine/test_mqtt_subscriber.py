@@ -7,6 +7,8 @@ import json
 import time
 from collections.abc import Callable
 
+import pytest
+
 from drivers.mqtt.client import READ_AHEAD_BYTES, READ_CHUNK, InboundMessage, MqttEndpoint, MqttSubscriber
 from simulators.fleet import Fleet
 from tests.conftest import Broker
@@ -123,4 +125,41 @@ async def test_reading_paused_by_backpressure_resumes_with_what_was_already_read
         assert len(received) == BACKLOG
         assert subscriber.stats.pauses > 0
     finally:
+        subscriber.stop()
+
+
+@pytest.mark.parametrize("mqtt_v5", [True, False], ids=["mqtt5", "mqtt311"])
+@pytest.mark.parametrize("qos", [0, 1])
+async def test_topic_payload_and_qos_arrive_intact(mosquitto: Broker, mqtt_v5: bool, qos: int) -> None:
+    received: list[InboundMessage] = []
+    endpoint = MqttEndpoint(
+        mosquitto.host,
+        mosquitto.port,
+        f"sub-intact-{mqtt_v5}-{qos}",
+        ("campus/t/#",),
+        qos=qos,
+        mqtt_v5=mqtt_v5,
+    )
+    subscriber = MqttSubscriber(endpoint, asyncio.get_running_loop(), received.extend, None)
+    subscriber.start()
+    # Sizes around the read-ahead buffer and the 1- to 3-byte MQTT length encodings.
+    sent = [
+        (f"campus/t/smoke/dev-{n}/telemetry", bytes([n % 256]) * size)
+        for n, size in enumerate(
+            [0, 1, 127, 128, 16_383, 16_384, READ_AHEAD_BYTES - 10, READ_AHEAD_BYTES + 10, 200_000, 5]
+        )
+    ]
+    fleet = Fleet("t", mosquitto.host, mosquitto.port, qos=1, client_id=f"pub-intact-{mqtt_v5}-{qos}")
+    try:
+        await _wait_for(lambda: subscriber.stats.subscribed)
+        for topic, payload in sent:
+            fleet.publish(topic, payload)
+        fleet.flush()
+        await _wait_for(lambda: len(received) >= len(sent))
+        assert [(topic, payload) for topic, payload, *_ in received] == sent
+        assert {message[3] for message in received} == {qos}
+        if qos:
+            assert all(message[2] > 0 for message in received)  # message ids, for the PUBACKs
+    finally:
+        fleet.close()
         subscriber.stop()
