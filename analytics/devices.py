@@ -24,6 +24,8 @@ class DeviceSpec(BaseModel):
     y: float | None = None
     protocol: str = "mqtt"
     model: str = ""
+    # MQTT devices that do not speak protocol v1: the name of their shape under `mqtt_shapes`.
+    payload_shape: str = ""
     reporting_interval_s: float = Field(default=60.0, gt=0)
     responsible: str = ""
     thresholds: dict[str, float] = Field(default_factory=dict)

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from analytics.catalog import EVENTS, METRICS
 from analytics.devices import DeviceSpec, Inventory
 from analytics.rules.base import Rule
 from analytics.rules.defaults import RuleConfigError, configure_rules, default_rules
@@ -24,6 +25,7 @@ from drivers.modbus import ModbusSettings
 from drivers.modbus.driver import bind_devices
 from drivers.modbus.errors import ModelError, SettingsError
 from drivers.modbus.registers import load_models
+from drivers.mqtt.shapes import PayloadShape
 from gateway.notify.config import NotifyConfig
 
 ENV_PREFIX = "CAMPUS_GATEWAY__"
@@ -99,6 +101,8 @@ class GatewayConfig(_Strict):
     modbus: ModbusSettings | None = None
     # The fire-lane video worker's YAML (SPEC section 11); the gateway runs and supervises it.
     firelane_worker: Path | None = None
+    # Vendor JSON layouts mapped onto protocol v1, by name (devices opt in with `payload_shape`).
+    mqtt_shapes: dict[str, PayloadShape] = Field(default_factory=dict)
 
     @field_validator("inventory")
     @classmethod
@@ -153,6 +157,7 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> GatewayCon
             bind_devices(config.modbus, Inventory(config.devices), load_models(config.modbus.models_dir))
         except (ModelError, SettingsError) as exc:
             raise ConfigError(f"{path}: {exc}") from None
+    _check_payload_shapes(config, inventory_file or path)
     if config.firelane_worker is not None:
         config.firelane_worker = (path.parent / config.firelane_worker).resolve()
         _check_firelane_worker(config)
@@ -164,6 +169,35 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> GatewayCon
     except RuleConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     return config
+
+
+def _check_payload_shapes(config: GatewayConfig, inventory_path: Path) -> None:
+    """Every `payload_shape` exists and maps only metrics and events its device's kind has."""
+    for index, device in enumerate(config.devices):
+        if not device.payload_shape:
+            continue
+        where = f"{inventory_path}: inventory[{index}] (id {device.id!r}).payload_shape"
+        shape = config.mqtt_shapes.get(device.payload_shape)
+        if shape is None:
+            known = ", ".join(sorted(config.mqtt_shapes)) or "none"
+            raise ConfigError(
+                f"{where}: {device.payload_shape!r} is not under mqtt_shapes (defined: {known})"
+            )
+        if device.protocol != "mqtt":
+            raise ConfigError(f"{where}: payload shapes apply to MQTT devices, this one is {device.protocol}")
+        prefix = f"mqtt_shapes.{device.payload_shape}"
+        for metric in shape.values:
+            if metric not in METRICS[device.kind]:
+                raise ConfigError(
+                    f"{where}: {prefix}.values.{metric} is not a metric of {device.kind.value} "
+                    f"(expected one of {', '.join(sorted(METRICS[device.kind]))})"
+                )
+        for event in sorted(shape.event_names()):
+            if event not in EVENTS[device.kind]:
+                raise ConfigError(
+                    f"{where}: {prefix}.event.names maps to {event!r}, not an event of {device.kind.value} "
+                    f"(expected one of {', '.join(sorted(EVENTS[device.kind]))})"
+                )
 
 
 def _check_firelane_worker(config: GatewayConfig) -> None:

@@ -230,7 +230,7 @@ class Gateway:
             self.store, time.time, next_id=self.store.max_alert_id() + 1, open_alerts=open_alerts
         )
         tracker = DeviceTracker(self.config.devices)
-        decoder = ProtocolV1Decoder(self.config.campus.id, self.inventory)
+        decoder = ProtocolV1Decoder(self.config.campus.id, self.inventory, self.config.mqtt_shapes)
         now = time.time()
         saved = {row.device_id: row for row in self.store.device_states()}
         decoder.restore_seq(

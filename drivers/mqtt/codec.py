@@ -17,6 +17,7 @@ from analytics.catalog import EVENTS, METRICS
 from analytics.devices import Inventory
 from analytics.records import DeviceEvent, DeviceKind, DeviceState, Reading, Record, StatusChange
 from drivers.errors import PayloadError
+from drivers.mqtt.shapes import PayloadShape
 
 MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_CLOCK_SKEW_S = 300.0
@@ -41,11 +42,16 @@ class ProtocolV1Decoder:
     Args:
         campus_id: messages for any other campus are rejected.
         inventory: devices not in it are rejected with reason `unknown_device`.
+        shapes: vendor payload shapes by name; a device whose `payload_shape` names one has its
+            JSON body mapped to v1 first (config validation guarantees the name exists).
     """
 
-    def __init__(self, campus_id: str, inventory: Inventory) -> None:
+    def __init__(
+        self, campus_id: str, inventory: Inventory, shapes: Mapping[str, PayloadShape] | None = None
+    ) -> None:
         self._campus_id = campus_id
         self._inventory = inventory
+        self._shapes = dict(shapes or {})
         self._last_seq: dict[str, int] = {}
         self._skewed: set[str] = set()
 
@@ -83,11 +89,13 @@ class ProtocolV1Decoder:
             raise PayloadError("malformed_json", str(exc)[:120], device_id) from None
         if not isinstance(body, dict):
             raise PayloadError("not_object", f"payload is a JSON {type(body).__name__}", device_id)
+        if device.payload_shape:
+            body = self._shapes[device.payload_shape].to_v1(body, channel, device_id)
 
         records: list[Record] = []
         ts = self._timestamp(body.get("ts"), received_at, device_id, kind, records)
         if channel == "status":
-            state = _STATES.get(body.get("state"))  # type: ignore[arg-type]
+            state = _STATES.get(body.get("state"))
             if state is None:
                 raise PayloadError(
                     "bad_state", f"state {body.get('state')!r} is not online/offline", device_id
