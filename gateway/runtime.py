@@ -50,6 +50,9 @@ MAX_STORE_BACKLOG_READINGS = 100_000
 # The alarm lane's own bound: queued writes (events, status, batches of readings) in memory.
 MAX_STORE_BACKLOG_OPERATIONS = 50_000
 MAINTENANCE_INTERVAL_S = 60.0
+# Rules' working state (hold timers, sample counts) is saved this often and at shutdown, so a
+# power cut costs at most this much of it.
+RULE_STATE_SAVE_INTERVAL_S = 60.0
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -209,7 +212,7 @@ class Gateway:
             pipeline.tick()  # persist the latest device state
             # Hold timers and windows in flight survive a restart (after a crash they start over;
             # open alerts come back from the store either way).
-            self.store.save_rule_state(time.time(), pickle.dumps(pipeline.engine.state()))
+            self._save_rule_state(pipeline)
             await asyncio.to_thread(self.store.close)
             if self.ticket_repository is not None:
                 self.ticket_repository.close()
@@ -221,7 +224,7 @@ class Gateway:
         saved_rule_state = self.store.rule_state()
         if saved_rule_state is not None:
             try:
-                # Our own file, written by us at the last shutdown: trusted like the rest of the store.
+                # Our own file, written by us (every minute and at shutdown): trusted like the store.
                 engine.load_state(pickle.loads(saved_rule_state))
             except Exception:
                 log.exception("could not restore the rules' saved state; hold timers start over")
@@ -303,8 +306,12 @@ class Gateway:
         if device is not None:
             self.broadcaster.publish({"type": "device", "device": DeviceOut.of(device, status).model_dump()})
 
+    def _save_rule_state(self, pipeline: Pipeline) -> None:
+        self.store.save_rule_state(time.time(), pickle.dumps(pipeline.engine.state()))
+
     async def _tick_forever(self, pipeline: Pipeline) -> None:
         last_maintenance = last_sweep = 0.0
+        last_rule_save = time.time()
         while True:
             await asyncio.sleep(TICK_INTERVAL_S)
             try:
@@ -313,6 +320,9 @@ class Gateway:
                 if now - last_maintenance >= MAINTENANCE_INTERVAL_S:
                     last_maintenance = now
                     self.store.maintain(now)
+                if now - last_rule_save >= RULE_STATE_SAVE_INTERVAL_S:
+                    last_rule_save = now
+                    self._save_rule_state(pipeline)
                 if self.tickets is not None and now - last_sweep >= self.config.tickets.sweep_interval_s:
                     last_sweep = now
                     await asyncio.to_thread(self.tickets.sweep, pipeline.alerts.open_alerts())

@@ -1,7 +1,8 @@
 """The broker connection: paho-mqtt driven by the gateway's asyncio loop, handing over batches.
 
 paho runs without a network thread: the loop watches its socket and reads up to `READ_CHUNK`
-messages per wake-up, then hands them to `handle_batch` as one batch, on the same thread. There
+messages (or `READ_BUDGET_S` of reading) per pass, then hands them to `handle_batch` as one
+batch, on the same thread. There
 is no second thread contending for the GIL, and while a batch is processed nothing is read, so a
 gateway that falls behind leaves the backlog at the broker (built for it), not in our memory.
 
@@ -292,8 +293,9 @@ class MqttSubscriber:
         self._on_loop(self._loop.remove_writer, sock.fileno())
 
     def _on_loop(self, callback: Callable[[int], Any], fd: int) -> None:
-        # paho calls these once per queued packet (per PUBACK); on the loop thread itself, a direct
-        # call spares a wake-up write to the loop's self-pipe for each.
+        # paho asks for write readiness when it queues a packet and drops the ask once written.
+        # On the loop thread (acknowledgements, pings) both happen in one call: act at once rather
+        # than wake the loop through its self-pipe twice for asks that are already settled.
         if threading.get_ident() == self._loop_thread_id:
             callback(fd)
         else:
