@@ -199,6 +199,7 @@ class MqttSubscriber:
         self._acks_due: list[int] = []
         self._acks_scheduled = False
         self._read_again: asyncio.Handle | None = None
+        self._last_read_at = 0.0
         client = self._client = _LeanClient(
             CallbackAPIVersion.VERSION2,
             client_id=endpoint.client_id,
@@ -333,9 +334,15 @@ class MqttSubscriber:
     def _on_readable(self) -> None:
         if self._before_chunk is not None:
             self._before_chunk()
-        if not self._may_read():
+        # Backpressure holds data back, not the CONNACK. (Not the SUBACK either, but a persistent
+        # session's backlog arrives before it; the keepalive passes below read it in time.)
+        if self.stats.connected and not self._may_read():
             self._pause()
             return
+        self._read_pass()
+
+    def _read_pass(self) -> None:
+        self._last_read_at = time.monotonic()
         client = self._client
         clock = time.perf_counter
         deadline = clock() + READ_BUDGET_S
@@ -376,6 +383,10 @@ class MqttSubscriber:
         if self._reading_fd is None or not self._paused:
             return
         if not self._may_read():
+            if time.monotonic() - self._last_read_at >= self.endpoint.keepalive_s / 2:
+                # A long hold must not starve the keepalive: a PINGRESP left unread would make
+                # paho drop the connection. One bounded pass takes it (and up to a chunk of data).
+                self._read_pass()
             self._loop.call_later(PAUSE_POLL_S, self._maybe_resume)
             return
         self._paused = False

@@ -163,3 +163,24 @@ async def test_topic_payload_and_qos_arrive_intact(mosquitto: Broker, mqtt_v5: b
     finally:
         fleet.close()
         subscriber.stop()
+
+
+async def test_a_long_hold_completes_the_handshake_and_keeps_the_connection_alive(mosquitto: Broker) -> None:
+    received: list[InboundMessage] = []
+    endpoint = MqttEndpoint(
+        mosquitto.host, mosquitto.port, "sub-held", ("campus/t/+/+/telemetry",), keepalive_s=2
+    )
+    # The store is behind from the start and stays behind for several keepalive periods.
+    subscriber = MqttSubscriber(
+        endpoint, asyncio.get_running_loop(), received.extend, None, may_read=lambda: False
+    )
+    subscriber.start()
+    try:
+        await _wait_for(lambda: subscriber.stats.subscribed, timeout_s=5)
+        _publish_backlog(mosquitto, BACKLOG)
+        await asyncio.sleep(6)  # paho drops a connection whose PINGRESP goes unread for 1.5 x keepalive
+        assert subscriber.stats.connected and subscriber.stats.connects == 1
+        assert subscriber.stats.disconnects == 0
+        assert len(received) < BACKLOG / 2  # held back: only the keepalive passes read a little
+    finally:
+        subscriber.stop()
