@@ -20,6 +20,7 @@ from typing import Any
 
 from analytics.alerts import Alert, AlertState, Severity
 from analytics.device_tracker import DeviceStatus
+from storage.connection import connect
 from storage.schema import migrate
 
 log = logging.getLogger(__name__)
@@ -100,13 +101,8 @@ class SqliteStore:
             self._reader = None
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        # We acknowledge QoS 1 messages only after their commit, so a commit must survive a power
-        # cut too (SPEC 10), not only a crash: FULL syncs the WAL at each commit (NORMAL would
-        # not). Commits are batched, so that is one fsync per batch, not per message.
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA busy_timeout=5000")
+        # QoS 1 messages are acknowledged only after their commit (SPEC 10: not lost to a power cut).
+        conn = connect(self.path)
         # The readings indexes outgrow SQLite's default 2 MB page cache within minutes; 64 MB keeps
         # their hot pages in memory and insert speed flat as the file grows.
         conn.execute("PRAGMA cache_size=-65536")

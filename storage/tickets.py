@@ -30,6 +30,7 @@ from analytics.tickets.model import (
     TicketPhoto,
     TicketState,
 )
+from storage.connection import connect
 from storage.schema import migrate
 
 _COLUMNS = tuple(item.name for item in fields(Ticket))
@@ -41,10 +42,7 @@ class SqliteTicketRepository:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")  # a power cut keeps what was confirmed
-        self._conn.execute("PRAGMA busy_timeout=5000")
+        self._conn = connect(path)
         migrate(self._conn)
         self._lock = threading.Lock()
 

@@ -8,11 +8,12 @@ message, a handful per alert), the sender calls the rest from a worker thread.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+
+from storage.connection import connect
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS notify_outbox (
@@ -59,10 +60,7 @@ class Outbox:
         self.path = path
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")  # a power cut keeps what was confirmed
-        self._conn.execute("PRAGMA busy_timeout=5000")
+        self._conn = connect(path)
         self._conn.executescript(_SCHEMA)
 
     def close(self) -> None:
