@@ -210,8 +210,8 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(api_task, 5)
             pipeline.tick()  # persist the latest device state
-            # Hold timers and windows in flight survive a restart (after a crash they start over;
-            # open alerts come back from the store either way).
+            # Hold timers and windows in flight survive a restart (after a crash, as of the last
+            # periodic save; open alerts come back from the store either way).
             self._save_rule_state(pipeline)
             await asyncio.to_thread(self.store.close)
             if self.ticket_repository is not None:

@@ -128,5 +128,5 @@ def _lookup(body: Any, path: str) -> tuple[bool, Any]:
 def _scaled(raw: Any, scale: float, offset: float = 0.0) -> Any:
     # Only numbers are converted; anything else passes unchanged so v1 validation names its type.
     if isinstance(raw, int | float) and not isinstance(raw, bool):
-        return raw * scale + offset if (scale, offset) != (1.0, 0.0) else raw
+        return raw * scale + offset
     return raw
