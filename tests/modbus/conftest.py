@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from modbus_support import SerialPair
 
+from tests.conftest import stop_process
+
 
 @pytest.fixture
 def serial_pair(tmp_path: Path) -> Iterator[SerialPair]:
@@ -34,9 +36,4 @@ def serial_pair(tmp_path: Path) -> Iterator[SerialPair]:
             pytest.fail("socat did not create the pty pair")
         time.sleep(0.02)
     yield SerialPair(str(device_end), str(gateway_end))
-    proc.terminate()
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop_process(proc)

@@ -66,10 +66,22 @@ async def wait_until(condition: Callable[[], bool], timeout_s: float = 5.0) -> N
 
 def tcp_device(device_id: str, model: str, port: int, unit_id: int = 1, **extra: Any) -> dict[str, Any]:
     """A fast-polling device entry on a loopback TCP simulator."""
+    return _fast_device(device_id, model, {"type": "tcp", "host": "127.0.0.1", "port": port}, unit_id, extra)
+
+
+def rtu_device(device_id: str, model: str, port: str, unit_id: int, **extra: Any) -> dict[str, Any]:
+    """A fast-polling device entry on one end of a serial pair."""
+    transport = {"type": "rtu", "port": port, "baudrate": 19200, "parity": "N", "stopbits": 1}
+    return _fast_device(device_id, model, transport, unit_id, extra)
+
+
+def _fast_device(
+    device_id: str, model: str, transport: dict[str, Any], unit_id: int, extra: dict[str, Any]
+) -> dict[str, Any]:
     return {
         "id": device_id,
         "model": model,
-        "transport": {"type": "tcp", "host": "127.0.0.1", "port": port},
+        "transport": transport,
         "unit_id": unit_id,
         "poll_interval_s": 0.1,
         "timeout_s": 0.3,

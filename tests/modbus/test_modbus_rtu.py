@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
-from modbus_support import RunningDriver, SerialPair, running_driver, wait_until
+from modbus_support import RunningDriver, SerialPair, rtu_device, running_driver, wait_until
 
 from analytics.records import DeviceState
 from drivers.modbus.registers import load_models
@@ -16,19 +15,6 @@ from simulators.modbus_sim import ModbusSimulator, SimulatedDevice
 
 MODELS = load_models()
 KINDS = {"efm-1": "electrical_fire", "cab-1": "chem_cabinet"}
-
-
-def rtu_device(device_id: str, model: str, port: str, unit_id: int, **extra: Any) -> dict[str, Any]:
-    return {
-        "id": device_id,
-        "model": model,
-        "transport": {"type": "rtu", "port": port, "baudrate": 19200, "parity": "N", "stopbits": 1},
-        "unit_id": unit_id,
-        "poll_interval_s": 0.1,
-        "timeout_s": 0.3,
-        "retries": 0,
-        "offline_after_failures": 2,
-    } | extra
 
 
 @contextlib.asynccontextmanager
