@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import re
 import time
 from dataclasses import asdict
@@ -23,8 +24,13 @@ from api.context import ApiContext
 from api.metrics import prometheus_text
 from api.schemas import AlertOut, AuditOut, DeviceOut, ModeBody, ResolveBody, incident_out
 from api.tickets import tickets_router
+from storage.sqlite import SqliteStore
+
+log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
+# How long an operator's action waits for its commit before it is confirmed anyway.
+COMMIT_WAIT_S = 5.0
 _STEP = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")
 _STEP_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -50,6 +56,17 @@ def parse_step(value: str | None) -> float | None:
     if not match or float(match.group(1)) <= 0:
         raise HTTPException(422, f"step: expected a positive duration such as 60, 5m or 1h, got {value!r}")
     return float(match.group(1)) * _STEP_UNITS[match.group(2)]
+
+
+async def committed(store: SqliteStore) -> None:
+    """Wait until the store has committed what an operator just did, so a read right after sees it.
+
+    The write is queued either way; a store slow enough to time out only delays the confirmation.
+    """
+    try:
+        await asyncio.to_thread(store.flush, COMMIT_WAIT_S)
+    except TimeoutError:
+        log.warning("store: an operator action is queued but not yet committed after %.0f s", COMMIT_WAIT_S)
 
 
 def create_app(ctx: ApiContext) -> FastAPI:
@@ -184,18 +201,22 @@ def create_app(ctx: ApiContext) -> FastAPI:
     @api.post("/alerts/{alert_id}/ack", response_model=AlertOut)
     async def acknowledge(alert_id: int, who: SecurityRoom) -> AlertOut:
         try:
-            return AlertOut.of(ctx.alerts.acknowledge(alert_id, who.name), ctx.inventory)
+            acknowledged = ctx.alerts.acknowledge(alert_id, who.name)
         except AlertNotFound:
             raise HTTPException(404, f"alert {alert_id} is not open (unknown or already resolved)") from None
+        await committed(ctx.store)
+        return AlertOut.of(acknowledged, ctx.inventory)
 
     @api.post("/alerts/{alert_id}/resolve", response_model=AlertOut)
     async def resolve(alert_id: int, body: ResolveBody, who: SecurityRoom) -> AlertOut:
         if not body.note.strip():
             raise HTTPException(422, "note: a resolution needs a note saying what was done")
         try:
-            return AlertOut.of(ctx.alerts.resolve(alert_id, who.name, body.note.strip()), ctx.inventory)
+            resolved = ctx.alerts.resolve(alert_id, who.name, body.note.strip())
         except AlertNotFound:
             raise HTTPException(404, f"alert {alert_id} is not open (unknown or already resolved)") from None
+        await committed(ctx.store)
+        return AlertOut.of(resolved, ctx.inventory)
 
     @api.get("/summary")
     async def summary(_: AnyRole) -> dict[str, Any]:
@@ -247,6 +268,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
             for alert_id in sorted(incident.open_alert_ids)
             if ctx.alerts.get_open(alert_id) is not None
         ]
+        await committed(ctx.store)
         return {"incident_id": incident_id, "acknowledged": acknowledged}
 
     @api.get("/admin/modes")
@@ -271,6 +293,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
             "started",
             json.dumps(asdict(mode), ensure_ascii=False),
         )
+        await committed(ctx.store)
         return asdict(mode)
 
     @api.delete("/admin/modes/{mode_id}")
@@ -279,6 +302,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         if mode is None:
             raise HTTPException(404, f"mode {mode_id} is not active")
         ctx.store.audit(time.time(), who.name, mode.kind, str(mode.id), "ended", "")
+        await committed(ctx.store)
         return asdict(mode)
 
     @api.get("/unknown-devices")

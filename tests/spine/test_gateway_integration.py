@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,31 @@ async def test_panic_press_reaches_the_websocket_and_operator_acks_and_resolves(
         detail = await gw.get(f"/api/v1/alerts/{alert['id']}")
         assert [entry["action"] for entry in detail["audit"]] == ["raised", "acknowledged", "resolved"]
         assert detail["audit"][2] == {**detail["audit"][2], "actor": "operator-1", "detail": "误触，已复位"}
+
+
+async def test_an_operator_action_is_confirmed_once_committed(
+    mosquitto: Broker, fleet: Fleet, tmp_path: Path
+) -> None:
+    """A page reloaded right after "acknowledge" shows it: the answer waits for the store's commit."""
+    config = gateway_config(mosquitto, tmp_path / "gw.db", DEVICES)
+    async with running_gateway(config) as gw:
+        fleet.panic("panic-gate-01").press()
+        alert = await gw.wait_for_alert("panic_pressed", "panic-gate-01")
+        writer_free = threading.Event()
+
+        def busy_writer() -> None:
+            writer_free.wait(10)
+
+        gw.gateway.store.after_commit(busy_writer)
+        try:
+            ack = asyncio.create_task(gw.http.post(f"/api/v1/alerts/{alert['id']}/ack", headers=gw.headers()))
+            await asyncio.sleep(0.5)
+            assert not ack.done(), "the acknowledgement was confirmed before it was committed"
+        finally:
+            writer_free.set()
+        assert (await ack).status_code == 200
+        trail = gw.gateway.store.audit_trail("alert", str(alert["id"]))
+        assert [entry.action for entry in trail] == ["raised", "acknowledged"]
 
 
 async def test_clear_before_ack_then_ack_keeps_cleared(
