@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
+from analytics.bus import MessageBus
+
 
 class Severity(StrEnum):
     INFO = "info"
@@ -57,6 +59,7 @@ class Alert:
     resolved_by: str | None = None
     resolution_note: str | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
+    version: int = 1  # grows with every change, so the store keeps the newest whatever the order
 
     @property
     def state(self) -> AlertState:
@@ -86,6 +89,13 @@ class AlertAlreadyResolved(ValueError):
 AlertListener = Callable[[Alert], None]
 
 
+@dataclass(frozen=True, slots=True)
+class AlertChanged:
+    """Published on the bus after every change of an alert (raised, repeated, acked, cleared, resolved)."""
+
+    alert: Alert
+
+
 class AlertService:
     """Applies rule signals and operator actions to open alerts."""
 
@@ -95,18 +105,20 @@ class AlertService:
         clock: Callable[[], float],
         next_id: int = 1,
         open_alerts: Iterable[Alert] = (),
+        bus: MessageBus | None = None,
     ) -> None:
         self._journal = journal
         self._clock = clock
         self._next_id = next_id
         self._open: dict[tuple[str, str], Alert] = {}
         self._by_id: dict[int, Alert] = {}
-        self._listeners: list[AlertListener] = []
+        self.bus = bus or MessageBus()
         for alert in open_alerts:
             self._remember(alert)
 
     def subscribe(self, listener: AlertListener) -> None:
-        self._listeners.append(listener)
+        """Hear every change (a handler of `AlertChanged` on the bus)."""
+        self.bus.subscribe(AlertChanged, lambda message: listener(message.alert))
 
     def open_alerts(self) -> list[Alert]:
         return sorted(self._by_id.values(), key=lambda alert: alert.id)
@@ -173,6 +185,9 @@ class AlertService:
         return alert
 
     def _commit(self, alert: Alert, actor: str, action: str, note: str) -> Alert:
+        previous = self._by_id.get(alert.id)
+        if previous is not None:
+            alert = replace(alert, version=previous.version + 1)
         if alert.state is AlertState.RESOLVED:
             self._open.pop((alert.rule, alert.subject), None)
             self._by_id.pop(alert.id, None)
@@ -182,8 +197,7 @@ class AlertService:
         # Repeats are counted on the alert itself; auditing each one would flood the trail.
         if action != "repeated":
             self._journal.audit(self._clock(), actor, "alert", str(alert.id), action, note)
-        for listener in self._listeners:
-            listener(alert)
+        self.bus.publish(AlertChanged(alert))
         return alert
 
     def _remember(self, alert: Alert) -> None:

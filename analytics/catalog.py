@@ -11,6 +11,7 @@ METRICS: dict[DeviceKind, frozenset[str]] = {
     DeviceKind.TEMPERATURE: frozenset({"temperature_c", "humidity_pct"}) | _BATTERY,
     DeviceKind.ELECTRICAL_FIRE: frozenset(
         {"residual_current_ma"}
+        | {f"residual_current_ma_{n}" for n in range(1, 5)}  # per channel, as 4-channel monitors report
         | {f"temp_c_{n}" for n in range(1, 5)}
         | {f"current_a_{n}" for n in range(1, 4)}
     ),

@@ -15,8 +15,14 @@ class DeviceStatus:
     online: bool | None = None  # None: not heard from since the gateway first saw the device
     last_seen: float | None = None
     state_changed_at: float | None = None
-    last_seq: int | None = None
     last_values: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceStatusChanged:
+    """Published on the bus when a device goes online or offline."""
+
+    status: DeviceStatus
 
 
 class DeviceTracker:

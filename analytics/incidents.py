@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from analytics.alerts import Alert, AlertState, Severity
+from analytics.bus import MessageBus
 
 _ORDER = {Severity.INFO: 0, Severity.WARNING: 1, Severity.MAJOR: 2, Severity.CRITICAL: 3}
 
@@ -39,6 +40,13 @@ class Incident:
 IncidentListener = Callable[[Incident], None]
 
 
+@dataclass(frozen=True, slots=True)
+class IncidentChanged:
+    """Published on the bus after an incident opens, grows, changes severity or closes."""
+
+    incident: Incident
+
+
 class IncidentTracker:
     """Groups alerts into incidents by building and time; an incident closes when its last alert
     is resolved.
@@ -57,6 +65,7 @@ class IncidentTracker:
         storm_devices: int = 10,
         next_id: int = 1,
         open_incidents: Iterable[Incident] = (),
+        bus: MessageBus | None = None,
     ) -> None:
         self._building_of = building_of
         self.window_s = window_s
@@ -65,13 +74,14 @@ class IncidentTracker:
         self._open: dict[int, Incident] = {}
         self._by_building: dict[str, int] = {}  # building -> its latest open incident
         self._by_alert: dict[int, int] = {}
-        self._listeners: list[IncidentListener] = []
+        self.bus = bus or MessageBus()
         for incident in open_incidents:
             self._remember(incident)
             self._next_id = max(self._next_id, incident.id + 1)
 
     def subscribe(self, listener: IncidentListener) -> None:
-        self._listeners.append(listener)
+        """Hear every change (a handler of `IncidentChanged` on the bus)."""
+        self.bus.subscribe(IncidentChanged, lambda message: listener(message.incident))
 
     def open_incidents(self) -> list[Incident]:
         return sorted(self._open.values(), key=lambda incident: incident.id)
@@ -141,8 +151,7 @@ class IncidentTracker:
                 del self._by_building[incident.building]
             for alert_id in incident.alert_ids:
                 self._by_alert.pop(alert_id, None)
-        for listener in self._listeners:
-            listener(incident)
+        self.bus.publish(IncidentChanged(incident))
         return incident
 
     def _remember(self, incident: Incident) -> None:

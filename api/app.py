@@ -8,16 +8,18 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 
 from analytics.alerts import Alert, AlertNotFound, AlertState, Severity
+from analytics.modes import Mode
 from analytics.records import DeviceKind
 from api.auth import Admin, AnyRole, SecurityRoom
 from api.context import ApiContext
@@ -25,6 +27,8 @@ from api.metrics import prometheus_text
 from api.schemas import AlertOut, AuditOut, DeviceOut, ModeBody, ResolveBody, incident_out
 from api.tickets import tickets_router
 from storage.sqlite import SqliteStore
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -58,15 +62,23 @@ def parse_step(value: str | None) -> float | None:
     return float(match.group(1)) * _STEP_UNITS[match.group(2)]
 
 
-async def committed(store: SqliteStore) -> None:
-    """Wait until the store has committed what an operator just did, so a read right after sees it.
+async def committed(store: SqliteStore, action: Callable[[], T]) -> T:
+    """Run an operator's action as one urgent unit of writes; answer once *its* writes committed.
 
-    The write is queued either way; a store slow enough to time out only delays the confirmation.
+    Urgent units are taken ahead of a telemetry backlog, so this waits for its own transaction
+    only. A store that cannot commit (disk full) gets a 503: the action holds in memory and its
+    writes stay queued, but it is not confirmed as durable.
     """
+    with store.unit(urgent=True) as unit:
+        result = action()
     try:
-        await asyncio.to_thread(store.flush, COMMIT_WAIT_S)
+        await asyncio.wait_for(asyncio.wrap_future(unit.future), COMMIT_WAIT_S)
     except TimeoutError:
-        log.warning("store: an operator action is queued but not yet committed after %.0f s", COMMIT_WAIT_S)
+        log.warning("store: an operator action is not committed after %.0f s", COMMIT_WAIT_S)
+        raise HTTPException(
+            503, f"the action is applied but not yet saved after {COMMIT_WAIT_S:.0f} s (storage failing)"
+        ) from None
+    return result
 
 
 def create_app(ctx: ApiContext) -> FastAPI:
@@ -201,10 +213,9 @@ def create_app(ctx: ApiContext) -> FastAPI:
     @api.post("/alerts/{alert_id}/ack", response_model=AlertOut)
     async def acknowledge(alert_id: int, who: SecurityRoom) -> AlertOut:
         try:
-            acknowledged = ctx.alerts.acknowledge(alert_id, who.name)
+            acknowledged = await committed(ctx.store, lambda: ctx.alerts.acknowledge(alert_id, who.name))
         except AlertNotFound:
             raise HTTPException(404, f"alert {alert_id} is not open (unknown or already resolved)") from None
-        await committed(ctx.store)
         return AlertOut.of(acknowledged, ctx.inventory)
 
     @api.post("/alerts/{alert_id}/resolve", response_model=AlertOut)
@@ -212,10 +223,11 @@ def create_app(ctx: ApiContext) -> FastAPI:
         if not body.note.strip():
             raise HTTPException(422, "note: a resolution needs a note saying what was done")
         try:
-            resolved = ctx.alerts.resolve(alert_id, who.name, body.note.strip())
+            resolved = await committed(
+                ctx.store, lambda: ctx.alerts.resolve(alert_id, who.name, body.note.strip())
+            )
         except AlertNotFound:
             raise HTTPException(404, f"alert {alert_id} is not open (unknown or already resolved)") from None
-        await committed(ctx.store)
         return AlertOut.of(resolved, ctx.inventory)
 
     @api.get("/summary")
@@ -263,12 +275,14 @@ def create_app(ctx: ApiContext) -> FastAPI:
         )
         if incident is None:
             raise HTTPException(404, f"incident {incident_id} is not open")
-        acknowledged = [
-            ctx.alerts.acknowledge(alert_id, who.name).id
-            for alert_id in sorted(incident.open_alert_ids)
-            if ctx.alerts.get_open(alert_id) is not None
-        ]
-        await committed(ctx.store)
+        acknowledged = await committed(
+            ctx.store,
+            lambda: [
+                ctx.alerts.acknowledge(alert_id, who.name).id
+                for alert_id in sorted(incident.open_alert_ids)
+                if ctx.alerts.get_open(alert_id) is not None
+            ],
+        )
         return {"incident_id": incident_id, "acknowledged": acknowledged}
 
     @api.get("/admin/modes")
@@ -284,25 +298,30 @@ def create_app(ctx: ApiContext) -> FastAPI:
             raise HTTPException(
                 422, f"target: maintenance needs a device id from the inventory, got {body.target!r}"
             )
-        mode = ctx.modes.start(body.kind, body.target, body.duration_s, who.name, body.reason)
-        ctx.store.audit(
-            mode.starts_at,
-            who.name,
-            body.kind,
-            str(mode.id),
-            "started",
-            json.dumps(asdict(mode), ensure_ascii=False),
-        )
-        await committed(ctx.store)
-        return asdict(mode)
+        modes = ctx.modes
+
+        def start() -> Mode:
+            mode = modes.start(body.kind, body.target, body.duration_s, who.name, body.reason)
+            ctx.store.audit(
+                mode.starts_at,
+                who.name,
+                body.kind,
+                str(mode.id),
+                "started",
+                json.dumps(asdict(mode), ensure_ascii=False),
+            )
+            return mode
+
+        return asdict(await committed(ctx.store, start))
 
     @api.delete("/admin/modes/{mode_id}")
     async def end_mode(mode_id: int, who: Admin) -> dict[str, Any]:
         mode = ctx.modes.end(mode_id) if ctx.modes else None
         if mode is None:
             raise HTTPException(404, f"mode {mode_id} is not active")
-        ctx.store.audit(time.time(), who.name, mode.kind, str(mode.id), "ended", "")
-        await committed(ctx.store)
+        await committed(
+            ctx.store, lambda: ctx.store.audit(time.time(), who.name, mode.kind, str(mode.id), "ended", "")
+        )
         return asdict(mode)
 
     @api.get("/unknown-devices")

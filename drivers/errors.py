@@ -1,13 +1,7 @@
-"""Errors drivers report for input they cannot accept."""
+"""Errors drivers report for input they cannot accept (the one type every driver shares)."""
 
 from __future__ import annotations
 
+from analytics.errors import PayloadError
 
-class PayloadError(ValueError):
-    """A message that fails the device protocol; it is dead-lettered with `reason`."""
-
-    def __init__(self, reason: str, detail: str, device_id: str = "") -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
-        self.device_id = device_id
+__all__ = ["PayloadError"]

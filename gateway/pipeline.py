@@ -1,7 +1,10 @@
-"""The ingest pipeline: records from any driver -> device state, store, rules -> alerts.
+"""The ingest pipeline: messages from any driver -> validator -> device state, store, rules -> alerts.
 
-Runs on the event loop. Drivers call `submit` with decoded records and `reject` with what they
-could not decode; the MQTT path enters through `handle_mqtt_batch`.
+Runs on the event loop. Each batch is one unit of work: its records, the device sessions that
+guard them (seen seqs) and the alerts they raise commit in one transaction, and the returned
+future completes once they have, which is when the MQTT driver acknowledges the batch. One
+message, record or signal that fails is dead-lettered or logged and counted; it never costs the
+rest of its batch.
 """
 
 from __future__ import annotations
@@ -9,78 +12,104 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import replace
+from itertools import groupby
 
 from analytics.alerts import Alert, AlertService, AlertSignal, Severity
-from analytics.device_tracker import DeviceStatus, DeviceTracker
+from analytics.bus import MessageBus
+from analytics.device_tracker import DeviceStatusChanged, DeviceTracker
 from analytics.devices import Inventory
+from analytics.errors import PayloadError
+from analytics.ingest import Duplicate, Envelope, IngestValidator
 from analytics.modes import ModeBook
-from analytics.records import DeviceEvent, DeviceState, Reading, Record
+from analytics.records import DeviceEvent, DeviceState, Reading, Record, StatusChange
 from analytics.rules.engine import RuleEngine
-from drivers.errors import PayloadError
+from analytics.sessions import Lane
 from drivers.mqtt.client import InboundMessage
-from drivers.mqtt.codec import Duplicate, ProtocolV1Decoder
+from drivers.mqtt.codec import ProtocolV1Decoder
 from gateway.counters import Counters, LogLimiter
 from storage.sqlite import ReadingRow, SqliteStore
 
 log = logging.getLogger(__name__)
 
-StatusListener = Callable[[DeviceStatus], None]
-
 
 class Pipeline:
-    """Owns the hot path; every collaborator is injected by gateway.runtime."""
+    """Owns the hot path; every collaborator is injected by gateway.bootstrap."""
 
     def __init__(
         self,
         inventory: Inventory,
         decoder: ProtocolV1Decoder,
+        validator: IngestValidator,
         engine: RuleEngine,
         alerts: AlertService,
         tracker: DeviceTracker,
         store: SqliteStore,
         counters: Counters,
+        bus: MessageBus,
         modes: ModeBook | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.inventory = inventory
         self.decoder = decoder
+        self.validator = validator
         self.engine = engine
         self.alerts = alerts
         self.tracker = tracker
         self.store = store
         self.counters = counters
+        self.bus = bus
         self.modes = modes
         self._clock = clock
         self._log_limiter = LogLimiter()
-        self._status_listeners: list[StatusListener] = []
 
-    def on_status_change(self, listener: StatusListener) -> None:
-        self._status_listeners.append(listener)
-
-    def handle_mqtt_batch(self, batch: list[InboundMessage]) -> None:
+    def handle_mqtt_batch(self, batch: list[InboundMessage], urgent: bool = False) -> Future[None]:
+        """Process a batch of MQTT messages; the future completes once all it caused is committed."""
         decode = self.decoder.decode
-        records: list[Record] = []
-        for topic, payload, _mid, _qos, received_at in batch:
-            try:
-                decoded = decode(topic, payload, received_at)
-            except PayloadError as error:
-                self.reject(error, topic, payload, received_at)
-                continue
-            except Exception as exc:  # a decoder bug must not take the gateway down
-                self.reject(PayloadError("decoder_error", repr(exc)[:200]), topic, payload, received_at)
-                log.exception("decoder failed on %s", topic)
-                continue
-            if isinstance(decoded, Duplicate):
-                self.counters.inc("duplicates_dropped")
-                continue
-            records.extend(decoded)
-        self.counters.inc("mqtt_messages", amount=len(batch))
-        if records:
-            self.submit(records)
+        with self.store.unit(urgent=urgent) as unit:
+            records: list[Record] = []
+            for topic, payload, _mid, _qos, received_at in batch:
+                try:
+                    admitted = self._admit(decode(topic, payload, received_at))
+                except PayloadError as error:
+                    self.reject(error, topic, payload, received_at)
+                    continue
+                except Exception as exc:  # a bug must cost this message only, and be kept
+                    self._failed_message(exc, topic, payload, received_at)
+                    continue
+                if admitted is not None:
+                    records.extend(admitted)
+            self.counters.inc("mqtt_messages", amount=len(batch))
+            self._ingest(records)
+        return unit.future
 
-    def submit(self, records: Sequence[Record]) -> None:
-        """Store, track and evaluate records from any driver (RecordSink)."""
+    def submit(self, records: Sequence[Record], source: str = "driver") -> Future[None]:
+        """Validate, store, track and evaluate records from a driver without a wire format of its
+        own to decode (Modbus, video): one envelope per device (RecordSink)."""
+        with self.store.unit() as unit:
+            accepted: list[Record] = []
+            for device_id, group in groupby(records, key=lambda record: record.device_id):
+                own = tuple(group)
+                envelope = Envelope(source, device_id, own[0].kind, Lane.TELEMETRY, self._clock(), own)
+                try:
+                    admitted = self._admit(envelope)
+                except PayloadError as error:
+                    self.reject(error, source, repr(own).encode()[:65536], envelope.received_at)
+                    continue
+                if admitted is not None:
+                    accepted.extend(admitted)
+            self._ingest(accepted)
+        return unit.future
+
+    def _admit(self, envelope: Envelope) -> Sequence[Record] | None:
+        admitted = self.validator.admit(envelope)
+        if isinstance(admitted, Duplicate):
+            self.counters.inc("duplicates_dropped")
+            return None
+        return admitted
+
+    def _ingest(self, records: Sequence[Record]) -> None:
         readings: list[ReadingRow] = []
         inventory_get = self.inventory.get
         evaluate = self.engine.evaluate
@@ -88,28 +117,33 @@ class Pipeline:
         signals: list[AlertSignal] = []
         for record in records:
             device = inventory_get(record.device_id)
-            if device is None:  # drivers check the inventory; this guards a driver bug
+            if device is None:  # the validator checks the inventory; this guards a bug
                 self.counters.inc("records_for_unknown_devices")
                 continue
-            if isinstance(record, Reading):
+            if type(record) is Reading:
                 readings.append((record.device_id, record.metric, record.ts, record.value))
             elif isinstance(record, DeviceEvent):
                 self.store.add_event(
                     record.device_id, record.kind.value, record.name, record.ts, record.attrs
                 )
                 self.counters.inc("events", record.name)
-            else:
+            elif isinstance(record, StatusChange):
                 online = record.state is DeviceState.ONLINE
                 self.store.add_status_change(record.device_id, online, record.ts, record.reason)
             if observe(record):
                 self._status_changed(record.device_id)
-            signals.extend(evaluate(record, device))
+            try:
+                signals.extend(evaluate(record, device))
+            except Exception:
+                self._count_failure("rule_errors", record.device_id, "rules failed on a record")
         if readings:
             self.store.add_readings(readings)
             self.counters.inc("readings", amount=len(readings))
         self.counters.inc("records", amount=len(records))
         for signal in signals:
             self._apply(signal)
+        for device_id, lanes in self.validator.take_changed().items():
+            self.store.save_session(self.validator.session(device_id), lanes)
 
     def reject(self, error: PayloadError, source: str, payload: bytes, received_at: float) -> None:
         """Dead-letter what a driver could not accept: stored, counted, logged at most once a minute."""
@@ -132,24 +166,44 @@ class Pipeline:
                 )
             )
 
+    def _failed_message(self, exc: Exception, source: str, payload: bytes, received_at: float) -> None:
+        self.counters.inc("dead_letters", "processing_error")
+        self.store.add_dead_letter(received_at, source, "", "processing_error", repr(exc)[:200], payload)
+        if self._log_limiter.allow(f"processing_error:{type(exc).__name__}"):
+            log.error("processing a message from %s failed; it is dead-lettered", source, exc_info=exc)
+
+    def _count_failure(self, counter: str, key: str, what: str) -> None:
+        self.counters.inc(counter)
+        if self._log_limiter.allow(f"{counter}:{key}"):
+            log.exception("%s (%s); the rest of the batch goes on", what, key)
+
     def tick(self) -> None:
         """Time-driven rules and the periodic flush of device state; called about once a second."""
         now = self._clock()
-        for signal in self.engine.tick(now):
-            if (
-                signal.rule == "device_offline"
-                and signal.raised
-                and self.tracker.mark_offline(signal.subject, now)
-            ):
-                self._status_changed(signal.subject)
-            self._apply(signal)
-        dirty = self.tracker.take_dirty()
-        for status in dirty:
-            status.last_seq = self.decoder.seq_of(status.device_id)
-        if dirty:
-            self.store.save_device_states(dirty)
+        with self.store.unit():
+            for signal in self.engine.tick(now):
+                if (
+                    signal.rule == "device_offline"
+                    and signal.raised
+                    and self.tracker.mark_offline(signal.subject, now)
+                ):
+                    self._status_changed(signal.subject)
+                self._apply(signal)
+            dirty = self.tracker.take_dirty()
+            if dirty:
+                self.store.save_device_states(dirty)
 
     def _apply(self, signal: AlertSignal) -> Alert | None:
+        try:
+            return self._apply_signal(signal)
+        except Exception:
+            # One signal failing (a listener, a detail the store cannot take) never touches another.
+            self._count_failure(
+                "signal_errors", f"{signal.rule}:{signal.subject}", "applying a signal failed"
+            )
+            return None
+
+    def _apply_signal(self, signal: AlertSignal) -> Alert | None:
         if self.modes is not None and signal.raised:
             maintenance = self.modes.maintenance_for(signal.device_id)
             if maintenance is not None:
@@ -170,7 +224,5 @@ class Pipeline:
 
     def _status_changed(self, device_id: str) -> None:
         status = self.tracker.get(device_id)
-        if status is None:
-            return
-        for listener in self._status_listeners:
-            listener(status)
+        if status is not None:
+            self.bus.publish(DeviceStatusChanged(status))

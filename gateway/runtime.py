@@ -16,10 +16,12 @@ from zoneinfo import ZoneInfo
 
 import uvicorn
 
-from analytics.alerts import Alert, AlertService
-from analytics.device_tracker import DeviceStatus, DeviceTracker
+from analytics.alerts import AlertChanged, AlertService
+from analytics.bus import MessageBus
+from analytics.device_tracker import DeviceStatusChanged, DeviceTracker
 from analytics.devices import Inventory
-from analytics.incidents import Incident, IncidentTracker
+from analytics.incidents import IncidentChanged, IncidentTracker
+from analytics.ingest import IngestValidator
 from analytics.modes import ModeBook
 from analytics.rules.engine import RuleEngine
 from analytics.rules.health import DeviceOfflineRule
@@ -45,10 +47,11 @@ from storage.tickets import SqliteTicketRepository
 log = logging.getLogger(__name__)
 
 TICK_INTERVAL_S = 1.0
-# Past this many uncommitted readings the gateway stops reading telemetry until SQLite catches up.
-MAX_STORE_BACKLOG_READINGS = 100_000
-# The alarm lane's own bound: queued writes (events, status, batches of readings) in memory.
-MAX_STORE_BACKLOG_OPERATIONS = 50_000
+# Past this many uncommitted rows the gateway stops reading telemetry until SQLite catches up.
+MAX_STORE_BACKLOG_ROWS = 100_000
+# The alarm lane's own bound (it is not held back by a telemetry backlog, which would queue
+# alarms behind it again; only a flood of uncommitted writes this large pauses it).
+MAX_STORE_BACKLOG_ROWS_ALARMS = 150_000
 MAINTENANCE_INTERVAL_S = 60.0
 # Rules' working state (hold timers, sample counts) is saved this often and at shutdown, so a
 # power cut costs at most this much of it.
@@ -79,6 +82,7 @@ class Gateway:
             config.storage.sqlite_path, config.storage.retention_days, config.storage.rollup_retention_days
         )
         self.broadcaster = Broadcaster()
+        self.bus = MessageBus()
         self.started_at = time.time()
         self.ready = asyncio.Event()
         self._stop = asyncio.Event()
@@ -111,17 +115,18 @@ class Gateway:
             "telemetry": (f"campus/{campus_id}/+/+/telemetry",),
         }
 
+        # While SQLite writes fail (disk full, I/O error) neither lane reads: messages wait at the
+        # broker, unacknowledged, and reading resumes by itself once a write commits again.
         def telemetry_may_read() -> bool:
-            return self.store.backlog_readings < MAX_STORE_BACKLOG_READINGS
+            return self.store.healthy and self.store.backlog_rows < MAX_STORE_BACKLOG_ROWS
 
         def alarms_may_read() -> bool:
-            # Not held back by a telemetry backlog (that would queue alarms behind it again); only
-            # a flood of events itself, bounded by what waits in memory, pauses this lane.
-            return self.store.backlog_operations < MAX_STORE_BACKLOG_OPERATIONS
+            return self.store.healthy and self.store.backlog_rows < MAX_STORE_BACKLOG_ROWS_ALARMS
 
         def lane_subscriber(
             lane: str, may_read: Callable[[], bool], before_chunk: Callable[[], None] | None = None
         ) -> MqttSubscriber:
+            urgent = lane == "alarms"  # alarms commit ahead of a telemetry backlog
             return MqttSubscriber(
                 MqttEndpoint(
                     host=broker.host,
@@ -135,8 +140,8 @@ class Gateway:
                     session_expiry_s=broker.session_expiry_s,
                 ),
                 loop,
-                pipeline.handle_mqtt_batch,
-                self.store.after_commit if broker.ack_after_commit else None,
+                lambda batch: pipeline.handle_mqtt_batch(batch, urgent=urgent),
+                broker.ack_after_commit,
                 may_read=may_read,
                 before_chunk=before_chunk,
             )
@@ -219,6 +224,9 @@ class Gateway:
             log.info("gateway stopped")
 
     def _build_pipeline(self) -> Pipeline:
+        """Wire the core: one bus, whose handlers (live stream, incidents, notify, tickets) hear
+        every alert, incident and device change in the order registered here."""
+        bus = self.bus
         engine = RuleEngine(self.config.build_rules())
         open_alerts = self.store.open_alerts()
         saved_rule_state = self.store.rule_state()
@@ -230,15 +238,13 @@ class Gateway:
                 log.exception("could not restore the rules' saved state; hold timers start over")
         engine.restore(open_alerts)
         alerts = AlertService(
-            self.store, time.time, next_id=self.store.max_alert_id() + 1, open_alerts=open_alerts
+            self.store, time.time, next_id=self.store.max_alert_id() + 1, open_alerts=open_alerts, bus=bus
         )
         tracker = DeviceTracker(self.config.devices)
         decoder = ProtocolV1Decoder(self.config.campus.id, self.inventory, self.config.mqtt_shapes)
+        validator = IngestValidator(self.inventory, self.store.sessions())
         now = time.time()
         saved = {row.device_id: row for row in self.store.device_states()}
-        decoder.restore_seq(
-            {row.device_id: row.last_seq for row in saved.values() if row.last_seq is not None}
-        )
         offline_rule = next((r for r in engine.rules if isinstance(r, DeviceOfflineRule)), None)
         for device in self.inventory:
             status = saved.get(device.id)
@@ -247,17 +253,18 @@ class Gateway:
             if offline_rule is not None:
                 # Silence is measured from now: time the gateway was down is not the device's fault.
                 offline_rule.watch(device, now)
-        alerts.subscribe(self._publish_alert)
+        bus.subscribe(AlertChanged, self._publish_alert)
         # Incidents first: the notifier's storm grouping asks which incident an alert is in.
         self.incidents = incidents = IncidentTracker(
             lambda device_id: spec.building if (spec := self.inventory.get(device_id)) else "",
             window_s=self.config.incidents.window_s,
             storm_devices=self.config.incidents.storm_devices,
+            bus=bus,
         )
         for alert in sorted(open_alerts, key=lambda alert: alert.first_seen):
             incidents.observe(alert)  # incidents live in memory: rebuilt from the open alerts
-        alerts.subscribe(incidents.observe)
-        incidents.subscribe(self._publish_incident)
+        bus.subscribe(AlertChanged, lambda message: incidents.observe(message.alert))
+        bus.subscribe(IncidentChanged, self._publish_incident)
         notify_config = self.config.notify.model_copy(
             update={"outbox_path": self._beside_database(self.config.notify.outbox_path)}
         )
@@ -269,9 +276,9 @@ class Gateway:
             zone=ZoneInfo(self.config.campus.timezone),
         )
         notifier.restore(open_alerts)
-        alerts.subscribe(notifier.on_alert)
+        bus.subscribe(AlertChanged, lambda message: notifier.on_alert(message.alert))
         self.ticket_repository = repository = SqliteTicketRepository(self.config.storage.sqlite_path)
-        self.tickets = TicketService(
+        self.tickets = tickets = TicketService(
             repository,
             PeopleDirectory(self.config.tickets.people),
             lambda alert_id: alerts.get_open(alert_id) or self.store.alert(alert_id),
@@ -281,11 +288,20 @@ class Gateway:
             locate=self._locate,
             known_alerts=open_alerts,
         )
-        alerts.subscribe(self.tickets.on_alert)
+        bus.subscribe(AlertChanged, lambda message: tickets.on_alert(message.alert))
+        bus.subscribe(DeviceStatusChanged, self._publish_device)
         pipeline = Pipeline(
-            self.inventory, decoder, engine, alerts, tracker, self.store, self.counters, self.modes
+            self.inventory,
+            decoder,
+            validator,
+            engine,
+            alerts,
+            tracker,
+            self.store,
+            self.counters,
+            bus,
+            self.modes,
         )
-        pipeline.on_status_change(self._publish_device)
         if self.config.modbus is not None:
             self.modbus = ModbusDriver(self.config.modbus, self.inventory, pipeline)
         log.info("restored %d open alerts and %d device states", len(open_alerts), len(saved))
@@ -295,13 +311,15 @@ class Gateway:
         spec = self.inventory.get(device_id)
         return spec.location if spec else device_id
 
-    def _publish_incident(self, incident: Incident) -> None:
-        self.broadcaster.publish({"type": "incident", "incident": incident_out(incident)})
+    def _publish_incident(self, message: IncidentChanged) -> None:
+        self.broadcaster.publish({"type": "incident", "incident": incident_out(message.incident)})
 
-    def _publish_alert(self, alert: Alert) -> None:
+    def _publish_alert(self, message: AlertChanged) -> None:
+        alert = message.alert
         self.broadcaster.publish({"type": "alert", "alert": AlertOut.of(alert, self.inventory).model_dump()})
 
-    def _publish_device(self, status: DeviceStatus) -> None:
+    def _publish_device(self, message: DeviceStatusChanged) -> None:
+        status = message.status
         device = self.inventory.get(status.device_id)
         if device is not None:
             self.broadcaster.publish({"type": "device", "device": DeviceOut.of(device, status).model_dump()})
@@ -368,10 +386,22 @@ class Gateway:
             ),
         )
 
+    def _store_health(self) -> dict[str, Any]:
+        stats = self.store.writer.stats
+        return {
+            "healthy": self.store.healthy,
+            "rows_written": self.store.rows_written,
+            "write_errors": stats.write_errors,
+            "refused_writes": stats.refused,
+            "backlog_rows": self.store.backlog_rows,
+            "last_error": stats.last_error,
+            "failing_since": stats.failing_since,
+        }
+
     def health(self) -> dict[str, Any]:
         connected = bool(self.subscribers) and all(s.stats.connected for s in self.subscribers)
         return {
-            "status": "ok" if connected else "degraded",
+            "status": "ok" if connected and self.store.healthy else "degraded",
             "campus": self.config.campus.id,
             "uptime_s": round(time.time() - self.started_at, 1),
             "broker": {
@@ -393,7 +423,7 @@ class Gateway:
                 "duplicates_dropped": self.counters.get("duplicates_dropped"),
                 "dead_letters": self.counters.by_label("dead_letters"),
             },
-            "store": {"rows_written": self.store.rows_written, "write_errors": self.store.write_errors},
+            "store": self._store_health(),
             "stream_clients": self.broadcaster.client_count,
             "modbus": self.modbus.stats() if self.modbus else {},
             "notify": {

@@ -92,6 +92,16 @@ MIGRATIONS: list[str] = [
     """
     CREATE TABLE rule_state (saved_at REAL NOT NULL, state BLOB NOT NULL);
     """,
+    # One writer: alert rows carry a version so a write that commits late never undoes a newer
+    # one; device sessions (seen seqs per lane, skew, last reported status) commit with the
+    # records they guard.
+    """
+    ALTER TABLE alerts ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE device_sessions (
+        device_id TEXT PRIMARY KEY, telemetry_seq TEXT, event_seq TEXT,
+        clock_skewed INTEGER NOT NULL DEFAULT 0, status TEXT, status_ts REAL
+    );
+    """,
 ]
 
 

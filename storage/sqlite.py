@@ -1,8 +1,9 @@
 """The embedded store: one SQLite file in WAL mode.
 
-Writes are queued and applied by one writer thread in batched transactions, so the event loop
-never waits for the disk; callbacks queued with `after_commit` run once everything queued before
-them is durable (the MQTT driver acknowledges QoS 1 messages that way). Reads use their own
+Every write is a typed operation (`storage.operations`) applied by the one `SqliteWriter` on its
+thread, so the event loop never waits for the disk. Writes made inside `unit()` commit together
+in one transaction, and the unit's future completes when they have: the ingest path acknowledges
+a batch of QoS 1 messages that way, an operator's action answers that way. Reads use their own
 connection, which WAL lets run beside the writer.
 """
 
@@ -10,22 +11,42 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from analytics.alerts import Alert, AlertState, Severity
 from analytics.device_tracker import DeviceStatus
+from analytics.records import DeviceState
+from analytics.sessions import DeviceSession, Lane, SeqWindow
 from storage.connection import connect
+from storage.operations import (
+    AppendAudit,
+    InsertDeadLetter,
+    InsertEvent,
+    InsertReadings,
+    InsertStatusChange,
+    Maintain,
+    ReadingRow,
+    SaveAlert,
+    SaveDeviceStates,
+    SaveRuleState,
+    SaveSeqWindow,
+    SaveSessionFlags,
+    SetMeta,
+)
 from storage.schema import migrate
+from storage.writer import RefusedWrite, SqliteWriter, WriteOp
 
 log = logging.getLogger(__name__)
 
-ReadingRow = tuple[str, str, float, float]  # device_id, metric, ts, value
+__all__ = ["AuditEntry", "DeadLetter", "ReadingRow", "SqliteStore", "WriteUnit"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +70,22 @@ class AuditEntry:
     detail: str
 
 
-_STOP = object()
+@dataclass(eq=False)
+class WriteUnit:
+    """Writes that commit together; `future` completes once they have (set when the unit closes)."""
+
+    urgent: bool
+    ops: list[WriteOp] = field(default_factory=list)
+    rows: int = 0
+    future: Future[None] = field(default_factory=Future)
+
+
 _ALERT_COLUMNS = (
     "id, rule, subject, device_id, severity, state, condition_active, first_seen, last_seen, count, "
-    "acknowledged_at, acknowledged_by, cleared_at, resolved_at, resolved_by, resolution_note, details"
+    "acknowledged_at, acknowledged_by, cleared_at, resolved_at, resolved_by, resolution_note, details, "
+    "version"
 )
+_SEQ_COLUMNS = {Lane.TELEMETRY.value: "telemetry_seq", Lane.EVENT.value: "event_seq"}
 
 
 class SqliteStore:
@@ -70,16 +102,13 @@ class SqliteStore:
         self.path = path
         self.retention_days = retention_days
         self.rollup_retention_days = rollup_retention_days
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._writer: threading.Thread | None = None
         self._read_lock = threading.Lock()
         self._reader: sqlite3.Connection | None = None
-        self.rows_written = 0
-        self.write_errors = 0
-        self.batches = 0
-        # Written by one thread each, so reading their difference needs no lock.
-        self._readings_queued = 0
-        self._readings_done = 0
+        self._unit: WriteUnit | None = None
+        self._unit_thread = 0
+        self.writer = SqliteWriter(
+            self._connect, _HANDLERS | {Maintain: self._apply_maintain}, _dead_letter_of
+        )
 
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,15 +116,11 @@ class SqliteStore:
         migrate(conn)
         conn.close()
         self._reader = self._connect()
-        self._writer = threading.Thread(target=self._write_loop, name="sqlite-writer", daemon=True)
-        self._writer.start()
+        self.writer.start()
 
     def close(self) -> None:
-        """Flush everything queued, then stop the writer."""
-        if self._writer is not None:
-            self._queue.put(_STOP)
-            self._writer.join()
-            self._writer = None
+        """Commit everything submitted, then stop the writer."""
+        self.writer.stop()
         if self._reader is not None:
             self._reader.close()
             self._reader = None
@@ -110,202 +135,138 @@ class SqliteStore:
 
     # -- writes (any thread; applied in order by the writer) ------------------------------------
 
+    @contextmanager
+    def unit(self, urgent: bool = False) -> Iterator[WriteUnit]:
+        """Collect the writes made in this block (on this thread) into one transaction.
+
+        Nested units join the outer one. The unit is submitted when the block ends, also when
+        it raises: what was done in memory before the error is written, not half-forgotten.
+        """
+        if self._unit is not None and self._unit_thread == threading.get_ident():
+            yield self._unit
+            return
+        unit = WriteUnit(urgent)
+        self._unit, self._unit_thread = unit, threading.get_ident()
+        try:
+            yield unit
+        finally:
+            self._unit = None
+            future = self.writer.submit(unit.ops, unit.rows, urgent=unit.urgent)
+            future.add_done_callback(lambda done: _copy_outcome(done, unit.future))
+
+    def write(self, op: WriteOp, rows: int = 1, urgent: bool = False) -> None:
+        unit = self._unit
+        if unit is not None and self._unit_thread == threading.get_ident():
+            unit.ops.append(op)
+            unit.rows += rows
+        else:
+            self.writer.submit((op,), rows, urgent=urgent)
+
     def add_readings(self, rows: Sequence[ReadingRow]) -> None:
-        """Queue readings (call from one thread: the gateway's loop)."""
-        self._readings_queued += len(rows)
-        self._queue.put(("readings", rows))
+        if rows:
+            self.write(InsertReadings(rows), rows=len(rows))
 
     @property
-    def backlog_readings(self) -> int:
-        """Readings queued but not yet committed: what a crash now would leave to the broker."""
-        return self._readings_queued - self._readings_done
+    def backlog_rows(self) -> int:
+        """Rows submitted but not yet committed: what a crash now would leave to the broker."""
+        return self.writer.backlog_rows
 
     @property
-    def backlog_operations(self) -> int:
-        """Writes of any kind queued and not yet taken by the writer (a batch of readings is one)."""
-        return self._queue.qsize()
+    def healthy(self) -> bool:
+        """False while writes fail (disk full, I/O error); ingest pauses until they succeed."""
+        return self.writer.healthy
 
     def add_event(self, device_id: str, kind: str, name: str, ts: float, attrs: Mapping[str, Any]) -> None:
-        self._queue.put(
-            ("event", (device_id, kind, name, ts, json.dumps(attrs, ensure_ascii=False, default=str)))
-        )
+        self.write(InsertEvent(device_id, kind, name, ts, json.dumps(attrs, ensure_ascii=False, default=str)))
 
     def add_status_change(self, device_id: str, online: bool, ts: float, reason: str) -> None:
-        self._queue.put(("status", (device_id, int(online), ts, reason)))
+        self.write(InsertStatusChange(device_id, online, ts, reason))
 
     def add_dead_letter(
         self, received_at: float, source: str, device_id: str, reason: str, detail: str, payload: bytes
     ) -> None:
-        self._queue.put(("dead", (received_at, source, device_id, reason, detail, payload[:65536])))
+        self.write(InsertDeadLetter(received_at, source, device_id, reason, detail, payload[:65536]))
 
     def save_device_states(self, rows: Iterable[DeviceStatus]) -> None:
-        values = [
+        values = tuple(
             (
                 row.device_id,
                 row.kind,
                 None if row.online is None else int(row.online),
                 row.last_seen,
                 row.state_changed_at,
-                row.last_seq,
                 json.dumps(dict(row.last_values)),
             )
             for row in rows
-        ]
+        )
         if values:
-            self._queue.put(("device_state", values))
+            self.write(SaveDeviceStates(values), rows=len(values))
+
+    def save_session(self, session: DeviceSession, lanes: Iterable[Lane]) -> None:
+        """Persist what changed of a device's session: the named lanes' seqs, and its flags."""
+        for lane in lanes:
+            if lane is not Lane.STATUS and lane in session.windows:
+                self.write(SaveSeqWindow(session.device_id, lane.value, session.windows[lane].dump()))
+        status = session.status.value if session.status is not None else None
+        self.write(SaveSessionFlags(session.device_id, session.clock_skewed, status, session.status_ts))
+
+    def sessions(self) -> list[DeviceSession]:
+        rows = self._read(
+            "SELECT device_id, telemetry_seq, event_seq, clock_skewed, status, status_ts FROM device_sessions"
+        )
+        return [
+            DeviceSession(
+                device_id,
+                {
+                    lane: SeqWindow.load(text)
+                    for lane, text in ((Lane.TELEMETRY, telemetry), (Lane.EVENT, event))
+                    if text
+                },
+                bool(skewed),
+                DeviceState(status) if status else None,
+                status_ts,
+            )
+            for device_id, telemetry, event, skewed, status, status_ts in rows
+        ]
 
     def save_alert(self, alert: Alert) -> None:
-        self._queue.put(("alert", _alert_row(alert)))
+        self.write(SaveAlert(_alert_row(alert)))
 
     def audit(self, ts: float, actor: str, entity: str, entity_id: str, action: str, detail: str) -> None:
-        self._queue.put(("audit", (ts, actor, entity, entity_id, action, detail)))
+        self.write(AppendAudit(ts, actor, entity, entity_id, action, detail))
 
     def set_meta(self, key: str, value: str) -> None:
-        self._queue.put(("meta", (key, value)))
+        self.write(SetMeta(key, value))
 
     def save_rule_state(self, saved_at: float, state: bytes) -> None:
-        self._queue.put(("rule_state", (saved_at, state)))
+        self.write(SaveRuleState(saved_at, state))
 
     def rule_state(self) -> bytes | None:
         rows = self._read("SELECT state FROM rule_state ORDER BY saved_at DESC LIMIT 1")
         return bytes(rows[0][0]) if rows else None
 
-    def after_commit(self, callback: Callable[[], None]) -> None:
-        """Run `callback` on the writer thread once everything queued so far is committed."""
-        self._queue.put(("callback", callback))
-
     def maintain(self, now: float) -> None:
         """Queue the rollup of finished minutes and the retention sweep."""
-        self._queue.put(("maintain", now))
+        self.write(Maintain(now))
 
     def flush(self, timeout_s: float = 10.0) -> None:
-        """Block until everything queued so far is committed (tests and shutdown)."""
-        done = threading.Event()
-        self.after_commit(done.set)
-        if not done.wait(timeout_s):
-            raise TimeoutError("the SQLite writer did not catch up in time")
+        """Block until everything submitted so far is committed (tests and shutdown)."""
+        self.writer.submit(()).result(timeout_s)
 
-    def _write_loop(self) -> None:
-        conn = self._connect()
-        try:
-            while True:
-                item = self._queue.get()
-                batch = [item]
-                rows = 0
-                # Bounded transactions keep commits (and the acknowledgements after them) flowing.
-                while len(batch) < 20_000 and rows < 50_000:
-                    try:
-                        entry = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    batch.append(entry)
-                    if entry is not _STOP and entry[0] == "readings":
-                        rows += len(entry[1])
-                stop = any(entry is _STOP for entry in batch)
-                try:
-                    self._apply(conn, [entry for entry in batch if entry is not _STOP])
-                except Exception:  # the writer must outlive any one bad batch
-                    log.exception("SQLite writer failed on a batch of %d operations", len(batch))
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                if stop:
-                    return
-        finally:
-            conn.close()
+    @property
+    def rows_written(self) -> int:
+        return self.writer.stats.operations
 
-    def _apply(self, conn: sqlite3.Connection, batch: list[tuple[str, Any]]) -> None:
-        callbacks: list[Callable[[], None]] = []
-        maintain_at: float | None = None
-        readings: list[ReadingRow] = []
-        try:
-            conn.execute("BEGIN")
-            for op, payload in batch:
-                if op == "readings":
-                    readings.extend(payload)
-                elif op == "callback":
-                    callbacks.append(payload)
-                elif op == "maintain":
-                    maintain_at = payload
-                else:
-                    self._apply_one(conn, op, payload)
-            if readings:
-                _insert_readings(conn, readings)
-            conn.execute("COMMIT")
-            self.rows_written += len(readings) + len(batch)
-            self.batches += 1
-            self._readings_done += len(readings)
-        except sqlite3.Error:
-            self.write_errors += 1
-            log.exception("SQLite batch of %d operations failed; retrying them one by one", len(batch))
-            conn.execute("ROLLBACK")
-            self._apply_singly(conn, batch, readings)
-            self._readings_done += len(readings)
-        if maintain_at is not None:
-            try:
-                self._maintain(conn, maintain_at)
-            except sqlite3.Error:
-                log.exception("rollup/retention pass failed; it is retried at the next maintenance")
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-        for callback in callbacks:
-            try:
-                callback()
-            except Exception:
-                log.exception("after-commit callback failed")
+    @property
+    def write_errors(self) -> int:
+        return self.writer.stats.write_errors
 
-    def _apply_singly(
-        self, conn: sqlite3.Connection, batch: list[tuple[str, Any]], readings: list[ReadingRow]
-    ) -> None:
-        # One bad row must not cost the rest of the batch.
-        for op, payload in batch:
-            if op in ("readings", "callback", "maintain"):
-                continue
-            try:
-                self._apply_one(conn, op, payload)
-            except sqlite3.Error:
-                log.exception("dropping %s write that SQLite refused: %r", op, payload)
-        try:
-            conn.executemany("INSERT INTO readings VALUES (?, ?, ?, ?)", readings)
-        except sqlite3.Error:
-            log.exception("dropping %d readings that SQLite refused", len(readings))
-
-    @staticmethod
-    def _apply_one(conn: sqlite3.Connection, op: str, payload: Any) -> None:
-        if op == "event":
-            conn.execute(
-                "INSERT INTO events (device_id, kind, name, ts, attrs) VALUES (?, ?, ?, ?, ?)", payload
-            )
-        elif op == "status":
-            conn.execute(
-                "INSERT INTO status_changes (device_id, online, ts, reason) VALUES (?, ?, ?, ?)", payload
-            )
-        elif op == "dead":
-            conn.execute(
-                "INSERT INTO dead_letters (received_at, source, device_id, reason, detail, payload) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                payload,
-            )
-        elif op == "device_state":
-            conn.executemany("INSERT OR REPLACE INTO device_state VALUES (?, ?, ?, ?, ?, ?, ?)", payload)
-        elif op == "alert":
-            conn.execute(
-                f"INSERT OR REPLACE INTO alerts ({_ALERT_COLUMNS}) VALUES ({', '.join('?' * 17)})", payload
-            )
-        elif op == "audit":
-            conn.execute(
-                "INSERT INTO audit (ts, actor, entity, entity_id, action, detail) VALUES (?, ?, ?, ?, ?, ?)",
-                payload,
-            )
-        elif op == "rule_state":
-            conn.execute("DELETE FROM rule_state")
-            conn.execute("INSERT INTO rule_state VALUES (?, ?)", payload)
-        elif op == "meta":
-            conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", payload)
-        else:
-            raise ValueError(f"unknown write op {op!r}")
+    def _apply_maintain(self, conn: sqlite3.Connection, op: Maintain) -> None:
+        self._maintain(conn, op.now)
 
     def _maintain(self, conn: sqlite3.Connection, now: float) -> None:
-        """Fold new readings into 1-minute rollups, then apply retention.
+        """Fold new readings into 1-minute rollups, then apply retention (inside the writer's
+        transaction).
 
         Readings have no index on time (one index fewer to maintain on the hot path): rollups
         take the rows added since the last pass by rowid and merge them into their minutes, and
@@ -315,7 +276,6 @@ class SqliteStore:
         row = conn.execute("SELECT value FROM meta WHERE key = 'rollup_rowid'").fetchone()
         done = int(row[0]) if row else 0
         newest = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM readings").fetchone()[0]
-        conn.execute("BEGIN")
         if newest > done:
             conn.execute(_MERGE_ROLLUPS, {"done": done, "newest": newest})
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('rollup_rowid', ?)", (str(newest),))
@@ -326,7 +286,6 @@ class SqliteStore:
             "DELETE FROM rollups_1m WHERE minute < ?",
             (int((now - self.rollup_retention_days * 86400) // 60),),
         )
-        conn.execute("COMMIT")
 
     # -- reads (any thread) -----------------------------------------------------------------------
 
@@ -391,7 +350,6 @@ class SqliteStore:
                 online=None if row[2] is None else bool(row[2]),
                 last_seen=row[3],
                 state_changed_at=row[4],
-                last_seq=row[5],
                 last_values=json.loads(row[6]),
             )
             for row in rows
@@ -439,7 +397,7 @@ class SqliteStore:
     def audit_trail(self, entity: str, entity_id: str) -> list[AuditEntry]:
         rows = self._read(
             "SELECT ts, actor, entity, entity_id, action, detail FROM audit WHERE entity = ? AND entity_id = ? "
-            "ORDER BY id",
+            "ORDER BY ts, id",  # by time: an operator's write can commit before an earlier ingest one
             (entity, entity_id),
         )
         return [AuditEntry(*row) for row in rows]
@@ -536,7 +494,7 @@ _ROWS_PER_INSERT = 1000
 _MULTI_ROW_INSERT = "INSERT INTO readings VALUES " + ", ".join(["(?, ?, ?, ?)"] * _ROWS_PER_INSERT)
 
 
-def _insert_readings(conn: sqlite3.Connection, readings: list[ReadingRow]) -> None:
+def _insert_readings(conn: sqlite3.Connection, readings: Sequence[ReadingRow]) -> None:
     """Insert in statements of 1,000 rows: one sqlite3_step per statement instead of per row.
 
     The sqlite3 module lets go of the GIL around every step; per row, that hand-over to the
@@ -569,6 +527,7 @@ def _alert_row(alert: Alert) -> tuple[Any, ...]:
         alert.resolved_by,
         alert.resolution_note,
         json.dumps(dict(alert.details), ensure_ascii=False, default=str),
+        alert.version,
     )
 
 
@@ -590,4 +549,118 @@ def _alert_from_row(row: Sequence[Any]) -> Alert:
         resolved_by=row[14],
         resolution_note=row[15],
         details=json.loads(row[16]),
+        version=row[17],
     )
+
+
+def _copy_outcome(done: Future[None], target: Future[None]) -> None:
+    error = done.exception()
+    if error is None:
+        target.set_result(None)
+    else:
+        target.set_exception(error)
+
+
+def _insert_readings_op(conn: sqlite3.Connection, op: InsertReadings) -> None:
+    _insert_readings(conn, op.rows)
+
+
+def _insert_event(conn: sqlite3.Connection, op: InsertEvent) -> None:
+    conn.execute(
+        "INSERT INTO events (device_id, kind, name, ts, attrs) VALUES (?, ?, ?, ?, ?)",
+        (op.device_id, op.kind, op.name, op.ts, op.attrs_json),
+    )
+
+
+def _insert_status_change(conn: sqlite3.Connection, op: InsertStatusChange) -> None:
+    conn.execute(
+        "INSERT INTO status_changes (device_id, online, ts, reason) VALUES (?, ?, ?, ?)",
+        (op.device_id, int(op.online), op.ts, op.reason),
+    )
+
+
+def _insert_dead_letter(conn: sqlite3.Connection, op: InsertDeadLetter) -> None:
+    conn.execute(
+        "INSERT INTO dead_letters (received_at, source, device_id, reason, detail, payload) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (op.received_at, op.source, op.device_id, op.reason, op.detail, op.payload),
+    )
+
+
+def _save_device_states(conn: sqlite3.Connection, op: SaveDeviceStates) -> None:
+    conn.executemany(
+        "INSERT INTO device_state (device_id, kind, online, last_seen, state_changed_at, last_values) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET kind = excluded.kind, "
+        "online = excluded.online, last_seen = excluded.last_seen, "
+        "state_changed_at = excluded.state_changed_at, last_values = excluded.last_values",
+        op.rows,
+    )
+
+
+def _save_seq_window(conn: sqlite3.Connection, op: SaveSeqWindow) -> None:
+    column = _SEQ_COLUMNS[op.lane]  # a closed set: the column name is ours, not the device's
+    conn.execute(
+        f"INSERT INTO device_sessions (device_id, {column}) VALUES (?, ?) "
+        f"ON CONFLICT (device_id) DO UPDATE SET {column} = excluded.{column}",
+        (op.device_id, op.window),
+    )
+
+
+def _save_session_flags(conn: sqlite3.Connection, op: SaveSessionFlags) -> None:
+    conn.execute(
+        "INSERT INTO device_sessions (device_id, clock_skewed, status, status_ts) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (device_id) DO UPDATE SET clock_skewed = excluded.clock_skewed, "
+        "status = excluded.status, status_ts = excluded.status_ts",
+        (op.device_id, int(op.clock_skewed), op.status, op.status_ts),
+    )
+
+
+def _save_alert(conn: sqlite3.Connection, op: SaveAlert) -> None:
+    updates = ", ".join(f"{name} = excluded.{name}" for name in _ALERT_COLUMNS.split(", ")[1:])
+    conn.execute(
+        f"INSERT INTO alerts ({_ALERT_COLUMNS}) VALUES ({', '.join('?' * 18)}) "
+        f"ON CONFLICT (id) DO UPDATE SET {updates} WHERE excluded.version > alerts.version",
+        op.row,
+    )
+
+
+def _append_audit(conn: sqlite3.Connection, op: AppendAudit) -> None:
+    conn.execute(
+        "INSERT INTO audit (ts, actor, entity, entity_id, action, detail) VALUES (?, ?, ?, ?, ?, ?)",
+        (op.ts, op.actor, op.entity, op.entity_id, op.action, op.detail),
+    )
+
+
+def _save_rule_state(conn: sqlite3.Connection, op: SaveRuleState) -> None:
+    conn.execute("DELETE FROM rule_state")
+    conn.execute("INSERT INTO rule_state VALUES (?, ?)", (op.saved_at, op.state))
+
+
+def _set_meta(conn: sqlite3.Connection, op: SetMeta) -> None:
+    conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (op.key, op.value))
+
+
+_HANDLERS: dict[type, Any] = {
+    InsertReadings: _insert_readings_op,
+    InsertEvent: _insert_event,
+    InsertStatusChange: _insert_status_change,
+    InsertDeadLetter: _insert_dead_letter,
+    SaveDeviceStates: _save_device_states,
+    SaveSeqWindow: _save_seq_window,
+    SaveSessionFlags: _save_session_flags,
+    SaveAlert: _save_alert,
+    AppendAudit: _append_audit,
+    SaveRuleState: _save_rule_state,
+    SetMeta: _set_meta,
+}
+
+
+def _dead_letter_of(refused: RefusedWrite) -> list[WriteOp]:
+    """What SQLite refused is kept where bad input goes, with the reason, never just logged."""
+    op = refused.op
+    device_id = str(getattr(op, "device_id", "") or (getattr(op, "rows", None) or [("",)])[0][0])
+    return [
+        InsertDeadLetter(
+            time.time(), "store", device_id, "store_refused", refused.error, repr(op)[:65536].encode()
+        )
+    ]

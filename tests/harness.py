@@ -63,7 +63,12 @@ class RunningGateway:
         return response.json()
 
     async def wait_for_alert(
-        self, rule: str, device_id: str | None = None, state: str | None = None, timeout_s: float = 10.0
+        self,
+        rule: str,
+        device_id: str | None = None,
+        state: str | None = None,
+        timeout_s: float = 10.0,
+        min_count: int = 1,
     ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -72,6 +77,7 @@ class RunningGateway:
                     alert["rule"] == rule
                     and device_id in (None, alert["device_id"])
                     and state in (None, alert["state"])
+                    and alert["count"] >= min_count
                 ):
                     return dict(alert)
             await asyncio.sleep(0.05)

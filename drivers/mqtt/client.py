@@ -20,6 +20,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,8 +35,9 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 log = logging.getLogger(__name__)
 
 InboundMessage = tuple[str, bytes, int, int, float]  # topic, payload, mid, qos, received_at
-BatchHandler = Callable[[list[InboundMessage]], None]
-AckScheduler = Callable[[Callable[[], None]], None]
+# Takes a batch; returns a future that completes once all the batch caused is committed (or None
+# when there is nothing to wait for).
+BatchHandler = Callable[[list[InboundMessage]], "Future[None] | None"]
 # Messages read per wake-up, and the time spent reading them: large enough to amortise the
 # hand-over, small enough that everything else on the loop (the alarm lane, the live stream) gets
 # a turn every few milliseconds. The chunk's processing takes about as long again as its reading.
@@ -157,6 +159,7 @@ class ConnectionStats:
     disconnects: int = 0
     messages: int = 0
     pauses: int = 0
+    unacknowledged_batches: int = 0  # left to the broker to redeliver: their writes did not commit
     last_error: str = ""
     connected_since: float | None = None
 
@@ -165,9 +168,10 @@ class MqttSubscriber:
     """Subscribes to `topic_filters` and hands received messages to `handle_batch`.
 
     Args:
-        handle_batch: called on the loop thread with messages in arrival order.
-        schedule_ack: given a callback, runs it (on any thread) once the batch's effects are
-            durable; the callback sends the PUBACKs. None acknowledges on receipt.
+        handle_batch: called on the loop thread with messages in arrival order; returns a future
+            that completes once the batch's effects are durable.
+        ack_after_commit: acknowledge QoS 1 messages only once that future completes without
+            error (False: on receipt).
         may_read: asked before each read; while False the socket is not read (backpressure from
             a store that fell behind).
         before_chunk: called before each chunk is read, so a higher-priority session (the alarm
@@ -179,7 +183,7 @@ class MqttSubscriber:
         endpoint: MqttEndpoint,
         loop: asyncio.AbstractEventLoop,
         handle_batch: BatchHandler,
-        schedule_ack: AckScheduler | None,
+        ack_after_commit: bool,
         may_read: Callable[[], bool] = lambda: True,
         before_chunk: Callable[[], None] | None = None,
     ) -> None:
@@ -187,7 +191,7 @@ class MqttSubscriber:
         self.stats = ConnectionStats()
         self._loop = loop
         self._handle_batch = handle_batch
-        self._schedule_ack = schedule_ack
+        self._ack_after_commit = bool(ack_after_commit)
         self._may_read = may_read
         self._before_chunk = before_chunk
         self._pending: list[InboundMessage] = []
@@ -205,7 +209,7 @@ class MqttSubscriber:
             client_id=endpoint.client_id,
             protocol=paho.MQTTv5 if endpoint.mqtt_v5 else paho.MQTTv311,
             clean_session=None if endpoint.mqtt_v5 else False,
-            manual_ack=schedule_ack is not None,
+            manual_ack=self._ack_after_commit,
         )
         if endpoint.username:
             client.username_pw_set(endpoint.username, endpoint.password)
@@ -396,13 +400,29 @@ class MqttSubscriber:
     def _flush(self) -> None:
         batch, self._pending = self._pending, []
         self.stats.messages += len(batch)
+        mids = [mid for _, _, mid, qos, _ in batch if qos == 1] if self._ack_after_commit else []
         try:
-            self._handle_batch(batch)
-        finally:
-            if self._schedule_ack is not None:
-                mids = [mid for _, _, mid, qos, _ in batch if qos == 1]
-                if mids:
-                    self._schedule_ack(lambda: self._committed(mids))
+            committed = self._handle_batch(batch)
+        except Exception:
+            # Not acknowledged: the broker redelivers these messages on the next connection.
+            self.stats.unacknowledged_batches += 1
+            log.exception("a batch of %d messages failed; left to the broker to redeliver", len(batch))
+            return
+        if not mids:
+            return
+        if committed is None:
+            self._committed(mids)
+        else:
+            committed.add_done_callback(lambda done: self._batch_done(done, mids))
+
+    def _batch_done(self, done: Future[None], mids: list[int]) -> None:
+        if done.exception() is None:
+            self._committed(mids)
+            return
+        self.stats.unacknowledged_batches += 1
+        log.error(
+            "a batch of %d messages was not committed (%s); left unacknowledged", len(mids), done.exception()
+        )
 
     def _committed(self, mids: list[int]) -> None:
         # On the store's thread, once per batch: collect, and wake the loop once for all of them.

@@ -1,4 +1,5 @@
-"""Protocol v1 decoding: every way a payload can be wrong has its own dead-letter reason."""
+"""Protocol v1 decoding and the ingest validator behind it: every way a payload can be wrong has
+its own dead-letter reason; seqs drop redeliveries; clock skew is flagged."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import json
 import pytest
 
 from analytics.devices import DeviceSpec, Inventory
-from analytics.records import DeviceEvent, DeviceKind, DeviceState, Reading, StatusChange
+from analytics.ingest import Duplicate, IngestValidator
+from analytics.records import DeviceEvent, DeviceKind, DeviceState, Reading, Record, StatusChange
 from drivers.errors import PayloadError
-from drivers.mqtt.codec import Duplicate, ProtocolV1Decoder
+from drivers.mqtt.codec import ProtocolV1Decoder
 
 NOW = 1_800_000_000.0
 INVENTORY = Inventory(
@@ -21,8 +23,20 @@ INVENTORY = Inventory(
 )
 
 
-def decoder() -> ProtocolV1Decoder:
-    return ProtocolV1Decoder("school", INVENTORY)
+class Ingest:
+    """The MQTT path up to the records: decode, then validate (as the pipeline does)."""
+
+    def __init__(self) -> None:
+        self.decoder = ProtocolV1Decoder("school", INVENTORY)
+        self.validator = IngestValidator(INVENTORY)
+
+    def decode(self, topic: str, payload: bytes, received_at: float) -> list[Record] | Duplicate:
+        admitted = self.validator.admit(self.decoder.decode(topic, payload, received_at))
+        return admitted if isinstance(admitted, Duplicate) else list(admitted)
+
+
+def decoder() -> Ingest:
+    return Ingest()
 
 
 def test_telemetry_becomes_one_reading_per_value_and_booleans_become_numbers() -> None:
@@ -94,7 +108,8 @@ def test_seq_drops_redeliveries_but_accepts_a_restarted_counter() -> None:
 
     assert isinstance(send(5000), list)
     assert send(5000) == Duplicate("s1", 5000)
-    assert send(4990) == Duplicate("s1", 4990)
+    assert isinstance(send(4990), list)  # late, never seen: taken once...
+    assert send(4990) == Duplicate("s1", 4990)  # ...then a redelivery
     assert isinstance(send(1), list)  # far below: the device restarted its counter
     codec.decode("campus/school/smoke/s1/status", b'{"state": "online"}', NOW)
     assert isinstance(send(1), list)  # a device coming online may restart at any number
@@ -129,3 +144,60 @@ def test_events_and_telemetry_keep_separate_seq_lanes() -> None:
     assert codec.decode("campus/school/smoke/s1/event", b'{"seq": 6, "event": "alarm"}', NOW) == Duplicate(
         "s1", 6
     )
+
+
+def test_messages_resent_out_of_order_are_each_taken_once() -> None:
+    """After a broker crash a publisher resent ...24, 31, 25...30: a high-water mark dropped 25-30."""
+    codec = decoder()
+    topic = "campus/school/smoke/s1/telemetry"
+
+    def send(seq: int) -> object:
+        return codec.decode(topic, json.dumps({"seq": seq, "values": {"battery_pct": 90}}).encode(), NOW)
+
+    order = [*range(1, 25), 31, *range(25, 31)]
+    assert all(isinstance(send(seq), list) for seq in order)
+    assert all(send(seq) == Duplicate("s1", seq) for seq in order)
+
+
+def test_a_refused_message_leaves_no_clock_skew_flag_behind() -> None:
+    """The skew flag was set before the rest was validated: a refused skewed message swallowed the
+    `clock_skew` event of the next good one."""
+    codec = decoder()
+    topic = "campus/school/smoke/s1/telemetry"
+    with pytest.raises(PayloadError):
+        codec.decode(topic, json.dumps({"ts": NOW - 3600, "values": {"colour": 1}}).encode(), NOW)
+    records = codec.decode(topic, json.dumps({"ts": NOW - 3600, "values": {"battery_pct": 90}}).encode(), NOW)
+    assert isinstance(records, list) and isinstance(records[0], DeviceEvent)
+    assert records[0].name == "clock_skew"
+
+
+def test_deep_json_is_dead_lettered_as_malformed_with_its_device() -> None:
+    payload = b'{"event": "alarm", "attrs": ' + b'{"a": ' * 2000 + b"1" + b"}" * 2000 + b"}"
+    with pytest.raises(PayloadError) as error:
+        decoder().decode("campus/school/smoke/s1/event", payload, NOW)
+    assert (error.value.reason, error.value.device_id) == ("malformed_json", "s1")
+
+
+@pytest.mark.parametrize(
+    ("attrs", "reason"),
+    [
+        ('{"button": NaN}', "non_finite"),
+        ('{"a": {"b": {"c": {"d": {"e": 1}}}}}', "bad_attrs"),
+        ("{" + ", ".join(f'"k{n}": {n}' for n in range(100)) + "}", "bad_attrs"),
+        ('{"note": "' + "x" * 5000 + '"}', "bad_attrs"),
+    ],
+)
+def test_event_attrs_are_finite_shallow_and_small(attrs: str, reason: str) -> None:
+    with pytest.raises(PayloadError) as error:
+        decoder().decode(
+            "campus/school/smoke/s1/event", f'{{"event": "alarm", "attrs": {attrs}}}'.encode(), NOW
+        )
+    assert error.value.reason == reason
+
+
+def test_a_seq_sqlite_cannot_store_is_refused_at_the_edge() -> None:
+    with pytest.raises(PayloadError) as error:
+        decoder().decode(
+            "campus/school/smoke/s1/event", b'{"seq": 9223372036854775808, "event": "alarm"}', NOW
+        )
+    assert error.value.reason == "bad_seq"

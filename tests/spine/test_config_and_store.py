@@ -126,20 +126,17 @@ def test_migrations_version_the_schema(tmp_path: Path) -> None:
     SqliteStore(tmp_path / "s.db").open()  # opening again migrates nothing and succeeds
 
 
-def test_after_commit_runs_once_the_batch_is_durable(tmp_path: Path) -> None:
+def test_a_unit_completes_once_its_writes_are_durable(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "s.db")
     store.open()
-    seen: list[int] = []
-
-    def check() -> None:
-        with sqlite3.connect(tmp_path / "s.db") as db:
-            seen.append(db.execute("SELECT COUNT(*) FROM readings").fetchone()[0])
-
-    store.add_readings([("d", "m", 1.0, 1.0), ("d", "m", 2.0, 2.0)])
-    store.after_commit(check)
-    store.flush()
+    with store.unit() as unit:
+        store.add_readings([("d", "m", 1.0, 1.0), ("d", "m", 2.0, 2.0)])
+        store.add_event("d", "smoke", "alarm", 2.0, {})
+    unit.future.result(timeout=5)
+    with sqlite3.connect(tmp_path / "s.db") as db:  # another connection: committed, not just queued
+        assert db.execute("SELECT COUNT(*) FROM readings").fetchone()[0] == 2
+        assert db.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 1
     store.close()
-    assert seen == [2]
 
 
 def test_rollups_and_retention(tmp_path: Path) -> None:

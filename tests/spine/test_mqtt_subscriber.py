@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 
 import pytest
 
@@ -62,11 +63,16 @@ async def test_a_backlog_larger_than_the_read_ahead_arrives_whole_in_order_in_bo
     assert BACKLOG * 120 > 3 * READ_AHEAD_BYTES
     batches: list[list[InboundMessage]] = []
     acked: list[int] = []
+
+    def committed_at_once(batch: list[InboundMessage]) -> Future[None]:
+        batches.append(batch)
+        done: Future[None] = Future()
+        done.add_done_callback(lambda _: acked.append(1))
+        done.set_result(None)
+        return done
+
     subscriber = MqttSubscriber(
-        _endpoint(mosquitto, "sub-backlog"),
-        asyncio.get_running_loop(),
-        batches.append,
-        lambda send_acks: (acked.append(1), send_acks()),  # type: ignore[func-returns-value]
+        _endpoint(mosquitto, "sub-backlog"), asyncio.get_running_loop(), committed_at_once, True
     )
     subscriber.start()
     try:

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from analytics.devices import DeviceSpec, Inventory
+from analytics.ingest import IngestValidator
 from analytics.records import DeviceEvent, DeviceKind, DeviceState, Reading, StatusChange
 from drivers.errors import PayloadError
 from drivers.mqtt.codec import ProtocolV1Decoder
@@ -47,9 +48,11 @@ INVENTORY = Inventory(
 
 
 def decode(channel: str, body: Any, device_id: str = "acme-1") -> Any:
+    """Decode and validate, as the pipeline does: the mapped body is checked like any v1 payload."""
     decoder = ProtocolV1Decoder("school", INVENTORY, {"acme_smoke": ACME_SMOKE})
     payload = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return decoder.decode(f"campus/school/smoke/{device_id}/{channel}", payload, NOW)
+    envelope = decoder.decode(f"campus/school/smoke/{device_id}/{channel}", payload, NOW)
+    return list(IngestValidator(INVENTORY).admit(envelope))  # type: ignore[arg-type]
 
 
 def test_telemetry_fields_units_time_and_seq_are_mapped() -> None:

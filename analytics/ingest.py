@@ -1,0 +1,207 @@
+"""The one ingest validator: every driver's records pass here before anything acts on them.
+
+Drivers decode their protocol (MQTT JSON, Modbus registers, video, GB/T 26875 frames) into an
+`Envelope` and stay stateless; this module applies the rules that hold for all of them (SPEC 2,
+3): the device must be in the inventory as that kind, values finite and known, attributes small
+and plain, the device clock within `MAX_CLOCK_SKEW_S`, and a redelivery (same lane, same seq)
+dropped. It keeps each device's `DeviceSession` and reports which ones changed, so the caller
+persists them with the records they guard.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from analytics.catalog import EVENTS, METRICS
+from analytics.devices import Inventory
+from analytics.errors import PayloadError
+from analytics.records import DeviceEvent, DeviceKind, DeviceState, Reading, Record, StatusChange
+from analytics.sessions import DeviceSession, Lane
+
+MAX_CLOCK_SKEW_S = 300.0
+# Attributes are a device's free-form extras: bounded so one device cannot make an alert, the
+# store or the page choke (a payload nested 1,000 deep, or thousands of keys).
+MAX_ATTRS_DEPTH = 4
+MAX_ATTRS_ITEMS = 64
+MAX_ATTRS_STRING = 1024
+# SQLite integers are 64-bit signed; a seq beyond cannot be stored with the session.
+MAX_SEQ = 2**63 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One message from a driver, decoded but not yet validated.
+
+    Args:
+        source: where it came from, for dead letters (an MQTT topic, `modbus:host:port`, ...).
+        records: what it says; their `ts` is the device's own time (or `received_at`).
+        seq: the device's message counter, for dropping redeliveries; None if it has none.
+        device_ts: the time the device put on the message, if any (checked for clock skew).
+    """
+
+    source: str
+    device_id: str
+    kind: DeviceKind
+    lane: Lane
+    received_at: float
+    records: tuple[Record, ...]
+    seq: int | None = None
+    device_ts: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    """A redelivery, recognised by its lane's seq; dropped as the spec says."""
+
+    device_id: str
+    seq: int
+
+
+class IngestValidator:
+    """Checks envelopes and keeps the device sessions.
+
+    Args:
+        inventory: devices not in it are rejected with reason `unknown_device`.
+        sessions: sessions restored from the store.
+    """
+
+    def __init__(self, inventory: Inventory, sessions: Iterable[DeviceSession] = ()) -> None:
+        self._inventory = inventory
+        self._sessions = {session.device_id: session for session in sessions}
+        self._changed: dict[str, set[Lane]] = {}
+
+    def session(self, device_id: str) -> DeviceSession:
+        session = self._sessions.get(device_id)
+        if session is None:
+            session = self._sessions[device_id] = DeviceSession(device_id)
+        return session
+
+    def admit(self, envelope: Envelope) -> tuple[Record, ...] | Duplicate:
+        """The records to act on, or `Duplicate`; raises `PayloadError` for what must be refused.
+
+        The session changes only once the whole envelope is valid, so a refused message leaves
+        no trace in it (a skew flag set by a message that was then refused would never be raised).
+        """
+        device_id = envelope.device_id
+        device = self._inventory.get(device_id)
+        if device is None:
+            raise PayloadError("unknown_device", f"device {device_id!r} is not in the inventory", device_id)
+        if device.kind is not envelope.kind:
+            raise PayloadError(
+                "kind_mismatch",
+                f"device {device_id!r} is a {device.kind.value}, not {envelope.kind.value}",
+                device_id,
+            )
+        for record in envelope.records:
+            _check_record(record, device.kind)
+        seq = envelope.seq
+        if seq is not None and (type(seq) is not int or not 0 <= seq <= MAX_SEQ):
+            raise PayloadError("bad_seq", f"seq {seq!r} is not an integer in 0..2^63-1", device_id)
+        if envelope.device_ts is not None and not math.isfinite(envelope.device_ts):
+            raise PayloadError("bad_ts", "ts is not finite", device_id)
+
+        session = self.session(device_id)
+        lane = envelope.lane
+        if seq is not None and session.window(lane).seen_before(seq):
+            return Duplicate(device_id, seq)
+        records = envelope.records
+        if lane is Lane.STATUS:
+            records = self._status(session, records)
+        records = self._clock(session, envelope, records)
+        if seq is not None:
+            session.window(lane).mark(seq)
+            self._changed.setdefault(device_id, set()).add(lane)
+        return records
+
+    def take_changed(self) -> dict[str, set[Lane]]:
+        """The devices whose session changed since the last call, with the lanes that changed."""
+        changed, self._changed = self._changed, {}
+        return changed
+
+    def _status(self, session: DeviceSession, records: tuple[Record, ...]) -> tuple[Record, ...]:
+        kept: list[Record] = []
+        for record in records:
+            if not isinstance(record, StatusChange) or record.reason != "status":
+                kept.append(record)
+                continue
+            # The broker hands the retained status to every new subscription: the same state, not
+            # newer than the one we have, is that repeat, not a change.
+            if record.state is session.status and (session.status_ts or 0.0) >= record.ts:
+                continue
+            if record.state is DeviceState.ONLINE and session.status is not DeviceState.ONLINE:
+                # A device coming (back) online may have restarted its counters.
+                session.windows.clear()
+            session.status, session.status_ts = record.state, record.ts
+            self._changed.setdefault(session.device_id, set()).add(Lane.STATUS)
+            kept.append(record)
+        return tuple(kept)
+
+    def _clock(
+        self, session: DeviceSession, envelope: Envelope, records: tuple[Record, ...]
+    ) -> tuple[Record, ...]:
+        if envelope.device_ts is None:
+            return records
+        received_at = envelope.received_at
+        skew_s = envelope.device_ts - received_at
+        skewed = abs(skew_s) > MAX_CLOCK_SKEW_S
+        if skewed:
+            records = tuple(replace(record, ts=received_at) for record in records)
+        if skewed is session.clock_skewed:
+            return records
+        session.clock_skewed = skewed
+        self._changed.setdefault(session.device_id, set()).add(envelope.lane)
+        marker = (
+            DeviceEvent(
+                envelope.device_id, envelope.kind, "clock_skew", received_at, {"skew_s": round(skew_s, 1)}
+            )
+            if skewed
+            else DeviceEvent(envelope.device_id, envelope.kind, "clock_skew_clear", received_at, {})
+        )
+        return (marker, *records)
+
+
+def _check_record(record: Record, kind: DeviceKind) -> None:
+    device_id = record.device_id
+    if not math.isfinite(record.ts):
+        raise PayloadError("bad_ts", "ts is not finite", device_id)
+    if isinstance(record, Reading):
+        if record.metric not in METRICS[kind]:
+            raise PayloadError("unknown_metric", f"{kind.value} has no metric {record.metric!r}", device_id)
+        if not math.isfinite(record.value):
+            raise PayloadError("non_finite", f"{record.metric} is {record.value}", device_id)
+    elif isinstance(record, DeviceEvent):
+        if record.name not in EVENTS[kind]:
+            raise PayloadError("unknown_event", f"{kind.value} has no event {record.name!r}", device_id)
+        check_attrs(record.attrs, device_id)
+
+
+def check_attrs(attrs: Mapping[str, Any], device_id: str = "") -> None:
+    """Attributes must be plain JSON of bounded size: finite numbers, short strings, shallow."""
+    items = 0
+    stack: list[tuple[Any, int]] = [(attrs, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, Mapping | list):
+            if depth > MAX_ATTRS_DEPTH:
+                raise PayloadError("bad_attrs", f"attrs nest deeper than {MAX_ATTRS_DEPTH}", device_id)
+            children = list(value.items()) if isinstance(value, Mapping) else list(enumerate(value))
+            items += len(children)
+            if items > MAX_ATTRS_ITEMS:
+                raise PayloadError("bad_attrs", f"attrs hold more than {MAX_ATTRS_ITEMS} items", device_id)
+            for key, child in children:
+                if not isinstance(key, str | int) or (isinstance(key, str) and len(key) > MAX_ATTRS_STRING):
+                    raise PayloadError("bad_attrs", "attrs keys must be short strings", device_id)
+                stack.append((child, depth + 1))
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                raise PayloadError("non_finite", f"attrs hold {value}", device_id)
+        elif isinstance(value, str):
+            if len(value) > MAX_ATTRS_STRING:
+                raise PayloadError(
+                    "bad_attrs", f"an attrs string is longer than {MAX_ATTRS_STRING}", device_id
+                )
+        elif value is not None and not isinstance(value, bool | int):
+            raise PayloadError("bad_attrs", f"attrs hold a {type(value).__name__}", device_id)

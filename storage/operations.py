@@ -1,0 +1,116 @@
+"""The store's write operations: one small frozen dataclass per kind of write.
+
+Each is applied by the handler `storage.sqlite` registers for its type with the writer; none
+carries SQL or a string naming what to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+ReadingRow = tuple[str, str, float, float]  # device_id, metric, ts, value
+DeviceStateRow = tuple[str, str, int | None, float | None, float | None, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Indivisible:
+    def split(self) -> Sequence[Any]:
+        return ()
+
+
+@dataclass(frozen=True, slots=True)
+class InsertReadings:
+    rows: Sequence[ReadingRow]
+
+    def split(self) -> Sequence[InsertReadings]:
+        return [InsertReadings((row,)) for row in self.rows] if len(self.rows) > 1 else ()
+
+
+@dataclass(frozen=True, slots=True)
+class InsertEvent(Indivisible):
+    device_id: str
+    kind: str
+    name: str
+    ts: float
+    attrs_json: str
+
+
+@dataclass(frozen=True, slots=True)
+class InsertStatusChange(Indivisible):
+    device_id: str
+    online: bool
+    ts: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class InsertDeadLetter(Indivisible):
+    received_at: float
+    source: str
+    device_id: str
+    reason: str
+    detail: str
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SaveDeviceStates:
+    rows: Sequence[DeviceStateRow]
+
+    def split(self) -> Sequence[SaveDeviceStates]:
+        return [SaveDeviceStates((row,)) for row in self.rows] if len(self.rows) > 1 else ()
+
+
+@dataclass(frozen=True, slots=True)
+class SaveSeqWindow(Indivisible):
+    """One lane's seen seqs of one device (`SeqWindow.dump()`); the other lanes' are left alone."""
+
+    device_id: str
+    lane: str
+    window: str
+
+
+@dataclass(frozen=True, slots=True)
+class SaveSessionFlags(Indivisible):
+    device_id: str
+    clock_skewed: bool
+    status: str | None
+    status_ts: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class SaveAlert(Indivisible):
+    """An alert's row at `version`; an older version arriving later never overwrites a newer one."""
+
+    row: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AppendAudit(Indivisible):
+    ts: float
+    actor: str
+    entity: str
+    entity_id: str
+    action: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class SaveRuleState(Indivisible):
+    saved_at: float
+    state: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SetMeta(Indivisible):
+    key: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Maintain(Indivisible):
+    """Fold new readings into rollups and apply retention, bounded per pass."""
+
+    now: float

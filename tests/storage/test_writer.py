@@ -1,0 +1,141 @@
+"""The one SQLite writer: a unit commits whole or its faulty parts become dead letters; a failing
+disk is retried, never dropped; urgent work overtakes bulk; late alert writes never undo newer."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from analytics.alerts import Alert, Severity
+from analytics.sessions import DeviceSession
+from storage.sqlite import SqliteStore
+
+
+def _open(tmp_path: Path) -> SqliteStore:
+    store = SqliteStore(tmp_path / "s.db")
+    store.open()
+    return store
+
+
+def _count(store: SqliteStore, sql: str) -> int:
+    with sqlite3.connect(store.path) as db:
+        return int(db.execute(sql).fetchone()[0])
+
+
+def test_a_write_the_data_makes_fail_is_dead_lettered_and_the_rest_commits(tmp_path: Path) -> None:
+    """Before: the batch rolled back, yet the next commit acknowledged it (0 readings, 0 errors)."""
+    store = _open(tmp_path)
+    session = DeviceSession("d1", status_ts=2**63)  # SQLite cannot bind an integer this large
+    with store.unit() as unit:
+        store.add_readings([("d1", "temperature_c", 1.0, 20.0)])
+        store.save_session(session, ())
+    unit.future.result(timeout=5)
+    assert _count(store, "SELECT COUNT(*) FROM readings") == 1
+    assert _count(store, "SELECT COUNT(*) FROM dead_letters WHERE reason = 'store_refused'") == 1
+    assert store.write_errors >= 1 and store.writer.stats.refused == 1 and store.healthy
+    store.close()
+
+
+def test_one_bad_row_costs_only_itself(tmp_path: Path) -> None:
+    """Before: a NaN from a Modbus device failed NOT NULL, and 6 of 11 readings of other devices were lost."""
+    store = _open(tmp_path)
+    rows = [(f"d{n}", "voc_ppm", float(n), float(n)) for n in range(11)]
+    rows[4] = ("d4", "voc_ppm", 4.0, float("nan"))  # SQLite stores NaN as NULL
+    with store.unit() as unit:
+        store.add_readings(rows)
+    unit.future.result(timeout=5)
+    assert _count(store, "SELECT COUNT(*) FROM readings") == 10
+    assert _count(store, "SELECT COUNT(*) FROM dead_letters WHERE device_id = 'd4'") == 1
+    store.close()
+
+
+def test_a_read_only_database_is_retried_until_it_is_writable_again(tmp_path: Path) -> None:
+    store = _open(tmp_path)
+    store.flush()
+    holder = sqlite3.connect(store.path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")  # the writer cannot get the file: every attempt fails
+    with store.unit() as unit:
+        store.add_readings([("d1", "m", 1.0, 1.0)])
+    deadline = time.monotonic() + 15
+    while store.healthy and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not store.healthy and not unit.future.done()
+    holder.execute("COMMIT")
+    holder.close()
+    unit.future.result(timeout=15)
+    assert store.healthy
+    assert _count(store, "SELECT COUNT(*) FROM readings") == 1
+    store.close()
+
+
+def test_query_only_connection_is_an_environment_fault(tmp_path: Path) -> None:
+    """SQLITE_READONLY (a disk remounted read-only) is retried, not dead-lettered."""
+    store = _open(tmp_path)
+    store.flush()
+    release = threading.Event()
+    connect = store.writer._connect  # the writer's own connection, made read-only from here
+
+    def read_only_until_released() -> sqlite3.Connection:
+        conn = connect()
+        conn.execute("PRAGMA query_only = ON")
+
+        def lift() -> None:
+            release.wait(20)
+            conn.execute("PRAGMA query_only = OFF")
+
+        threading.Thread(target=lift, daemon=True).start()
+        return conn
+
+    store.close()
+    store = SqliteStore(tmp_path / "s.db")
+    store.writer._connect = read_only_until_released
+    store.open()
+    with store.unit() as unit:
+        store.add_readings([("d1", "m", 1.0, 1.0)])
+    deadline = time.monotonic() + 10
+    while store.healthy and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not store.healthy and "readonly" in store.writer.stats.last_error
+    release.set()
+    unit.future.result(timeout=15)
+    assert _count(store, "SELECT COUNT(*) FROM readings") == 1
+    assert _count(store, "SELECT COUNT(*) FROM dead_letters") == 0
+    store.close()
+
+
+def test_an_alert_written_late_never_overwrites_a_newer_version(tmp_path: Path) -> None:
+    store = _open(tmp_path)
+    raised = Alert(1, "panic_pressed", "p1", "p1", Severity.CRITICAL, True, 1.0, 1.0, version=1)
+    acked = Alert(
+        1,
+        "panic_pressed",
+        "p1",
+        "p1",
+        Severity.CRITICAL,
+        True,
+        1.0,
+        1.0,
+        acknowledged_at=2.0,
+        acknowledged_by="op",
+        version=2,
+    )
+    store.save_alert(acked)  # an operator's write committed first (urgent)...
+    store.save_alert(raised)  # ...the ingest write of the raise lands after it
+    store.flush()
+    assert store.alert(1) == acked
+    store.close()
+
+
+def test_urgent_work_commits_ahead_of_a_bulk_backlog(tmp_path: Path) -> None:
+    store = _open(tmp_path)
+    for batch in range(100):
+        store.add_readings([("d", "m", float(batch * 1000 + n), 1.0) for n in range(1000)])
+    with store.unit(urgent=True) as unit:
+        store.audit(1.0, "op", "alert", "1", "acknowledged", "")
+    unit.future.result(timeout=10)
+    assert store.backlog_rows > 0  # committed while most readings still wait
+    store.flush(timeout_s=60)
+    assert _count(store, "SELECT COUNT(*) FROM readings") == 100_000
+    store.close()
