@@ -13,13 +13,16 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from math import isfinite
 from typing import Any
 
 from analytics.catalog import EVENTS, METRICS
 from analytics.devices import Inventory
 from analytics.errors import PayloadError
 from analytics.records import DeviceEvent, DeviceKind, DeviceState, Reading, Record, StatusChange
-from analytics.sessions import DeviceSession, Lane
+from analytics.sessions import DeviceSession, Lane, SessionChanges
+
+_STATUS = Lane.STATUS  # enum member lookups cost a descriptor call on the hot path
 
 MAX_CLOCK_SKEW_S = 300.0
 # Attributes are a device's free-form extras: bounded so one device cannot make an alert, the
@@ -71,7 +74,8 @@ class IngestValidator:
     def __init__(self, inventory: Inventory, sessions: Iterable[DeviceSession] = ()) -> None:
         self._inventory = inventory
         self._sessions = {session.device_id: session for session in sessions}
-        self._changed: dict[str, set[Lane]] = {}
+        self._windows_changed: dict[Lane, set[str]] = {}
+        self._flags_changed: set[str] = set()
 
     def session(self, device_id: str) -> DeviceSession:
         session = self._sessions.get(device_id)
@@ -95,7 +99,16 @@ class IngestValidator:
                 f"device {device_id!r} is a {device.kind.value}, not {envelope.kind.value}",
                 device_id,
             )
+        metrics = METRICS[device.kind]
         for record in envelope.records:
+            # Readings are nearly all of the traffic: checked inline, the rest by `_check_record`.
+            if (
+                type(record) is Reading
+                and record.metric in metrics
+                and isfinite(record.value)
+                and isfinite(record.ts)
+            ):
+                continue
             _check_record(record, device.kind)
         seq = envelope.seq
         if seq is not None and (type(seq) is not int or not 0 <= seq <= MAX_SEQ):
@@ -103,23 +116,31 @@ class IngestValidator:
         if envelope.device_ts is not None and not math.isfinite(envelope.device_ts):
             raise PayloadError("bad_ts", "ts is not finite", device_id)
 
-        session = self.session(device_id)
+        session = self._sessions.get(device_id) or self.session(device_id)
         lane = envelope.lane
-        if seq is not None and session.window(lane).seen_before(seq):
-            return Duplicate(device_id, seq)
-        records = envelope.records
-        if lane is Lane.STATUS:
-            records = self._status(session, records)
-        records = self._clock(session, envelope, records)
         if seq is not None:
-            session.window(lane).mark(seq)
-            self._changed.setdefault(device_id, set()).add(lane)
-        return records
+            window = session.windows.get(lane) or session.window(lane)
+            if not window.admit(seq):
+                return Duplicate(device_id, seq)
+            changed = self._windows_changed.get(lane)
+            if changed is None:
+                changed = self._windows_changed[lane] = set()
+            changed.add(device_id)
+        records = envelope.records
+        if lane is _STATUS:
+            records = self._status(session, records)
+        return self._clock(session, envelope, records)
 
-    def take_changed(self) -> dict[str, set[Lane]]:
-        """The devices whose session changed since the last call, with the lanes that changed."""
-        changed, self._changed = self._changed, {}
-        return changed
+    def take_changes(self) -> SessionChanges:
+        """What changed in the sessions since the last call, for the caller to persist."""
+        sessions = self._sessions
+        windows = {
+            lane: [(device_id, sessions[device_id].windows[lane].dump()) for device_id in device_ids]
+            for lane, device_ids in self._windows_changed.items()
+        }
+        flags = [sessions[device_id] for device_id in self._flags_changed]
+        self._windows_changed, self._flags_changed = {}, set()
+        return SessionChanges(windows, flags)
 
     def _status(self, session: DeviceSession, records: tuple[Record, ...]) -> tuple[Record, ...]:
         kept: list[Record] = []
@@ -133,9 +154,11 @@ class IngestValidator:
                 continue
             if record.state is DeviceState.ONLINE and session.status is not DeviceState.ONLINE:
                 # A device coming (back) online may have restarted its counters.
-                session.windows.clear()
+                for lane, window in session.windows.items():
+                    window.reset()
+                    self._windows_changed.setdefault(lane, set()).add(session.device_id)
             session.status, session.status_ts = record.state, record.ts
-            self._changed.setdefault(session.device_id, set()).add(Lane.STATUS)
+            self._flags_changed.add(session.device_id)
             kept.append(record)
         return tuple(kept)
 
@@ -152,7 +175,7 @@ class IngestValidator:
         if skewed is session.clock_skewed:
             return records
         session.clock_skewed = skewed
-        self._changed.setdefault(session.device_id, set()).add(envelope.lane)
+        self._flags_changed.add(session.device_id)
         marker = (
             DeviceEvent(
                 envelope.device_id, envelope.kind, "clock_skew", received_at, {"skew_s": round(skew_s, 1)}

@@ -66,6 +66,8 @@ class TicketApiContext:
 
     Args:
         availability_pct: device availability over [start, end) in percent, None when unknown.
+        desk: runs a call on the one thread that changes tickets (the service is not thread-safe);
+            by default, here and now.
     """
 
     service: TicketService
@@ -75,6 +77,7 @@ class TicketApiContext:
     campus_name: str = ""
     photo_max_bytes: int = 5 * 1024 * 1024
     availability_pct: Callable[[float, float], float | None] = lambda start, end: None
+    desk: Callable[[Callable[[], Any]], Any] = lambda call: call()
 
 
 class PersonOut(BaseModel):
@@ -308,8 +311,11 @@ def tickets_router(ctx: TicketApiContext) -> APIRouter:
     def create_ticket(body: CreateTicketBody, who: SecurityRoom, response: Response) -> TicketOut:
         try:
             if body.alert_id is not None:
-                ticket, created = service.open_from_alert(
-                    body.alert_id, who.name, body.title, body.category, body.level, body.deadline_ts
+                alert_id = body.alert_id
+                ticket, created = ctx.desk(
+                    lambda: service.open_from_alert(
+                        alert_id, who.name, body.title, body.category, body.level, body.deadline_ts
+                    )
                 )
                 if not created:
                     response.status_code = 200  # attached to the condition's open ticket
@@ -327,7 +333,7 @@ def tickets_router(ctx: TicketApiContext) -> APIRouter:
                 discovered_by=who.name,
                 deadline_ts=body.deadline_ts,
             )
-            return out(service.register(draft, who.name))
+            return out(ctx.desk(lambda: service.register(draft, who.name)))
         except TicketError as exc:
             raise refusal(exc) from None
 
@@ -369,7 +375,7 @@ def tickets_router(ctx: TicketApiContext) -> APIRouter:
 
     def act(change: Callable[[], Ticket]) -> TicketOut:
         try:
-            return out(change())
+            return out(ctx.desk(change))
         except TicketError as exc:
             raise refusal(exc) from None
 
@@ -397,7 +403,7 @@ def tickets_router(ctx: TicketApiContext) -> APIRouter:
     @router.post("/tickets/{ticket_id}/comments", status_code=201, response_model=CommentOut)
     def add_comment(ticket_id: int, body: CommentBody, who: SecurityRoom) -> CommentOut:
         try:
-            comment = service.comment(ticket_id, who.name, body.text)
+            comment = ctx.desk(lambda: service.comment(ticket_id, who.name, body.text))
         except TicketError as exc:
             raise refusal(exc) from None
         return CommentOut(id=comment.id, ts=comment.ts, actor=comment.actor, text=comment.text)

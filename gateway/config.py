@@ -161,9 +161,6 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> GatewayCon
     if config.firelane_worker is not None:
         config.firelane_worker = (path.parent / config.firelane_worker).resolve()
         _check_firelane_worker(config)
-    if not config.notify.outbox_path.is_absolute():
-        outbox_path = (path.parent / config.notify.outbox_path).resolve()
-        config.notify = config.notify.model_copy(update={"outbox_path": outbox_path})
     try:
         config.build_rules()
     except RuleConfigError as exc:

@@ -142,8 +142,9 @@ class Pipeline:
         self.counters.inc("records", amount=len(records))
         for signal in signals:
             self._apply(signal)
-        for device_id, lanes in self.validator.take_changed().items():
-            self.store.save_session(self.validator.session(device_id), lanes)
+        changes = self.validator.take_changes()
+        if changes:
+            self.store.save_sessions(changes)
 
     def reject(self, error: PayloadError, source: str, payload: bytes, received_at: float) -> None:
         """Dead-letter what a driver could not accept: stored, counted, logged at most once a minute."""

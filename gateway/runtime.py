@@ -10,6 +10,7 @@ import pickle
 import sys
 import time
 from collections.abc import Callable, Generator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -94,6 +95,8 @@ class Gateway:
         self.incidents: IncidentTracker | None = None
         self.modes = ModeBook(time.time)
         self.modbus: ModbusDriver | None = None
+        # The one thread that calls the ticket service (API, alert changes, sweeps).
+        self.ticket_desk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ticket-desk")
 
     def stop(self) -> None:
         self._stop.set()
@@ -210,7 +213,6 @@ class Gateway:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            self.notifier.close()
             server.should_exit = True
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(api_task, 5)
@@ -218,9 +220,8 @@ class Gateway:
             # Hold timers and windows in flight survive a restart (after a crash, as of the last
             # periodic save; open alerts come back from the store either way).
             self._save_rule_state(pipeline)
+            await asyncio.to_thread(self.ticket_desk.shutdown)
             await asyncio.to_thread(self.store.close)
-            if self.ticket_repository is not None:
-                self.ticket_repository.close()
             log.info("gateway stopped")
 
     def _build_pipeline(self) -> Pipeline:
@@ -265,11 +266,9 @@ class Gateway:
             incidents.observe(alert)  # incidents live in memory: rebuilt from the open alerts
         bus.subscribe(AlertChanged, lambda message: incidents.observe(message.alert))
         bus.subscribe(IncidentChanged, self._publish_incident)
-        notify_config = self.config.notify.model_copy(
-            update={"outbox_path": self._beside_database(self.config.notify.outbox_path)}
-        )
         self.notifier = notifier = Notifier.from_config(
-            notify_config,
+            self.config.notify,
+            self.store,
             self.config.campus.name or self.config.campus.id,
             locate=self._locate,
             incident_of=incidents.incident_of,
@@ -277,7 +276,7 @@ class Gateway:
         )
         notifier.restore(open_alerts)
         bus.subscribe(AlertChanged, lambda message: notifier.on_alert(message.alert))
-        self.ticket_repository = repository = SqliteTicketRepository(self.config.storage.sqlite_path)
+        self.ticket_repository = repository = SqliteTicketRepository(self.store)
         self.tickets = tickets = TicketService(
             repository,
             PeopleDirectory(self.config.tickets.people),
@@ -288,7 +287,8 @@ class Gateway:
             locate=self._locate,
             known_alerts=open_alerts,
         )
-        bus.subscribe(AlertChanged, lambda message: tickets.on_alert(message.alert))
+        # Tickets change on their desk thread: their writes wait for commits, never on the loop.
+        bus.subscribe(AlertChanged, lambda message: self._at_desk(tickets.on_alert, message.alert))
         bus.subscribe(DeviceStatusChanged, self._publish_device)
         pipeline = Pipeline(
             self.inventory,
@@ -306,6 +306,15 @@ class Gateway:
             self.modbus = ModbusDriver(self.config.modbus, self.inventory, pipeline)
         log.info("restored %d open alerts and %d device states", len(open_alerts), len(saved))
         return pipeline
+
+    def _at_desk(self, call: Callable[..., Any], *args: Any) -> None:
+        def run() -> None:
+            try:
+                call(*args)
+            except Exception:
+                log.exception("ticket desk: %s failed", getattr(call, "__qualname__", call))
+
+        self.ticket_desk.submit(run)
 
     def _locate(self, device_id: str) -> str:
         spec = self.inventory.get(device_id)
@@ -343,7 +352,9 @@ class Gateway:
                     self._save_rule_state(pipeline)
                 if self.tickets is not None and now - last_sweep >= self.config.tickets.sweep_interval_s:
                     last_sweep = now
-                    await asyncio.to_thread(self.tickets.sweep, pipeline.alerts.open_alerts())
+                    await asyncio.wrap_future(
+                        self.ticket_desk.submit(self.tickets.sweep, pipeline.alerts.open_alerts())
+                    )
             except Exception:
                 log.exception("periodic tick failed; retrying next second")
 
@@ -384,6 +395,7 @@ class Gateway:
             availability_pct=lambda start, end: device_availability_pct(
                 config.storage.sqlite_path, start, end
             ),
+            desk=lambda call: self.ticket_desk.submit(call).result(),
         )
 
     def _store_health(self) -> dict[str, Any]:

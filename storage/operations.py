@@ -6,9 +6,10 @@ carries SQL or a string naming what to do.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 ReadingRow = tuple[str, str, float, float]  # device_id, metric, ts, value
 DeviceStateRow = tuple[str, str, int | None, float | None, float | None, str]
@@ -64,20 +65,22 @@ class SaveDeviceStates:
 
 
 @dataclass(frozen=True, slots=True)
-class SaveSeqWindow(Indivisible):
-    """One lane's seen seqs of one device (`SeqWindow.dump()`); the other lanes' are left alone."""
+class SaveSeqWindows:
+    """One lane's seen seqs (`SeqWindow.dump()`) of some devices; the other lanes' are left alone."""
 
-    device_id: str
     lane: str
-    window: str
+    rows: Sequence[tuple[str, str]]  # device_id, window
+
+    def split(self) -> Sequence[SaveSeqWindows]:
+        return [SaveSeqWindows(self.lane, (row,)) for row in self.rows] if len(self.rows) > 1 else ()
 
 
 @dataclass(frozen=True, slots=True)
-class SaveSessionFlags(Indivisible):
-    device_id: str
-    clock_skewed: bool
-    status: str | None
-    status_ts: float | None
+class SaveSessionFlags:
+    rows: Sequence[tuple[str, int, str | None, float | None]]  # device_id, clock_skewed, status, status_ts
+
+    def split(self) -> Sequence[SaveSessionFlags]:
+        return [SaveSessionFlags((row,)) for row in self.rows] if len(self.rows) > 1 else ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,3 +117,22 @@ class Maintain(Indivisible):
     """Fold new readings into rollups and apply retention, bounded per pass."""
 
     now: float
+
+
+@dataclass(frozen=True, slots=True)
+class EnqueueNotification(Indivisible):
+    """A message for the notification outbox; it commits with the alert change that caused it."""
+
+    channel: str
+    body: bytes
+    alert_id: int | None
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction(Indivisible):
+    """A repository's read-check-write (a ticket saved only at the version it was read at), run
+    on the writer's connection in its transaction; its result or its error goes to the caller."""
+
+    apply: Callable[[sqlite3.Connection], Any]
+    refusal_to_caller: ClassVar[bool] = True

@@ -94,13 +94,21 @@ MIGRATIONS: list[str] = [
     """,
     # One writer: alert rows carry a version so a write that commits late never undoes a newer
     # one; device sessions (seen seqs per lane, skew, last reported status) commit with the
-    # records they guard.
+    # records they guard; the notification outbox moves into this file, so a notification
+    # commits with the alert change that caused it.
     """
     ALTER TABLE alerts ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
     CREATE TABLE device_sessions (
         device_id TEXT PRIMARY KEY, telemetry_seq TEXT, event_seq TEXT,
         clock_skewed INTEGER NOT NULL DEFAULT 0, status TEXT, status_ts REAL
+    ) WITHOUT ROWID;
+    CREATE TABLE notify_outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, channel TEXT NOT NULL, body BLOB NOT NULL,
+        alert_id INTEGER, created_at REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL, state TEXT NOT NULL DEFAULT 'pending',
+        last_error TEXT NOT NULL DEFAULT '', sent_at REAL
     );
+    CREATE INDEX notify_outbox_due ON notify_outbox (state, next_attempt_at);
     """,
 ]
 

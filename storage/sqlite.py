@@ -14,20 +14,21 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from analytics.alerts import Alert, AlertState, Severity
 from analytics.device_tracker import DeviceStatus
 from analytics.records import DeviceState
-from analytics.sessions import DeviceSession, Lane, SeqWindow
+from analytics.sessions import DeviceSession, Lane, SeqWindow, SessionChanges
 from storage.connection import connect
 from storage.operations import (
     AppendAudit,
+    EnqueueNotification,
     InsertDeadLetter,
     InsertEvent,
     InsertReadings,
@@ -37,14 +38,16 @@ from storage.operations import (
     SaveAlert,
     SaveDeviceStates,
     SaveRuleState,
-    SaveSeqWindow,
+    SaveSeqWindows,
     SaveSessionFlags,
     SetMeta,
+    Transaction,
 )
 from storage.schema import migrate
 from storage.writer import RefusedWrite, SqliteWriter, WriteOp
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 __all__ = ["AuditEntry", "DeadLetter", "ReadingRow", "SqliteStore", "WriteUnit"]
 
@@ -154,13 +157,29 @@ class SqliteStore:
             future = self.writer.submit(unit.ops, unit.rows, urgent=unit.urgent)
             future.add_done_callback(lambda done: _copy_outcome(done, unit.future))
 
-    def write(self, op: WriteOp, rows: int = 1, urgent: bool = False) -> None:
+    def write(self, op: WriteOp, rows: int = 1, urgent: bool = False) -> Future[Any]:
+        """Queue `op` in the open unit (its future) or on its own; the future completes on commit."""
         unit = self._unit
         if unit is not None and self._unit_thread == threading.get_ident():
             unit.ops.append(op)
             unit.rows += rows
-        else:
-            self.writer.submit((op,), rows, urgent=urgent)
+            return unit.future
+        return self.writer.submit((op,), rows, urgent=urgent)
+
+    def transact(self, apply: Callable[[sqlite3.Connection], T], timeout_s: float = 30.0) -> T:
+        """Run `apply` in the writer's transaction and return its result once committed.
+
+        Blocks the calling thread: for repositories used from worker threads (tickets, outbox),
+        never from the event loop.
+        """
+        if self._unit is not None and self._unit_thread == threading.get_ident():
+            raise RuntimeError("transact() inside a unit would wait for a commit that has not been submitted")
+        results = self.writer.submit((Transaction(apply),), urgent=True).result(timeout_s)
+        return cast(T, results[0])
+
+    def query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a read on the store's read connection (committed data only)."""
+        return self._read(sql, params)
 
     def add_readings(self, rows: Sequence[ReadingRow]) -> None:
         if rows:
@@ -202,13 +221,22 @@ class SqliteStore:
         if values:
             self.write(SaveDeviceStates(values), rows=len(values))
 
-    def save_session(self, session: DeviceSession, lanes: Iterable[Lane]) -> None:
-        """Persist what changed of a device's session: the named lanes' seqs, and its flags."""
-        for lane in lanes:
-            if lane is not Lane.STATUS and lane in session.windows:
-                self.write(SaveSeqWindow(session.device_id, lane.value, session.windows[lane].dump()))
-        status = session.status.value if session.status is not None else None
-        self.write(SaveSessionFlags(session.device_id, session.clock_skewed, status, session.status_ts))
+    def save_sessions(self, changes: SessionChanges) -> None:
+        """Persist what changed of the device sessions (in the open unit: with what they guard)."""
+        for lane, rows in changes.windows.items():
+            if lane is not Lane.STATUS and rows:
+                self.write(SaveSeqWindows(lane.value, tuple(rows)), rows=len(rows))
+        if changes.flags:
+            flags = tuple(
+                (
+                    session.device_id,
+                    int(session.clock_skewed),
+                    session.status.value if session.status is not None else None,
+                    session.status_ts,
+                )
+                for session in changes.flags
+            )
+            self.write(SaveSessionFlags(flags), rows=len(flags))
 
     def sessions(self) -> list[DeviceSession]:
         rows = self._read(
@@ -553,7 +581,7 @@ def _alert_from_row(row: Sequence[Any]) -> Alert:
     )
 
 
-def _copy_outcome(done: Future[None], target: Future[None]) -> None:
+def _copy_outcome(done: Future[Any], target: Future[None]) -> None:
     error = done.exception()
     if error is None:
         target.set_result(None)
@@ -597,22 +625,39 @@ def _save_device_states(conn: sqlite3.Connection, op: SaveDeviceStates) -> None:
     )
 
 
-def _save_seq_window(conn: sqlite3.Connection, op: SaveSeqWindow) -> None:
+def _save_seq_windows(conn: sqlite3.Connection, op: SaveSeqWindows) -> None:
     column = _SEQ_COLUMNS[op.lane]  # a closed set: the column name is ours, not the device's
-    conn.execute(
-        f"INSERT INTO device_sessions (device_id, {column}) VALUES (?, ?) "
-        f"ON CONFLICT (device_id) DO UPDATE SET {column} = excluded.{column}",
-        (op.device_id, op.window),
+    _upsert_many(
+        conn,
+        f"INSERT INTO device_sessions (device_id, {column}) VALUES ",
+        f" ON CONFLICT (device_id) DO UPDATE SET {column} = excluded.{column}",
+        op.rows,
+        2,
     )
 
 
 def _save_session_flags(conn: sqlite3.Connection, op: SaveSessionFlags) -> None:
-    conn.execute(
-        "INSERT INTO device_sessions (device_id, clock_skewed, status, status_ts) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (device_id) DO UPDATE SET clock_skewed = excluded.clock_skewed, "
+    _upsert_many(
+        conn,
+        "INSERT INTO device_sessions (device_id, clock_skewed, status, status_ts) VALUES ",
+        " ON CONFLICT (device_id) DO UPDATE SET clock_skewed = excluded.clock_skewed, "
         "status = excluded.status, status_ts = excluded.status_ts",
-        (op.device_id, int(op.clock_skewed), op.status, op.status_ts),
+        op.rows,
+        4,
     )
+
+
+def _upsert_many(
+    conn: sqlite3.Connection, head: str, tail: str, rows: Sequence[tuple[Any, ...]], width: int
+) -> None:
+    """One statement per 200 rows (one step, one GIL hand-over), as for readings."""
+    placeholders = "(" + ", ".join("?" * width) + ")"
+    for start in range(0, len(rows), 200):
+        chunk = rows[start : start + 200]
+        conn.execute(
+            f"{head}{', '.join([placeholders] * len(chunk))}{tail}",
+            [value for row in chunk for value in row],
+        )
 
 
 def _save_alert(conn: sqlite3.Connection, op: SaveAlert) -> None:
@@ -640,18 +685,31 @@ def _set_meta(conn: sqlite3.Connection, op: SetMeta) -> None:
     conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (op.key, op.value))
 
 
+def _enqueue_notification(conn: sqlite3.Connection, op: EnqueueNotification) -> None:
+    conn.execute(
+        "INSERT INTO notify_outbox (channel, body, alert_id, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?)",
+        (op.channel, op.body, op.alert_id, op.created_at, op.created_at),
+    )
+
+
+def _run_transaction(conn: sqlite3.Connection, op: Transaction) -> Any:
+    return op.apply(conn)
+
+
 _HANDLERS: dict[type, Any] = {
     InsertReadings: _insert_readings_op,
     InsertEvent: _insert_event,
     InsertStatusChange: _insert_status_change,
     InsertDeadLetter: _insert_dead_letter,
     SaveDeviceStates: _save_device_states,
-    SaveSeqWindow: _save_seq_window,
+    SaveSeqWindows: _save_seq_windows,
     SaveSessionFlags: _save_session_flags,
     SaveAlert: _save_alert,
     AppendAudit: _append_audit,
     SaveRuleState: _save_rule_state,
     SetMeta: _set_meta,
+    EnqueueNotification: _enqueue_notification,
+    Transaction: _run_transaction,
 }
 
 

@@ -1,18 +1,16 @@
 """Tickets in the gateway's SQLite file, with optimistic versioning.
 
-Tickets are few and changed by people, so writes are synchronous on this repository's own
-connection (WAL lets it run beside the store's writer thread). A save applies only when the row
-is still at the version the caller read: `UPDATE ... WHERE id = ? AND version = ?`; otherwise
-it raises `VersionConflict` and nothing is lost.
+Every write runs in the store's one writer (`SqliteStore.transact`) and the caller waits for its
+commit, so this repository is for worker threads (the gateway's ticket desk), never the event
+loop. A save applies only when the row is still at the version the caller read: `UPDATE ... WHERE
+id = ? AND version = ?`; otherwise it raises `VersionConflict` and nothing is lost.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import asdict, fields, replace
 from enum import Enum
 from pathlib import Path
@@ -30,46 +28,38 @@ from analytics.tickets.model import (
     TicketPhoto,
     TicketState,
 )
-from storage.connection import connect
-from storage.schema import migrate
+from storage.sqlite import SqliteStore
 
 _COLUMNS = tuple(item.name for item in fields(Ticket))
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM tickets"
 
 
 class SqliteTicketRepository:
-    """The `TicketRepository` port over SQLite; safe to call from any thread."""
+    """The `TicketRepository` port over the gateway's store; safe to call from any worker thread.
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = connect(path)
-        migrate(self._conn)
-        self._lock = threading.Lock()
+    Args:
+        store: the gateway's open store, or a database path for a repository of its own (reports,
+            tests), which then opens and closes its own store.
+    """
+
+    def __init__(self, store: SqliteStore | Path) -> None:
+        self._owns_store = isinstance(store, Path)
+        if isinstance(store, Path):
+            store = SqliteStore(store)
+            store.open()
+        self._store = store
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            # IMMEDIATE takes the write lock up front, so the version check and the update are atomic.
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+        if self._owns_store:
+            self._store.close()
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return self._conn.execute(sql, params).fetchall()
+        return self._store.query(sql, params)
 
     # -- tickets ---------------------------------------------------------------------------------
 
     def create(self, draft: TicketDraft, actor: str, alert_ids: Sequence[int]) -> Ticket:
-        with self._write() as conn:
+        def insert(conn: sqlite3.Connection) -> Ticket:
             (next_id,) = conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM tickets").fetchone()
             ticket = draft.register(int(next_id))
             row = _ticket_row(ticket)
@@ -80,7 +70,9 @@ class SqliteTicketRepository:
             _add_history(conn, ticket.id, draft.discovered_at, actor, "create", created)
             for alert_id in alert_ids:
                 _link(conn, ticket.id, alert_id, draft.discovered_at, actor)
-        return ticket
+            return ticket
+
+        return self._store.transact(insert)
 
     def get(self, ticket_id: int) -> Ticket | None:
         rows = self._read(f"{_SELECT} WHERE id = ?", (ticket_id,))
@@ -92,7 +84,8 @@ class SqliteTicketRepository:
         saved = replace(ticket, version=expected_version + 1)
         row = _ticket_row(saved)
         assignments = ", ".join(f"{name} = ?" for name in _COLUMNS[1:])
-        with self._write() as conn:
+
+        def update(conn: sqlite3.Connection) -> None:
             cursor = conn.execute(
                 f"UPDATE tickets SET {assignments} WHERE id = ? AND version = ?",
                 (*row[1:], ticket.id, expected_version),
@@ -103,6 +96,8 @@ class SqliteTicketRepository:
                     raise TicketNotFound(ticket.id)
                 raise VersionConflict(ticket.id, expected_version, int(found[0]))
             _add_history(conn, ticket.id, saved.updated_at, actor, action, changes)
+
+        self._store.transact(update)
         return saved
 
     def tickets(
@@ -128,10 +123,12 @@ class SqliteTicketRepository:
     # -- links, comments, photos, history ---------------------------------------------------------
 
     def attach_alert(self, ticket_id: int, alert_id: int, ts: float, actor: str) -> bool:
-        with self._write() as conn:
+        def link(conn: sqlite3.Connection) -> bool:
             if conn.execute("SELECT 1 FROM tickets WHERE id = ?", (ticket_id,)).fetchone() is None:
                 raise TicketNotFound(ticket_id)
             return _link(conn, ticket_id, alert_id, ts, actor)
+
+        return self._store.transact(link)
 
     def alert_ids(self, ticket_id: int) -> list[int]:
         rows = self._read(
@@ -148,13 +145,15 @@ class SqliteTicketRepository:
         return None if rows[0][0] is None else int(rows[0][0])
 
     def add_comment(self, ticket_id: int, ts: float, actor: str, text: str) -> TicketComment:
-        with self._write() as conn:
+        def insert(conn: sqlite3.Connection) -> int:
             cursor = conn.execute(
                 "INSERT INTO ticket_comments (ticket_id, ts, actor, text) VALUES (?, ?, ?, ?)",
                 (ticket_id, ts, actor, text),
             )
             _add_history(conn, ticket_id, ts, actor, "comment", {"comment": (None, text)})
-        return TicketComment(int(cursor.lastrowid or 0), ticket_id, ts, actor, text)
+            return int(cursor.lastrowid or 0)
+
+        return TicketComment(self._store.transact(insert), ticket_id, ts, actor, text)
 
     def comments(self, ticket_id: int) -> list[TicketComment]:
         rows = self._read(
@@ -173,16 +172,17 @@ class SqliteTicketRepository:
         size_bytes: int,
         stored_name: str,
     ) -> TicketPhoto:
-        with self._write() as conn:
+        def insert(conn: sqlite3.Connection) -> int:
             cursor = conn.execute(
                 "INSERT INTO ticket_photos (ticket_id, ts, actor, filename, content_type, size_bytes, "
                 "stored_name) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (ticket_id, ts, actor, filename, content_type, size_bytes, stored_name),
             )
             _add_history(conn, ticket_id, ts, actor, "photo", {"photo": (None, filename)})
-        return TicketPhoto(
-            int(cursor.lastrowid or 0), ticket_id, ts, actor, filename, content_type, size_bytes, stored_name
-        )
+            return int(cursor.lastrowid or 0)
+
+        photo_id = self._store.transact(insert)
+        return TicketPhoto(photo_id, ticket_id, ts, actor, filename, content_type, size_bytes, stored_name)
 
     def photos(self, ticket_id: int) -> list[TicketPhoto]:
         rows = self._read(
@@ -209,8 +209,9 @@ class SqliteTicketRepository:
         ]
 
     def record_occurrence(self, rule: str, subject: str, ts: float) -> None:
-        with self._write() as conn:
-            conn.execute("INSERT INTO ticket_occurrences VALUES (?, ?, ?)", (rule, subject, ts))
+        self._store.transact(
+            lambda conn: conn.execute("INSERT INTO ticket_occurrences VALUES (?, ?, ?)", (rule, subject, ts))
+        )
 
     def occurrences_since(self, rule: str, subject: str, since_ts: float) -> list[float]:
         rows = self._read(

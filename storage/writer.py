@@ -8,7 +8,9 @@ is acknowledged, or an operator answered, only once what they caused is durable.
 Failures are of two kinds:
 - a fault of the data (a constraint, a value SQLite cannot bind, a bug in a handler): the
   submission is retried one operation at a time, and what still fails is written as a dead
-  letter with the reason, so nothing accepted is lost and the rest of the group commits;
+  letter with the reason, so nothing accepted is lost and the rest of the group commits (an
+  operation marked `refusal_to_caller`, such as a ticket's checked update, fails its future
+  instead);
 - a fault of the disk (full, I/O error, read-only, locked): nothing is dropped. The whole group
   is rolled back and retried with backoff; meanwhile `healthy` is False, which pauses ingest
   (messages wait at the broker, unacknowledged), and it turns True by itself once a retry commits.
@@ -37,7 +39,7 @@ class WriteOp(Protocol):
         ...
 
 
-Handler = Callable[[sqlite3.Connection, Any], None]
+Handler = Callable[[sqlite3.Connection, Any], Any]
 
 # SQLite's primary result codes that mean the disk, not the data, is at fault: retrying later
 # can succeed, and nothing is to be given up in the meantime.
@@ -80,7 +82,9 @@ class RefusedWrite:
 class Submission:
     ops: Sequence[WriteOp]
     rows: int
-    future: Future[None] = field(default_factory=Future)
+    future: Future[list[Any]] = field(default_factory=Future)
+    results: list[Any] = field(default_factory=list)  # each operation's handler's return value
+    error: Exception | None = None
 
 
 @dataclass
@@ -139,8 +143,9 @@ class SqliteWriter:
             self._thread.join(timeout_s)
             self._thread = None
 
-    def submit(self, ops: Sequence[WriteOp], rows: int = 0, urgent: bool = False) -> Future[None]:
-        """Queue `ops` to commit in one transaction; the future completes once they have.
+    def submit(self, ops: Sequence[WriteOp], rows: int = 0, urgent: bool = False) -> Future[list[Any]]:
+        """Queue `ops` to commit in one transaction; the future completes once they have, with
+        each handler's return value (or the error of an operation that refuses to the caller).
 
         `urgent` submissions (an operator's action, alarms) are taken before bulk ones (telemetry):
         they must not wait behind a backlog of readings. Each queue keeps its own order.
@@ -219,7 +224,10 @@ class SqliteWriter:
             self.backlog_rows -= sum(submission.rows for submission in group)
             self.backlog_submissions -= len(group)
         for submission in group:
-            submission.future.set_result(None)
+            if submission.error is not None:
+                submission.future.set_exception(submission.error)
+            else:
+                submission.future.set_result(submission.results)
 
     def _abandon(self, group: list[Submission], exc: Exception) -> None:
         pending = list(group)
@@ -235,35 +243,51 @@ class SqliteWriter:
     def _apply_group(self, conn: sqlite3.Connection, group: list[Submission]) -> None:
         conn.execute("BEGIN IMMEDIATE")
         for submission in group:
-            self._apply_isolated(conn, submission.ops)
+            self._apply_submission(conn, submission)
         conn.execute("COMMIT")
         self.stats.transactions += 1
         self.stats.operations += sum(len(submission.ops) for submission in group)
 
-    def _apply_isolated(self, conn: sqlite3.Connection, ops: Sequence[WriteOp]) -> None:
-        """Apply `ops` in a savepoint; on a data fault, piece by piece, recording what fails."""
+    def _apply_submission(self, conn: sqlite3.Connection, submission: Submission) -> None:
+        """Apply a submission in a savepoint, so a data fault rolls back only this submission."""
+        submission.error = None
         conn.execute("SAVEPOINT submission")
         try:
-            for op in ops:
-                self._handlers[type(op)](conn, op)
+            submission.results = [self._handlers[type(op)](conn, op) for op in submission.ops]
         except Exception as exc:
             conn.execute("ROLLBACK TO submission")
             conn.execute("RELEASE submission")
             if is_environment_error(exc):
                 raise
-            if len(ops) == 1 and not (parts := ops[0].split()):
-                self._refuse(conn, ops[0], exc)
-                return
             self.stats.write_errors += 1
-            pieces = ops if len(ops) > 1 else parts
-            for piece in pieces:
-                self._apply_isolated(conn, (piece,))
+            if any(getattr(op, "refusal_to_caller", False) for op in submission.ops):
+                submission.error = exc  # the caller decides (a ticket's version conflict)
+            else:
+                self._salvage(conn, submission.ops)
             return
         conn.execute("RELEASE submission")
 
+    def _salvage(self, conn: sqlite3.Connection, ops: Sequence[WriteOp]) -> None:
+        """Apply `ops` one at a time (split further where they fail); what still fails is refused."""
+        for op in ops:
+            conn.execute("SAVEPOINT piece")
+            try:
+                self._handlers[type(op)](conn, op)
+            except Exception as exc:
+                conn.execute("ROLLBACK TO piece")
+                conn.execute("RELEASE piece")
+                if is_environment_error(exc):
+                    raise
+                parts = op.split()
+                if parts:
+                    self._salvage(conn, parts)
+                else:
+                    self._refuse(conn, op, exc)
+                continue
+            conn.execute("RELEASE piece")
+
     def _refuse(self, conn: sqlite3.Connection, op: WriteOp, exc: Exception) -> None:
         self.stats.refused += 1
-        self.stats.write_errors += 1
         log.error("SQLite refused a %s (%s); kept as a dead letter", type(op).__name__, exc)
         for record in self._on_refused(RefusedWrite(op, f"{type(exc).__name__}: {exc}"[:500])):
             self._handlers[type(record)](conn, record)

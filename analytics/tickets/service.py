@@ -8,7 +8,6 @@ the service adds the rules that need more than one ticket: one open ticket per a
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Protocol
@@ -137,6 +136,9 @@ def level_for_severity(severity: Severity) -> HazardLevel:
 class TicketService:
     """Applies operator actions, alert changes and periodic sweeps to tickets.
 
+    Not thread-safe, on purpose: the gateway calls it from one thread only (its ticket desk), so
+    a check and the write after it cannot interleave with another caller's, and no lock is held.
+
     Args:
         alert_by_id: any alert, open or resolved; None when unknown.
         locate: a device id's location text for new tickets.
@@ -161,8 +163,7 @@ class TicketService:
         self.policies = dict(default_policies() if policies is None else policies)
         self._escalator = escalator
         self._locate = locate
-        # Every alert change passes through on_alert on the event loop; these keep that cheap.
-        self._lock = threading.RLock()
+        # Every alert change passes through on_alert; these keep that cheap.
         self._open_by_condition: dict[tuple[str, str], int] = {}
         self._linked: set[int] = set()
         for ticket in repository.tickets(OPEN_STATES):
@@ -221,24 +222,23 @@ class TicketService:
         if alert is None:
             raise UnknownAlert(alert_id)
         now = self._clock()
-        with self._lock:
-            existing = self._open_by_condition.get((alert.rule, alert.subject))
-            if existing is not None:
-                self._attach(existing, alert.id, now, actor)
-                return self.get(existing), False
-            draft = TicketDraft(
-                title=title or alert_title(alert, "zh-CN"),
-                category=category or category_for_rule(alert.rule),
-                level=level or level_for_severity(alert.severity),
-                location=self._locate(alert.device_id),
-                discovered_at=now,
-                discovered_by=actor,
-                rule=alert.rule,
-                subject=alert.subject,
-                device_id=alert.device_id,
-                deadline_ts=deadline_ts,
-            )
-            return self._create(draft, actor, alert.id), True
+        existing = self._open_by_condition.get((alert.rule, alert.subject))
+        if existing is not None:
+            self._attach(existing, alert.id, now, actor)
+            return self.get(existing), False
+        draft = TicketDraft(
+            title=title or alert_title(alert, "zh-CN"),
+            category=category or category_for_rule(alert.rule),
+            level=level or level_for_severity(alert.severity),
+            location=self._locate(alert.device_id),
+            discovered_at=now,
+            discovered_by=actor,
+            rule=alert.rule,
+            subject=alert.subject,
+            device_id=alert.device_id,
+            deadline_ts=deadline_ts,
+        )
+        return self._create(draft, actor, alert.id), True
 
     def assign(self, ticket_id: int, responsible_id: str, actor: str, expected_version: int | None) -> Ticket:
         self.people.require(responsible_id)
@@ -281,30 +281,28 @@ class TicketService:
     def attach_alert(self, ticket_id: int, alert_id: int, actor: str) -> Ticket:
         if self._alert_by_id(alert_id) is None:
             raise UnknownAlert(alert_id)
-        with self._lock:
-            ticket = self.get(ticket_id)
-            self._attach(ticket.id, alert_id, self._clock(), actor)
-            return ticket
+        ticket = self.get(ticket_id)
+        self._attach(ticket.id, alert_id, self._clock(), actor)
+        return ticket
 
     # -- alerts and time ---------------------------------------------------------------------
 
     def on_alert(self, alert: Alert) -> None:
         """AlertService listener: link new alerts of an open condition, or open a ticket by policy."""
-        with self._lock:
-            if alert.state is AlertState.RESOLVED or not alert.condition_active:
-                self._active_since.pop(alert.id, None)
-                return
-            became_active = alert.id not in self._active_since
-            if became_active:
-                self._active_since[alert.id] = alert.last_seen
-                if alert.rule in self._repeat_rules:
-                    self.repository.record_occurrence(alert.rule, alert.subject, alert.last_seen)
-            ticket_id = self._open_by_condition.get((alert.rule, alert.subject))
-            if ticket_id is not None:
-                if alert.id not in self._linked:
-                    self._attach(ticket_id, alert.id, self._clock(), SYSTEM)
-            elif became_active and alert.rule in self._policy_rules:
-                self._apply_policies(alert)
+        if alert.state is AlertState.RESOLVED or not alert.condition_active:
+            self._active_since.pop(alert.id, None)
+            return
+        became_active = alert.id not in self._active_since
+        if became_active:
+            self._active_since[alert.id] = alert.last_seen
+            if alert.rule in self._repeat_rules:
+                self.repository.record_occurrence(alert.rule, alert.subject, alert.last_seen)
+        ticket_id = self._open_by_condition.get((alert.rule, alert.subject))
+        if ticket_id is not None:
+            if alert.id not in self._linked:
+                self._attach(ticket_id, alert.id, self._clock(), SYSTEM)
+        elif became_active and alert.rule in self._policy_rules:
+            self._apply_policies(alert)
 
     def sweep(self, open_alerts: Iterable[Alert]) -> list[Ticket]:
         """Periodic: tickets for conditions that have now lasted long enough; escalate overdue majors.
@@ -312,16 +310,11 @@ class TicketService:
         Returns the tickets created or escalated.
         """
         touched: list[Ticket] = []
-        with self._lock:
-            for alert in open_alerts:
-                if (
-                    alert.condition_active
-                    and alert.rule in self._policy_rules
-                    and alert.id not in self._linked
-                ):
-                    created = self._apply_policies(alert)
-                    if created is not None:
-                        touched.append(created)
+        for alert in open_alerts:
+            if alert.condition_active and alert.rule in self._policy_rules and alert.id not in self._linked:
+                created = self._apply_policies(alert)
+                if created is not None:
+                    touched.append(created)
         if self._escalator is None:
             return touched
         now = self._clock()
@@ -390,8 +383,7 @@ class TicketService:
             updated, current.version, actor, action, changed_fields(current, updated)
         )
         if not saved.is_open:
-            with self._lock:
-                self._forget(saved)
+            self._forget(saved)
         return saved
 
 

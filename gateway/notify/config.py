@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -48,7 +47,6 @@ class NotifyConfig(BaseModel):
     police: list[str] = Field(default_factory=list)
     # Overdue major hazards (挂牌督办) go here; empty means the last tier (the bureau).
     hazard_channels: list[str] = Field(default_factory=list)
-    outbox_path: Path = Path("data/notify-outbox.db")
     retry_base_s: float = Field(default=1.0, gt=0)
     retry_max_s: float = Field(default=300.0, gt=0)
     max_attempts: int = Field(default=50, ge=1)

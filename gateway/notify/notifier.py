@@ -13,7 +13,9 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from datetime import tzinfo
+from typing import Any
 
 import httpx
 
@@ -25,6 +27,7 @@ from gateway.notify.formats import render, render_hazard
 from gateway.notify.outbox import Outbox, OutboxEntry
 from gateway.notify.policy import Dispatch, EscalationPolicy
 from gateway.notify.webhook import deliver
+from storage.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,7 @@ class Notifier:
         self._zone = zone
         self._poll_s = poll_s
         self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.sent = 0
         self.failed_attempts = 0
         self.dead = 0
@@ -63,23 +67,21 @@ class Notifier:
     def from_config(
         cls,
         config: NotifyConfig,
+        store: SqliteStore,
         campus: str,
         locate: Callable[[str], str],
         incident_of: Callable[[int], Incident | None] | None = None,
         zone: tzinfo | None = None,
     ) -> Notifier:
-        """The notifier with its outbox at `config.outbox_path` (opened, created if missing)."""
+        """The notifier with its outbox in the gateway's store."""
         return cls(
             config,
-            Outbox(config.outbox_path),
+            Outbox(store),
             EscalationPolicy(config, incident_of),
             campus,
             locate,
             zone=zone,
         )
-
-    def close(self) -> None:
-        self.outbox.close()
 
     def restore(self, open_alerts: Iterable[Alert]) -> None:
         """After a restart: resume escalation of open alerts (pending messages resume by themselves)."""
@@ -106,10 +108,10 @@ class Notifier:
         for name in self.config.hazard_targets():
             channel = self.config.channel(name)
             if channel is not None:
-                self.outbox.add(
+                committed = self.outbox.add(
                     name, render_hazard(ticket, reason, channel, self.campus, now, self._zone), now
                 )
-        self._wake.set()
+                self._wake_when(committed)
 
     def tick(self) -> None:
         """Queue escalations that are due; `run` calls it at least every `poll_s`."""
@@ -117,6 +119,7 @@ class Notifier:
 
     async def run(self) -> None:
         """Deliver until cancelled."""
+        self._loop = asyncio.get_running_loop()
         last_prune = 0.0
         async with httpx.AsyncClient() as client:
             while True:
@@ -170,8 +173,6 @@ class Notifier:
         return False
 
     def _enqueue(self, dispatches: list[Dispatch]) -> None:
-        if not dispatches:
-            return
         now = self._clock()
         for dispatch in dispatches:
             channel = self.config.channel(dispatch.channel)
@@ -179,5 +180,11 @@ class Notifier:
                 continue
             location = self._locate(dispatch.alert.device_id)
             body = render(dispatch, channel, self.campus, location, now, self._zone)
-            self.outbox.add(channel.name, body, now, dispatch.alert.id)
-        self._wake.set()
+            self._wake_when(self.outbox.add(channel.name, body, now, dispatch.alert.id))
+
+    def _wake_when(self, committed: Future[Any]) -> None:
+        """Deliver as soon as the queued message is committed (not at the next poll)."""
+        loop = self._loop
+        if loop is None:
+            return
+        committed.add_done_callback(lambda _: loop.call_soon_threadsafe(self._wake.set))

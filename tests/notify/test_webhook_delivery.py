@@ -23,6 +23,7 @@ from analytics.tickets.model import HazardCategory, HazardLevel, Ticket, TicketS
 from gateway.broker import free_port
 from gateway.notify import ChannelConfig, EscalationPolicy, Notifier, NotifyConfig, Outbox, OutboxState
 from gateway.notify.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from storage.sqlite import SqliteStore
 from tests.notify.receiver import Received, Receiver, http_receiver
 from tests.rules.scenario import MemoryJournal
 
@@ -38,15 +39,28 @@ def notify_config(url: str, fmt: str = "json", message: str = "markdown", **extr
     )
 
 
-def make_notifier(config: NotifyConfig, outbox_path: Path) -> Notifier:
-    return Notifier(
-        config.model_copy(update={"outbox_path": outbox_path}),
-        Outbox(outbox_path),
+def open_store(db_path: Path) -> SqliteStore:
+    store = SqliteStore(db_path)
+    store.open()
+    return store
+
+
+def make_notifier(config: NotifyConfig, db_path: Path) -> Notifier:
+    """A notifier whose outbox lives in a gateway store at `db_path` (closed by `running`)."""
+    store = open_store(db_path)
+    notifier = Notifier(
+        config,
+        Outbox(store),
         EscalationPolicy(config),
         campus="实验中学",
         locate=lambda device_id: f"1号楼 3层 {device_id}",
         poll_s=0.05,
     )
+    _stores[notifier] = store
+    return notifier
+
+
+_stores: dict[Notifier, SqliteStore] = {}
 
 
 @asynccontextmanager
@@ -58,7 +72,7 @@ async def running(notifier: Notifier) -> AsyncIterator[Notifier]:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        notifier.close()
+        _stores.pop(notifier).close()
 
 
 def raise_alert(notifier: Notifier, rule: str = "fire_alarm", **details: Any) -> Alert:
@@ -138,11 +152,11 @@ async def test_the_outbox_survives_a_restart(tmp_path: Path) -> None:
         raise_alert(first, rule="panic_pressed")
         raise_alert(first, rule="fire_alarm")
         await asyncio.sleep(0.3)
-    pending = Outbox(outbox_path)
+    store = open_store(outbox_path)
     try:
-        entries = pending.entries(OutboxState.PENDING)
+        entries = Outbox(store).entries(OutboxState.PENDING)
     finally:
-        pending.close()
+        store.close()
     assert len(entries) == 2 and all(e.attempts >= 1 for e in entries)
     with http_receiver() as receiver:
         # The restarted gateway's channel URL points at the receiver that is back.
@@ -221,15 +235,24 @@ async def test_escalation_reaches_the_next_tier_over_http(tmp_path: Path) -> Non
     assert "升级至第 2 级" in json.loads(escalated.body)["markdown"]["content"]
 
 
-async def test_from_config_opens_the_outbox_where_the_config_says(tmp_path: Path) -> None:
-    with http_receiver() as receiver:
-        config = notify_config(receiver.url, outbox_path=tmp_path / "data" / "outbox.db")
-        notifier = Notifier.from_config(config, "实验中学", locate=str)
-        async with running(notifier):
-            raise_alert(notifier)
-            [request] = await wait_for(receiver, 1)
-    assert (tmp_path / "data" / "outbox.db").exists()
-    assert json.loads(request.body)["location"] == "s1"
+async def test_a_notification_is_durable_once_its_alert_change_is(tmp_path: Path) -> None:
+    """The outbox row commits in the alert's unit of work: one transaction, one fsync, no write on
+    the event loop (it had its own file and a synchronous insert per message)."""
+    store = open_store(tmp_path / "gw.db")
+    try:
+        notifier = Notifier.from_config(
+            notify_config("http://127.0.0.1:9/hook"), store, "实验中学", locate=str
+        )
+        service = AlertService(store, time.time)
+        service.subscribe(notifier.on_alert)
+        with store.unit() as unit:
+            service.apply(AlertSignal("fire_alarm", "s1", True, time.time(), Severity.CRITICAL, "s1", {}))
+            assert notifier.outbox.entries() == []  # nothing is written before the unit commits
+        unit.future.result(timeout=5)
+        [entry] = notifier.outbox.entries()
+        assert entry.alert_id == 1 and store.alert(1) is not None
+    finally:
+        store.close()
 
 
 async def test_overdue_major_hazard_goes_to_the_bureau(tmp_path: Path) -> None:

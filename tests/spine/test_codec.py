@@ -10,6 +10,7 @@ import pytest
 from analytics.devices import DeviceSpec, Inventory
 from analytics.ingest import Duplicate, IngestValidator
 from analytics.records import DeviceEvent, DeviceKind, DeviceState, Reading, Record, StatusChange
+from analytics.sessions import SeqWindow
 from drivers.errors import PayloadError
 from drivers.mqtt.codec import ProtocolV1Decoder
 
@@ -106,10 +107,12 @@ def test_seq_drops_redeliveries_but_accepts_a_restarted_counter() -> None:
     def send(seq: int) -> object:
         return codec.decode(topic, json.dumps({"seq": seq, "values": {"battery_pct": 90}}).encode(), NOW)
 
+    assert isinstance(send(4980), list)
     assert isinstance(send(5000), list)
     assert send(5000) == Duplicate("s1", 5000)
     assert isinstance(send(4990), list)  # late, never seen: taken once...
     assert send(4990) == Duplicate("s1", 4990)  # ...then a redelivery
+    assert send(4970) == Duplicate("s1", 4970)  # below the first seen: cannot tell, so not taken twice
     assert isinstance(send(1), list)  # far below: the device restarted its counter
     codec.decode("campus/school/smoke/s1/status", b'{"state": "online"}', NOW)
     assert isinstance(send(1), list)  # a device coming online may restart at any number
@@ -201,3 +204,13 @@ def test_a_seq_sqlite_cannot_store_is_refused_at_the_edge() -> None:
             "campus/school/smoke/s1/event", b'{"seq": 9223372036854775808, "event": "alarm"}', NOW
         )
     assert error.value.reason == "bad_seq"
+
+
+def test_the_seq_window_survives_being_saved_and_loaded() -> None:
+    window = SeqWindow()
+    for seq in (1, 2, 3, 7, 5):
+        assert window.admit(seq)
+    restored = SeqWindow.load(window.dump())
+    assert restored == window and restored.missing == {4, 6}
+    assert not restored.admit(5) and restored.admit(6) and restored.admit(4)
+    assert SeqWindow.load(restored.dump()).missing == set()

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from analytics.alerts import Alert, Severity
-from analytics.sessions import DeviceSession
+from analytics.sessions import DeviceSession, SessionChanges
 from storage.sqlite import SqliteStore
 
 
@@ -30,7 +30,7 @@ def test_a_write_the_data_makes_fail_is_dead_lettered_and_the_rest_commits(tmp_p
     session = DeviceSession("d1", status_ts=2**63)  # SQLite cannot bind an integer this large
     with store.unit() as unit:
         store.add_readings([("d1", "temperature_c", 1.0, 20.0)])
-        store.save_session(session, ())
+        store.save_sessions(SessionChanges({}, [session]))
     unit.future.result(timeout=5)
     assert _count(store, "SELECT COUNT(*) FROM readings") == 1
     assert _count(store, "SELECT COUNT(*) FROM dead_letters WHERE reason = 'store_refused'") == 1
