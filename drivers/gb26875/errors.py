@@ -18,7 +18,8 @@ class RejectReason(StrEnum):
     LENGTH_OVER_LIMIT = "length_over_limit"
     UNKNOWN_COMMAND = "unknown_command"
     BAD_APP_DATA = "bad_app_data"  # an intact frame whose application data does not parse
-    VENDOR_TYPE = "vendor_type"  # a data unit type this gateway keeps but does not interpret
+    VENDOR_TYPE = "vendor_type"  # a vendor data unit type (128-255), kept as bytes
+    UNSUPPORTED_TYPE = "unsupported_type"  # a reserved or downstream type sent upstream
     UNKNOWN_DEVICE = "unknown_device"
     KIND_MISMATCH = "kind_mismatch"
     UNMAPPED_STATUS = "unmapped_status"  # a flag the device's mapping has no event for
