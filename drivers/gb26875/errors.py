@@ -24,6 +24,7 @@ class RejectReason(StrEnum):
     KIND_MISMATCH = "kind_mismatch"
     UNMAPPED_STATUS = "unmapped_status"  # a flag the device's mapping has no event for
     UNMAPPED_ANALOG = "unmapped_analog"  # an analog type the device's mapping has no metric for
+    DECODER_ERROR = "decoder_error"  # a bug met on this input; logged, and the receiver goes on
 
 
 # GB/T 26875.3-2011 6.5 (and SPEC 12): these checking errors are answered with deny (command 6).
