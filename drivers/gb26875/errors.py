@@ -78,13 +78,5 @@ class FrameRejected(PayloadError):
         """True when the standard says to answer with deny and the header says to whom."""
         return self.header is not None and self.reason_code in DENIED_REASONS
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, FrameRejected):
-            return NotImplemented
-        return (self.reason_code, self.raw, self.header) == (other.reason_code, other.raw, other.header)
-
-    def __hash__(self) -> int:
-        return hash((self.reason_code, self.raw, self.header))
-
     def __repr__(self) -> str:
         return f"FrameRejected({self.reason_code.value}, {self.detail!r}, {len(self.raw)} bytes)"

@@ -258,3 +258,14 @@ async def test_one_hundred_devices_at_once() -> None:
 def test_frame_helpers_used_by_the_tests_round_trip() -> None:
     frame = Frame(5, 1, 2, Command.SEND)
     assert decode_frame(encode_frame(frame)) == frame
+
+
+@pytest.mark.parametrize("receiver", [{"idle_expire_s": 0.1}], indirect=True)
+async def test_a_frame_that_stops_arriving_is_dead_lettered_when_the_connection_idles(receiver: Any) -> None:
+    server, collector = receiver
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.tcp_port)
+    writer.write(v.STANDARD_SMOKE_ALARM[:40])
+    await collector.wait_for(lambda: collector.reasons() == ["truncated_frame"])
+    writer.write(v.STANDARD_VERSION)  # the connection still works
+    assert decode_frame(await reader.readexactly(30)).command is Command.CONFIRM
+    writer.close()
