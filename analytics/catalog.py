@@ -30,6 +30,7 @@ METRICS: dict[DeviceKind, frozenset[str]] = {
         }
     ),
     DeviceKind.CAMERA: frozenset({"occupancy"}),
+    DeviceKind.FIRE_PANEL: frozenset(),
 }
 
 
@@ -58,4 +59,5 @@ EVENTS: dict[DeviceKind, frozenset[str]] = {
     DeviceKind.CHEM_CABINET: _with_clears("leak_alarm", "fault", "tamper")
     | {"badge", "door_opened", "door_closed"},
     DeviceKind.CAMERA: frozenset({"lane_blocked", "lane_cleared", "camera_fault", "camera_ok"}),
+    DeviceKind.FIRE_PANEL: _with_clears("alarm", "fault") | {"operation"},
 }

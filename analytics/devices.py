@@ -2,11 +2,44 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from analytics.records import DeviceKind
+
+_ZONE_POSITION = re.compile(r"^(\d+)-(\d+)$")
+
+
+class PanelPoint(BaseModel):
+    """Where a device sits behind a fire-alarm panel that reports by GB/T 26875.3 (`gb26875`).
+
+    A detector or module names its system and component address; the panel itself (whose
+    system status it reports) leaves `component_address` out. `transmitter` is the inventory id
+    of the user information transmission device the panel reports through.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    transmitter: str = Field(min_length=1)
+    system_type: int = Field(default=1, ge=0, le=255)  # 1: fire alarm system
+    system_address: int = Field(ge=0, le=255)
+    component_type: int | None = Field(default=None, ge=0, le=255, description="checked when given")
+    # The 4-byte address as the panel sends it (little-endian), or "zone-position" as printed on
+    # the panel's point list: "10-2" is zone 10, position 2 (bytes 0A 00 02 00).
+    component_address: int | None = Field(default=None, ge=0, le=0xFFFFFFFF)
+
+    @field_validator("component_address", mode="before")
+    @classmethod
+    def _zone_position(cls, value: Any) -> Any:
+        if isinstance(value, str) and (match := _ZONE_POSITION.match(value.strip())):
+            zone, position = int(match[1]), int(match[2])
+            if zone > 0xFFFF or position > 0xFFFF:
+                raise ValueError(f"zone and position are at most 65535, got {value!r}")
+            return zone | position << 16
+        return value
 
 
 class DeviceSpec(BaseModel):
@@ -29,6 +62,14 @@ class DeviceSpec(BaseModel):
     reporting_interval_s: float = Field(default=60.0, gt=0)
     responsible: str = ""
     thresholds: dict[str, float] = Field(default_factory=dict)
+    # Devices behind a fire-alarm panel (protocol gb26875): where the panel reports them.
+    gb26875: PanelPoint | None = None
+
+    @model_validator(mode="after")
+    def _panel_point_needs_protocol(self) -> DeviceSpec:
+        if self.gb26875 is not None and self.protocol != "gb26875":
+            raise ValueError(f"gb26875 is set, so protocol must be gb26875, not {self.protocol!r}")
+        return self
 
     @property
     def location(self) -> str:

@@ -20,6 +20,9 @@ class DeviceKind(StrEnum):
     GATE = "gate"
     CHEM_CABINET = "chem_cabinet"
     CAMERA = "camera"
+    # A fire-alarm panel's user information transmission device (GB/T 26875.3), or the panel
+    # itself: its own status, faults and silence; the panel's detectors are devices of their kinds.
+    FIRE_PANEL = "fire_panel"
 
 
 class DeviceState(StrEnum):

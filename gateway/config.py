@@ -21,6 +21,9 @@ from analytics.rules.base import Rule
 from analytics.rules.defaults import RuleConfigError, configure_rules, default_rules
 from analytics.rules.school_hours import SchoolCalendar
 from analytics.tickets.config import TicketsConfig
+from drivers.gb26875.config import Gb26875Settings
+from drivers.gb26875.mapping import MappingError
+from drivers.gb26875.mapping import bind as bind_panel_points
 from drivers.modbus import ModbusSettings
 from drivers.modbus.driver import bind_devices
 from drivers.modbus.errors import ModelError, SettingsError
@@ -99,6 +102,8 @@ class GatewayConfig(_Strict):
     incidents: IncidentsConfig = IncidentsConfig()
     # Modbus TCP/RTU devices (SPEC section 4): models, transports, poll intervals.
     modbus: ModbusSettings | None = None
+    # Fire-alarm panels by GB/T 26875.3 (SPEC section 12): the receiver and the transmission devices.
+    gb26875: Gb26875Settings | None = None
     # The fire-lane video worker's YAML (SPEC section 11); the gateway runs and supervises it.
     firelane_worker: Path | None = None
     # Vendor JSON layouts mapped onto protocol v1, by name (devices opt in with `payload_shape`).
@@ -158,6 +163,7 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> GatewayCon
         except (ModelError, SettingsError) as exc:
             raise ConfigError(f"{path}: {exc}") from None
     _check_payload_shapes(config, inventory_file or path)
+    _check_panels(config, path)
     if config.firelane_worker is not None:
         config.firelane_worker = (path.parent / config.firelane_worker).resolve()
         _check_firelane_worker(config)
@@ -195,6 +201,20 @@ def _check_payload_shapes(config: GatewayConfig, inventory_path: Path) -> None:
                     f"{where}: {prefix}.event.names maps to {event!r}, not an event of {device.kind.value} "
                     f"(expected one of {', '.join(sorted(EVENTS[device.kind]))})"
                 )
+
+
+def _check_panels(config: GatewayConfig, path: Path) -> None:
+    panel_points = [d.id for d in config.devices if d.gb26875 is not None]
+    if config.gb26875 is None:
+        if panel_points:
+            raise ConfigError(
+                f"{path}: {panel_points[0]!r} has a gb26875 panel point but there is no gb26875 section"
+            )
+        return
+    try:
+        bind_panel_points(config.gb26875, Inventory(config.devices))
+    except MappingError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 def _check_firelane_worker(config: GatewayConfig) -> None:

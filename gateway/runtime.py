@@ -33,6 +33,7 @@ from api.context import ApiContext
 from api.schemas import AlertOut, DeviceOut, incident_out
 from api.stream import Broadcaster
 from api.tickets import TicketApiContext
+from drivers.gb26875.receiver import Gb26875Receiver
 from drivers.modbus import ModbusDriver
 from drivers.mqtt.client import MqttEndpoint, MqttSubscriber
 from drivers.mqtt.codec import ProtocolV1Decoder
@@ -95,6 +96,7 @@ class Gateway:
         self.incidents: IncidentTracker | None = None
         self.modes = ModeBook(time.time)
         self.modbus: ModbusDriver | None = None
+        self.gb26875: Gb26875Receiver | None = None
         # The one thread that calls the ticket service (API, alert changes, sweeps).
         self.ticket_desk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ticket-desk")
 
@@ -172,6 +174,8 @@ class Gateway:
         children = []
         if self.modbus is not None:
             children.append(asyncio.create_task(self.modbus.run(), name="modbus"))
+        if self.gb26875 is not None:
+            children.append(asyncio.create_task(self.gb26875.run(), name="gb26875"))
         if self.config.firelane_worker is not None:
             # Vision runs in its own process so it can never stall ingest; it reports over MQTT.
             command = [
@@ -304,6 +308,10 @@ class Gateway:
         )
         if self.config.modbus is not None:
             self.modbus = ModbusDriver(self.config.modbus, self.inventory, pipeline)
+        if (panels := self.config.gb26875) is not None:
+            if "timezone" not in panels.model_fields_set:  # panels' time labels are campus local time
+                panels = panels.model_copy(update={"timezone": self.config.campus.timezone})
+            self.gb26875 = Gb26875Receiver(panels, self.inventory, pipeline, pipeline)
         log.info("restored %d open alerts and %d device states", len(open_alerts), len(saved))
         return pipeline
 
@@ -438,6 +446,7 @@ class Gateway:
             "store": self._store_health(),
             "stream_clients": self.broadcaster.client_count,
             "modbus": self.modbus.stats() if self.modbus else {},
+            "gb26875": dict(self.gb26875.stats()) if self.gb26875 else {},
             "notify": {
                 "sent": self.notifier.sent if self.notifier else 0,
                 "failed_attempts": self.notifier.failed_attempts if self.notifier else 0,
