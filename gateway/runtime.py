@@ -1,71 +1,42 @@
-"""Builds the gateway from validated config and runs it: ingest, rules, store, API, one event loop."""
+"""Runs the gateway from validated config: one event loop, the core wired by `bootstrap`, and its
+services (MQTT ingest, scheduler, notify, Modbus, GB/T 26875, fire-lane worker, API) started and
+stopped in order."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
-import pickle
 import sys
 import time
-from collections.abc import Callable, Generator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import uvicorn
-
-from analytics.alerts import AlertChanged, AlertService
 from analytics.bus import MessageBus
-from analytics.device_tracker import DeviceStatusChanged, DeviceTracker
 from analytics.devices import Inventory
-from analytics.incidents import IncidentChanged, IncidentTracker
-from analytics.ingest import IngestValidator
+from analytics.incidents import IncidentTracker
 from analytics.modes import ModeBook
-from analytics.rules.engine import RuleEngine
-from analytics.rules.health import DeviceOfflineRule
-from analytics.tickets import PeopleDirectory, TicketService
+from analytics.tickets import TicketService
 from api.app import create_app
 from api.auth import Principal, TokenBook
 from api.context import ApiContext
-from api.schemas import AlertOut, DeviceOut, incident_out
 from api.stream import Broadcaster
 from api.tickets import TicketApiContext
 from drivers.gb26875.receiver import Gb26875Receiver
 from drivers.modbus import ModbusDriver
-from drivers.mqtt.client import MqttEndpoint, MqttSubscriber
-from drivers.mqtt.codec import ProtocolV1Decoder
+from drivers.mqtt.client import MqttSubscriber
+from gateway.bootstrap import Core, bootstrap
 from gateway.config import GatewayConfig
 from gateway.counters import Counters
 from gateway.notify.notifier import Notifier
 from gateway.pipeline import Pipeline
 from gateway.reports import device_availability_pct
+from gateway.services import ApiServer, BackgroundTask, MqttIngest, Scheduler, Service
 from gateway.supervisor import supervise
 from storage.sqlite import SqliteStore
-from storage.tickets import SqliteTicketRepository
 
 log = logging.getLogger(__name__)
-
-TICK_INTERVAL_S = 1.0
-# Past this many uncommitted rows the gateway stops reading telemetry until SQLite catches up.
-MAX_STORE_BACKLOG_ROWS = 100_000
-# The alarm lane's own bound (it is not held back by a telemetry backlog, which would queue
-# alarms behind it again; only a flood of uncommitted writes this large pauses it).
-MAX_STORE_BACKLOG_ROWS_ALARMS = 150_000
-MAINTENANCE_INTERVAL_S = 60.0
-# Rules' working state (hold timers, sample counts) is saved this often and at shutdown, so a
-# power cut costs at most this much of it.
-RULE_STATE_SAVE_INTERVAL_S = 60.0
-
-
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn inside our loop: the gateway, not uvicorn, owns SIGINT/SIGTERM."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
 
 
 class Gateway:
@@ -85,119 +56,76 @@ class Gateway:
         )
         self.broadcaster = Broadcaster()
         self.bus = MessageBus()
+        self.modes = ModeBook(time.time)
         self.started_at = time.time()
         self.ready = asyncio.Event()
         self._stop = asyncio.Event()
+        self.core: Core | None = None
         self.subscribers: list[MqttSubscriber] = []
-        self.pipeline: Pipeline | None = None
-        self.tickets: TicketService | None = None
-        self.ticket_repository: SqliteTicketRepository | None = None
-        self.notifier: Notifier | None = None
-        self.incidents: IncidentTracker | None = None
-        self.modes = ModeBook(time.time)
-        self.modbus: ModbusDriver | None = None
-        self.gb26875: Gb26875Receiver | None = None
-        # The one thread that calls the ticket service (API, alert changes, sweeps).
-        self.ticket_desk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ticket-desk")
+
+    # What tests and the API read of the core, once `run` has built it.
+    @property
+    def pipeline(self) -> Pipeline | None:
+        return self.core.pipeline if self.core else None
+
+    @property
+    def tickets(self) -> TicketService | None:
+        return self.core.tickets if self.core else None
+
+    @property
+    def notifier(self) -> Notifier | None:
+        return self.core.notifier if self.core else None
+
+    @property
+    def incidents(self) -> IncidentTracker | None:
+        return self.core.incidents if self.core else None
+
+    @property
+    def modbus(self) -> ModbusDriver | None:
+        return self.core.modbus if self.core else None
+
+    @property
+    def gb26875(self) -> Gb26875Receiver | None:
+        return self.core.gb26875 if self.core else None
 
     def stop(self) -> None:
         self._stop.set()
 
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
         # Hand the GIL over every 1 ms instead of 5: the SQLite writer thread binding a large batch
         # must not keep an alarm waiting on the loop thread.
         sys.setswitchinterval(0.001)
         self.store.open()
-        pipeline = self._build_pipeline()
-        self.pipeline = pipeline
-        pipeline.tick()  # rules learn the gateway's clock before the first record arrives
-        broker = self.config.broker
-        campus_id = self.config.campus.id
-        # Two broker sessions: alarms (events, status) never queue behind a telemetry backlog.
-        lanes = {
-            "alarms": (f"campus/{campus_id}/+/+/event", f"campus/{campus_id}/+/+/status"),
-            "telemetry": (f"campus/{campus_id}/+/+/telemetry",),
-        }
-
-        # While SQLite writes fail (disk full, I/O error) neither lane reads: messages wait at the
-        # broker, unacknowledged, and reading resumes by itself once a write commits again.
-        def telemetry_may_read() -> bool:
-            return self.store.healthy and self.store.backlog_rows < MAX_STORE_BACKLOG_ROWS
-
-        def alarms_may_read() -> bool:
-            return self.store.healthy and self.store.backlog_rows < MAX_STORE_BACKLOG_ROWS_ALARMS
-
-        def lane_subscriber(
-            lane: str, may_read: Callable[[], bool], before_chunk: Callable[[], None] | None = None
-        ) -> MqttSubscriber:
-            urgent = lane == "alarms"  # alarms commit ahead of a telemetry backlog
-            return MqttSubscriber(
-                MqttEndpoint(
-                    host=broker.host,
-                    port=broker.port,
-                    client_id=f"{broker.client_id}-{lane}",
-                    topic_filters=lanes[lane],
-                    username=broker.username,
-                    password=broker.password,
-                    qos=broker.qos,
-                    mqtt_v5=broker.mqtt_version == 5,
-                    session_expiry_s=broker.session_expiry_s,
-                ),
-                loop,
-                lambda batch: pipeline.handle_mqtt_batch(batch, urgent=urgent),
-                broker.ack_after_commit,
-                may_read=may_read,
-                before_chunk=before_chunk,
-            )
-
-        alarms = lane_subscriber("alarms", alarms_may_read)
-        # Before each chunk of telemetry, whatever waits in the alarm lane is taken first.
-        telemetry = lane_subscriber("telemetry", telemetry_may_read, before_chunk=alarms.read_if_ready)
-        self.subscribers = [alarms, telemetry]
-        server = _EmbeddedServer(
-            uvicorn.Config(
-                create_app(self._api_context(pipeline)),
-                host=self.config.api.host,
-                port=self.config.api.port,
-                log_level="warning",
-                lifespan="off",
-                ws_ping_interval=20,
-            )
+        config = self.config
+        core = self.core = bootstrap(
+            config, self.inventory, self.store, self.bus, self.counters, self.broadcaster, self.modes
         )
-        for subscriber in self.subscribers:
-            subscriber.start()
-        api_task = asyncio.create_task(server.serve(), name="api")
-        tick_task = asyncio.create_task(self._tick_forever(pipeline), name="tick")
-        assert self.notifier is not None
-        notify_task = asyncio.create_task(self.notifier.run(), name="notify")
-        children = []
-        if self.modbus is not None:
-            children.append(asyncio.create_task(self.modbus.run(), name="modbus"))
-        if self.gb26875 is not None:
-            children.append(asyncio.create_task(self.gb26875.run(), name="gb26875"))
-        if self.config.firelane_worker is not None:
+        core.pipeline.tick()  # rules learn the gateway's clock before the first record arrives
+        ingest = MqttIngest(config.broker, config.campus.id, core, self.store)
+        self.subscribers = ingest.subscribers
+        scheduler = Scheduler(core, self.store, config.tickets.sweep_interval_s)
+        api = ApiServer(create_app(self._api_context(core)), config.api.host, config.api.port)
+        services: list[Service] = [ingest, scheduler, BackgroundTask("notify", core.notifier.run)]
+        if core.modbus is not None:
+            services.append(BackgroundTask("modbus", core.modbus.run))
+        if core.gb26875 is not None:
+            services.append(BackgroundTask("gb26875", core.gb26875.run))
+        if config.firelane_worker is not None:
             # Vision runs in its own process so it can never stall ingest; it reports over MQTT.
-            command = [
-                sys.executable,
-                "-m",
-                "gateway.firelane",
-                "firelane",
-                "worker",
-                "--config",
-                str(self.config.firelane_worker),
-            ]
-            children.append(asyncio.create_task(supervise("fire-lane worker", command), name="firelane"))
+            command = [sys.executable, "-m", "gateway.firelane", "firelane", "worker", "--config"]
+            command.append(str(config.firelane_worker))
+            services.append(BackgroundTask("firelane", lambda: supervise("fire-lane worker", command)))
+        services.append(api)
+        started: list[Service] = []
         try:
-            while not server.started and not api_task.done():
-                await asyncio.sleep(0.02)
-            if api_task.done():
-                api_task.result()  # raises the bind error, for example
+            for service in services:
+                await service.start()
+                started.append(service)
             log.info(
                 "gateway for campus %s running; API on %s:%d",
-                campus_id,
-                self.config.api.host,
-                self.config.api.port,
+                config.campus.id,
+                config.api.host,
+                config.api.port,
             )
             # What start-up built (modules, config, inventory, rules, the app) lives as long as
             # the process: keep it out of the collector's full passes, which otherwise walk it all
@@ -206,182 +134,40 @@ class Gateway:
             gc.freeze()
             self.ready.set()
             stop_wait = asyncio.create_task(self._stop.wait())
-            await asyncio.wait({api_task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+            assert api.task is not None
+            await asyncio.wait({api.task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
             stop_wait.cancel()
         finally:
             gc.unfreeze()
-            for subscriber in self.subscribers:
-                subscriber.stop()
-            tick_task.cancel()
-            for task in (notify_task, *children):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            server.should_exit = True
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(api_task, 5)
-            pipeline.tick()  # persist the latest device state
+            for service in started:
+                try:
+                    await service.stop()
+                except Exception:
+                    log.exception("stopping %s failed", service.name)
+            core.pipeline.tick()  # persist the latest device state
             # Hold timers and windows in flight survive a restart (after a crash, as of the last
             # periodic save; open alerts come back from the store either way).
-            self._save_rule_state(pipeline)
-            await asyncio.to_thread(self.ticket_desk.shutdown)
+            scheduler.save_rule_state()
+            await asyncio.to_thread(core.ticket_desk.shutdown)
             await asyncio.to_thread(self.store.close)
             log.info("gateway stopped")
 
-    def _build_pipeline(self) -> Pipeline:
-        """Wire the core: one bus, whose handlers (live stream, incidents, notify, tickets) hear
-        every alert, incident and device change in the order registered here."""
-        bus = self.bus
-        engine = RuleEngine(self.config.build_rules())
-        open_alerts = self.store.open_alerts()
-        saved_rule_state = self.store.rule_state()
-        if saved_rule_state is not None:
-            try:
-                # Our own file, written by us (every minute and at shutdown): trusted like the store.
-                engine.load_state(pickle.loads(saved_rule_state))
-            except Exception:
-                log.exception("could not restore the rules' saved state; hold timers start over")
-        engine.restore(open_alerts)
-        alerts = AlertService(
-            self.store, time.time, next_id=self.store.max_alert_id() + 1, open_alerts=open_alerts, bus=bus
-        )
-        tracker = DeviceTracker(self.config.devices)
-        decoder = ProtocolV1Decoder(self.config.campus.id, self.inventory, self.config.mqtt_shapes)
-        validator = IngestValidator(self.inventory, self.store.sessions())
-        now = time.time()
-        saved = {row.device_id: row for row in self.store.device_states()}
-        offline_rule = next((r for r in engine.rules if isinstance(r, DeviceOfflineRule)), None)
-        for device in self.inventory:
-            status = saved.get(device.id)
-            if status is not None:
-                tracker.restore(status)
-            if offline_rule is not None:
-                # Silence is measured from now: time the gateway was down is not the device's fault.
-                offline_rule.watch(device, now)
-        bus.subscribe(AlertChanged, self._publish_alert)
-        # Incidents first: the notifier's storm grouping asks which incident an alert is in.
-        self.incidents = incidents = IncidentTracker(
-            lambda device_id: spec.building if (spec := self.inventory.get(device_id)) else "",
-            window_s=self.config.incidents.window_s,
-            storm_devices=self.config.incidents.storm_devices,
-            bus=bus,
-        )
-        for alert in sorted(open_alerts, key=lambda alert: alert.first_seen):
-            incidents.observe(alert)  # incidents live in memory: rebuilt from the open alerts
-        bus.subscribe(AlertChanged, lambda message: incidents.observe(message.alert))
-        bus.subscribe(IncidentChanged, self._publish_incident)
-        self.notifier = notifier = Notifier.from_config(
-            self.config.notify,
-            self.store,
-            self.config.campus.name or self.config.campus.id,
-            locate=self._locate,
-            incident_of=incidents.incident_of,
-            zone=ZoneInfo(self.config.campus.timezone),
-        )
-        notifier.restore(open_alerts)
-        bus.subscribe(AlertChanged, lambda message: notifier.on_alert(message.alert))
-        self.ticket_repository = repository = SqliteTicketRepository(self.store)
-        self.tickets = tickets = TicketService(
-            repository,
-            PeopleDirectory(self.config.tickets.people),
-            lambda alert_id: alerts.get_open(alert_id) or self.store.alert(alert_id),
-            time.time,
-            policies=self.config.tickets.build_policies(),
-            escalator=notifier,
-            locate=self._locate,
-            known_alerts=open_alerts,
-        )
-        # Tickets change on their desk thread: their writes wait for commits, never on the loop.
-        bus.subscribe(AlertChanged, lambda message: self._at_desk(tickets.on_alert, message.alert))
-        bus.subscribe(DeviceStatusChanged, self._publish_device)
-        pipeline = Pipeline(
-            self.inventory,
-            decoder,
-            validator,
-            engine,
-            alerts,
-            tracker,
-            self.store,
-            self.counters,
-            bus,
-            self.modes,
-        )
-        if self.config.modbus is not None:
-            self.modbus = ModbusDriver(self.config.modbus, self.inventory, pipeline)
-        if (panels := self.config.gb26875) is not None:
-            if "timezone" not in panels.model_fields_set:  # panels' time labels are campus local time
-                panels = panels.model_copy(update={"timezone": self.config.campus.timezone})
-            self.gb26875 = Gb26875Receiver(panels, self.inventory, pipeline, pipeline)
-        log.info("restored %d open alerts and %d device states", len(open_alerts), len(saved))
-        return pipeline
-
-    def _at_desk(self, call: Callable[..., Any], *args: Any) -> None:
-        def run() -> None:
-            try:
-                call(*args)
-            except Exception:
-                log.exception("ticket desk: %s failed", getattr(call, "__qualname__", call))
-
-        self.ticket_desk.submit(run)
-
-    def _locate(self, device_id: str) -> str:
-        spec = self.inventory.get(device_id)
-        return spec.location if spec else device_id
-
-    def _publish_incident(self, message: IncidentChanged) -> None:
-        self.broadcaster.publish({"type": "incident", "incident": incident_out(message.incident)})
-
-    def _publish_alert(self, message: AlertChanged) -> None:
-        alert = message.alert
-        self.broadcaster.publish({"type": "alert", "alert": AlertOut.of(alert, self.inventory).model_dump()})
-
-    def _publish_device(self, message: DeviceStatusChanged) -> None:
-        status = message.status
-        device = self.inventory.get(status.device_id)
-        if device is not None:
-            self.broadcaster.publish({"type": "device", "device": DeviceOut.of(device, status).model_dump()})
-
-    def _save_rule_state(self, pipeline: Pipeline) -> None:
-        self.store.save_rule_state(time.time(), pickle.dumps(pipeline.engine.state()))
-
-    async def _tick_forever(self, pipeline: Pipeline) -> None:
-        last_maintenance = last_sweep = 0.0
-        last_rule_save = time.time()
-        while True:
-            await asyncio.sleep(TICK_INTERVAL_S)
-            try:
-                pipeline.tick()
-                now = time.time()
-                if now - last_maintenance >= MAINTENANCE_INTERVAL_S:
-                    last_maintenance = now
-                    self.store.maintain(now)
-                if now - last_rule_save >= RULE_STATE_SAVE_INTERVAL_S:
-                    last_rule_save = now
-                    self._save_rule_state(pipeline)
-                if self.tickets is not None and now - last_sweep >= self.config.tickets.sweep_interval_s:
-                    last_sweep = now
-                    await asyncio.wrap_future(
-                        self.ticket_desk.submit(self.tickets.sweep, pipeline.alerts.open_alerts())
-                    )
-            except Exception:
-                log.exception("periodic tick failed; retrying next second")
-
-    def _api_context(self, pipeline: Pipeline) -> ApiContext:
+    def _api_context(self, core: Core) -> ApiContext:
         tokens = TokenBook({t.sha256: Principal(t.name, t.role) for t in self.config.api.tokens})
         return ApiContext(
             campus_id=self.config.campus.id,
             campus_name=self.config.campus.name,
             inventory=self.inventory,
-            tracker=pipeline.tracker,
-            alerts=pipeline.alerts,
+            tracker=core.pipeline.tracker,
+            alerts=core.alerts,
             store=self.store,
             broadcaster=self.broadcaster,
             tokens=tokens,
             health=self.health,
             counters=lambda: self.counters.values,
             snapshot_dir=self.snapshot_dir,
-            tickets=self._ticket_api_context(),
-            incidents=self.incidents,
+            tickets=self._ticket_api_context(core),
+            incidents=core.incidents,
             modes=self.modes,
         )
 
@@ -389,12 +175,10 @@ class Gateway:
         """Relative paths from a config built in code (demo, tests) live next to the database."""
         return path if path.is_absolute() else self.config.storage.sqlite_path.parent / path.name
 
-    def _ticket_api_context(self) -> TicketApiContext | None:
-        if self.tickets is None:
-            return None
+    def _ticket_api_context(self, core: Core) -> TicketApiContext:
         config = self.config
         return TicketApiContext(
-            service=self.tickets,
+            service=core.tickets,
             clock=time.time,
             photo_dir=self._beside_database(config.tickets.photo_dir),
             timezone=ZoneInfo(config.campus.timezone),
@@ -403,7 +187,7 @@ class Gateway:
             availability_pct=lambda start, end: device_availability_pct(
                 config.storage.sqlite_path, start, end
             ),
-            desk=lambda call: self.ticket_desk.submit(call).result(),
+            desk=lambda call: core.ticket_desk.submit(call).result(),
         )
 
     def _store_health(self) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -127,4 +128,8 @@ async def running_gateway(config: GatewayConfig) -> AsyncIterator[RunningGateway
     finally:
         await harness.http.aclose()
         gateway.stop()
-        await asyncio.wait_for(task, 15)
+        try:
+            await asyncio.wait_for(task, 15)
+        except TimeoutError:
+            faulthandler.dump_traceback(all_threads=True)  # where shutdown hangs, for the CI log
+            raise

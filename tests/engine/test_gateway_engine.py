@@ -201,7 +201,7 @@ async def test_a_restart_in_the_middle_keeps_hold_timers_and_sample_counts(
 async def test_rule_state_is_saved_while_running_so_a_power_cut_keeps_sample_counts(
     mosquitto: Broker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("gateway.runtime.RULE_STATE_SAVE_INTERVAL_S", 0.5)
+    monkeypatch.setattr("gateway.services.RULE_STATE_SAVE_INTERVAL_S", 0.5)
     devices = [DeviceSpec(id="efm-1", kind=DeviceKind.ELECTRICAL_FIRE, building="综合楼")]
     config = gateway_config(mosquitto, tmp_path / "gw.db", devices)
     fleet = Fleet("test", mosquitto.host, mosquitto.port, client_id="power-cut")

@@ -74,7 +74,7 @@ async def test_a_panic_is_not_held_back_while_telemetry_waits_for_the_store(
     try:
         async with running_gateway(config) as gw:
             # As if SQLite had fallen far behind: telemetry stops being read; alarms must not.
-            monkeypatch.setattr("gateway.runtime.MAX_STORE_BACKLOG_ROWS", 0)
+            monkeypatch.setattr("gateway.services.MAX_STORE_BACKLOG_ROWS", 0)
             alarms, telemetry = gw.gateway.subscribers
             fleet.temperature("kitchen-temp-01").telemetry(temperature_c=22.0)
             fleet.panic("panic-gate-01").press()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
+from typing import Any
 
 from simulators.campus import demo_campus
 from simulators.fleet import Fleet
 from tests.conftest import Broker
-from tests.harness import gateway_config, running_gateway
+from tests.harness import RunningGateway, gateway_config, running_gateway
 
 
 async def test_ticket_from_a_live_alert_collects_repeats_of_the_same_condition(
@@ -42,7 +45,8 @@ async def test_ticket_from_a_live_alert_collects_repeats_of_the_same_condition(
             fleet.gate("gate-north").force_open()  # the hazard is back before the ticket is closed
             second = await gw.wait_for_alert("gate_forced", "gate-north", state="active")
             assert second["id"] != first["id"]
-            again = await gw.get(f"/api/v1/alerts/{second['id']}/ticket")
+            # Linked on the ticket desk a commit after the alert is raised: wait for it.
+            again = await _linked_ticket(gw, second["id"])
             assert again["id"] == ticket["id"] and sorted(again["alert_ids"]) == [first["id"], second["id"]]
             bureau = await gw.http.get(
                 "/api/v1/tickets", headers=gw.headers("bureau"), params={"overdue": "true", "level": "major"}
@@ -53,3 +57,13 @@ async def test_ticket_from_a_live_alert_collects_repeats_of_the_same_condition(
             ).status_code == 403
     finally:
         fleet.close()
+
+
+async def _linked_ticket(gw: RunningGateway, alert_id: int, timeout_s: float = 5.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        response = await gw.http.get(f"/api/v1/alerts/{alert_id}/ticket", headers=gw.headers())
+        if response.status_code == 200 or time.monotonic() > deadline:
+            response.raise_for_status()
+            return dict(response.json())
+        await asyncio.sleep(0.05)
