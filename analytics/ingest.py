@@ -148,9 +148,9 @@ class IngestValidator:
             if not isinstance(record, StatusChange) or record.reason != "status":
                 kept.append(record)
                 continue
-            # The broker hands the retained status to every new subscription: the same state, not
-            # newer than the one we have, is that repeat, not a change.
-            if record.state is session.status and (session.status_ts or 0.0) >= record.ts:
+            # The broker hands the retained status to every new subscription, with or without a
+            # device time on it: the state the device last reported, again, is not a change.
+            if record.state is session.status:
                 continue
             if record.state is DeviceState.ONLINE and session.status is not DeviceState.ONLINE:
                 # A device coming (back) online may have restarted its counters.

@@ -128,7 +128,6 @@ class SqliteWriter:
         self.healthy = True
         # Rows submitted and not yet committed; written under the condition's lock.
         self.backlog_rows = 0
-        self.backlog_submissions = 0
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="sqlite-writer", daemon=True)
@@ -156,7 +155,6 @@ class SqliteWriter:
                 raise RuntimeError("the SQLite writer is stopped")
             (self._urgent if urgent else self._bulk).append(submission)
             self.backlog_rows += submission.rows
-            self.backlog_submissions += 1
             self._wake.notify()
         return submission.future
 
@@ -222,7 +220,6 @@ class SqliteWriter:
         self.stats.failing_since = None
         with self._wake:
             self.backlog_rows -= sum(submission.rows for submission in group)
-            self.backlog_submissions -= len(group)
         for submission in group:
             if submission.error is not None:
                 submission.future.set_exception(submission.error)
@@ -235,7 +232,7 @@ class SqliteWriter:
             pending += [*self._urgent, *self._bulk]
             self._urgent.clear()
             self._bulk.clear()
-            self.backlog_rows = self.backlog_submissions = 0
+            self.backlog_rows = 0
         log.error("SQLite writer stopping with %d uncommitted submissions abandoned (%s)", len(pending), exc)
         for submission in pending:
             submission.future.set_exception(RuntimeError(f"not committed: {self.stats.last_error}"))

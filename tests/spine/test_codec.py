@@ -214,3 +214,11 @@ def test_the_seq_window_survives_being_saved_and_loaded() -> None:
     assert restored == window and restored.missing == {4, 6}
     assert not restored.admit(5) and restored.admit(6) and restored.admit(4)
     assert SeqWindow.load(restored.dump()).missing == set()
+
+
+def test_a_status_repeated_without_a_device_time_is_not_a_change() -> None:
+    codec = decoder()
+    topic = "campus/school/smoke/s1/status"
+    assert len(codec.decode(topic, b'{"state": "online"}', NOW)) == 1  # type: ignore[arg-type]
+    assert codec.decode(topic, b'{"state": "online"}', NOW + 5) == []  # the retained copy again
+    assert len(codec.decode(topic, b'{"state": "offline"}', NOW + 9)) == 1  # type: ignore[arg-type]
