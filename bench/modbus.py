@@ -39,6 +39,7 @@ from pymodbus.client import AsyncModbusTcpClient  # noqa: E402
 
 from analytics.devices import DeviceSpec, Inventory  # noqa: E402
 from analytics.records import DeviceKind, Reading, Record  # noqa: E402
+from drivers.errors import PayloadError  # noqa: E402
 from drivers.modbus import ModbusDriver, ModbusSettings  # noqa: E402
 
 REGISTERS = 40
@@ -55,6 +56,9 @@ class PollTimes:
         for record in records:
             if isinstance(record, Reading) and record.metric == "r00":
                 self.starts[record.device_id].append(record.ts)
+
+    def reject(self, error: PayloadError, source: str, payload: bytes, received_at: float) -> None:
+        raise AssertionError(f"the bench model decodes to finite values only: {error}")
 
 
 def write_model(directory: Path) -> None:

@@ -16,7 +16,7 @@ from concurrent.futures import Future
 from dataclasses import replace
 from itertools import groupby
 
-from analytics.alerts import Alert, AlertService, AlertSignal, Severity
+from analytics.alerts import Alert, AlertService, AlertSignal
 from analytics.bus import MessageBus
 from analytics.device_tracker import DeviceStatusChanged, DeviceTracker
 from analytics.devices import Inventory
@@ -24,6 +24,7 @@ from analytics.errors import PayloadError
 from analytics.ingest import Duplicate, Envelope, IngestValidator
 from analytics.modes import ModeBook
 from analytics.records import DeviceEvent, DeviceState, Reading, Record, StatusChange
+from analytics.rules.catalogue import rule_entry
 from analytics.rules.engine import RuleEngine
 from analytics.sessions import Lane
 from drivers.mqtt.client import InboundMessage
@@ -32,6 +33,7 @@ from gateway.counters import Counters, LogLimiter
 from storage.sqlite import ReadingRow, SqliteStore
 
 log = logging.getLogger(__name__)
+UNKNOWN_DEVICE = rule_entry("unknown_device")
 
 
 class Pipeline:
@@ -161,7 +163,7 @@ class Pipeline:
                     error.device_id,
                     True,
                     received_at,
-                    Severity.WARNING,
+                    UNKNOWN_DEVICE.severity,
                     error.device_id,
                     details,
                 )

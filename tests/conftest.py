@@ -31,16 +31,19 @@ def start_mosquitto(workdir: Path, extra_config: str = "") -> tuple[subprocess.P
 
 def launch_mosquitto(broker: Broker) -> subprocess.Popen[bytes]:
     """Run mosquitto with `broker`'s config file (again, after a stop: same port, same persistence)."""
-    proc = subprocess.Popen(
-        [find_mosquitto() or "mosquitto", "-c", str(broker.config_path)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    # Its log goes to a file: a pipe nobody reads fills up and then blocks the broker.
+    log_path = broker.config_path.parent / "mosquitto-relaunch.log"
+    with log_path.open("ab") as log_file:
+        proc = subprocess.Popen(
+            [find_mosquitto() or "mosquitto", "-c", str(broker.config_path)],
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+        )
     port = broker.port
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"mosquitto exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+            raise RuntimeError(f"mosquitto exited: {log_path.read_text(errors='replace')[-2000:]}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 break

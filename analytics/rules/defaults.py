@@ -1,4 +1,8 @@
-"""The default rule set (SPEC section 5) and how configuration overrides its parameters."""
+"""The default rule set (SPEC section 5) and how configuration overrides its parameters.
+
+Names, device kinds and severities come from the rule catalogue; this module adds each rule's
+evaluation and its default parameters.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from analytics.alerts import Severity
 from analytics.records import DeviceKind
 from analytics.rules.base import Rule
 from analytics.rules.burst import EventBurstRule
+from analytics.rules.catalogue import rule_entry
 from analytics.rules.correlation import ZoneCorrelationRule
 from analytics.rules.duration import OpenTooLongRule
 from analytics.rules.event import EventRule
@@ -24,7 +29,12 @@ from analytics.rules.tiered import TieredThresholdRule
 from analytics.rules.ventilation import VentilationFaultRule
 
 K = DeviceKind
-_ALL_KINDS = frozenset(DeviceKind)
+
+
+def _catalogued(name: str) -> tuple[str, frozenset[DeviceKind], Severity]:
+    """A rule's name, kinds and severity, as the rule catalogue lists them."""
+    entry = rule_entry(name)
+    return entry.name, entry.kinds, entry.severity
 
 
 def default_rules(
@@ -39,61 +49,49 @@ def default_rules(
     """
     custodians = {cabinet: frozenset(persons) for cabinet, persons in (cabinet_custodians or {}).items()}
     return [
-        EventRule("fire_alarm", frozenset({K.SMOKE}), Severity.CRITICAL, raise_on=frozenset({"alarm"}),
-                  clear_on=frozenset({"alarm_clear"})),
-        ThresholdRule("heat_high", frozenset({K.SMOKE, K.TEMPERATURE}), Severity.CRITICAL, metric="temperature_c",
-                      raise_at=57.0, clear_below=54.0, clear_hold_s=60.0),
-        EventRule("panic_pressed", frozenset({K.PANIC}), Severity.CRITICAL, raise_on=frozenset({"pressed"}),
-                  clear_on=frozenset({"cancelled"})),
-        EventRule("gate_forced", frozenset({K.GATE}), Severity.CRITICAL, raise_on=frozenset({"forced_open"}),
-                  clear_on=frozenset({"closed"})),
-        DeviceOfflineRule("device_offline", _ALL_KINDS, Severity.WARNING),
-        EventRule("device_fault", _ALL_KINDS, Severity.WARNING, raise_on=frozenset({"fault", "camera_fault"}),
+        EventRule(*_catalogued("fire_alarm"), raise_on=frozenset({"alarm"}), clear_on=frozenset({"alarm_clear"})),
+        ThresholdRule(*_catalogued("heat_high"), metric="temperature_c", raise_at=57.0, clear_below=54.0,
+                      clear_hold_s=60.0),
+        EventRule(*_catalogued("panic_pressed"), raise_on=frozenset({"pressed"}), clear_on=frozenset({"cancelled"})),
+        EventRule(*_catalogued("gate_forced"), raise_on=frozenset({"forced_open"}), clear_on=frozenset({"closed"})),
+        DeviceOfflineRule(*_catalogued("device_offline")),
+        EventRule(*_catalogued("device_fault"), raise_on=frozenset({"fault", "camera_fault"}),
                   clear_on=frozenset({"fault_clear", "camera_ok"})),
-        EventRule("tamper", _ALL_KINDS, Severity.MAJOR, raise_on=frozenset({"tamper"}),
-                  clear_on=frozenset({"tamper_clear"})),
-        EventRule("clock_skew", _ALL_KINDS, Severity.INFO, raise_on=frozenset({"clock_skew"}),
+        EventRule(*_catalogued("tamper"), raise_on=frozenset({"tamper"}), clear_on=frozenset({"tamper_clear"})),
+        EventRule(*_catalogued("clock_skew"), raise_on=frozenset({"clock_skew"}),
                   clear_on=frozenset({"clock_skew_clear"})),
-        SustainedThresholdRule("smoke_prealarm", frozenset({K.SMOKE}), Severity.WARNING,
-                               metrics=frozenset({"obscuration_pct_m"}), raise_at=2.0, hold_s=10.0,
-                               clear_at=1.5, clear_hold_s=10.0),
-        ZoneCorrelationRule("fire_confirmed", frozenset(), Severity.CRITICAL, alarm_rules=frozenset({"fire_alarm"}),
+        SustainedThresholdRule(*_catalogued("smoke_prealarm"), metrics=frozenset({"obscuration_pct_m"}),
+                               raise_at=2.0, hold_s=10.0, clear_at=1.5, clear_hold_s=10.0),
+        ZoneCorrelationRule(*_catalogued("fire_confirmed"), alarm_rules=frozenset({"fire_alarm"}),
                             support_rules=frozenset({"heat_high", "heat_rate_of_rise"}), window_s=120.0),
-        RateOfRiseRule("heat_rate_of_rise", frozenset({K.SMOKE, K.TEMPERATURE}), Severity.CRITICAL,
-                       metric="temperature_c", rise_per_min=10.0, min_span_s=30.0),
+        RateOfRiseRule(*_catalogued("heat_rate_of_rise"), metric="temperature_c", rise_per_min=10.0,
+                       min_span_s=30.0),
         # GB 50116: residual-current alarm set 300-500 mA; three samples so one spike is not a leak.
-        SustainedThresholdRule("electrical_leakage", frozenset({K.ELECTRICAL_FIRE}), Severity.MAJOR,
-                               metrics=frozenset({"residual_current_ma"}), raise_at=300.0, min_samples=3,
-                               clear_at=270.0, clear_samples=3),
-        SustainedThresholdRule("cable_overtemp", frozenset({K.ELECTRICAL_FIRE}), Severity.MAJOR,
-                               metrics=frozenset(f"temp_c_{n}" for n in range(1, 5)), raise_at=70.0,
-                               clear_at=65.0, clear_hold_s=60.0),
-        OpenTooLongRule("gate_held_open", frozenset({K.GATE}), Severity.WARNING, open_events=frozenset({"opened"}),
+        SustainedThresholdRule(*_catalogued("electrical_leakage"), metrics=frozenset({"residual_current_ma"}),
+                               raise_at=300.0, min_samples=3, clear_at=270.0, clear_samples=3),
+        SustainedThresholdRule(*_catalogued("cable_overtemp"), metrics=frozenset(f"temp_c_{n}" for n in range(1, 5)),
+                               raise_at=70.0, clear_at=65.0, clear_hold_s=60.0),
+        OpenTooLongRule(*_catalogued("gate_held_open"), open_events=frozenset({"opened"}),
                         close_events=frozenset({"closed"}), raise_on=frozenset({"held_open"}), open_metric="open",
                         limit_s=120.0),
-        AfterHoursAccessRule("after_hours_access", frozenset({K.GATE}), Severity.WARNING,
-                             calendar=calendar or SchoolCalendar()),
-        EventBurstRule("access_denied_burst", frozenset({K.GATE}), Severity.WARNING, event="access_denied",
-                       count=5, window_s=60.0),
-        DualControlRule("dual_control_violation", frozenset({K.CHEM_CABINET}), Severity.MAJOR, window_s=60.0,
-                        required_persons=2, authorised=custodians),
-        OpenTooLongRule("cabinet_open_long", frozenset({K.CHEM_CABINET}), Severity.WARNING,
-                        open_events=frozenset({"door_opened"}), close_events=frozenset({"door_closed"}),
-                        open_metric="door_open", limit_s=600.0),
-        TieredThresholdRule("chem_leak", frozenset({K.CHEM_CABINET}), Severity.MAJOR, metric="voc_ppm",
-                            warn_at=10.0, warn_severity=Severity.WARNING, raise_at=50.0, clear_below=8.0,
-                            clear_hold_s=30.0, raise_on=frozenset({"leak_alarm"}),
-                            clear_on=frozenset({"leak_alarm_clear"})),
+        AfterHoursAccessRule(*_catalogued("after_hours_access"), calendar=calendar or SchoolCalendar()),
+        EventBurstRule(*_catalogued("access_denied_burst"), event="access_denied", count=5, window_s=60.0),
+        DualControlRule(*_catalogued("dual_control_violation"), window_s=60.0, required_persons=2,
+                        authorised=custodians),
+        OpenTooLongRule(*_catalogued("cabinet_open_long"), open_events=frozenset({"door_opened"}),
+                        close_events=frozenset({"door_closed"}), open_metric="door_open", limit_s=600.0),
+        TieredThresholdRule(*_catalogued("chem_leak"), metric="voc_ppm", warn_at=10.0,
+                            warn_severity=Severity.WARNING, raise_at=50.0, clear_below=8.0, clear_hold_s=30.0,
+                            raise_on=frozenset({"leak_alarm"}), clear_on=frozenset({"leak_alarm_clear"})),
         # GB 15322: low alarm at 25 %LEL (major), high alarm at 50 %LEL (critical).
-        TieredThresholdRule("flammable_gas", frozenset({K.CHEM_CABINET}), Severity.CRITICAL, metric="lel_pct",
-                            warn_at=25.0, warn_severity=Severity.MAJOR, raise_at=50.0, clear_below=20.0,
-                            clear_hold_s=30.0),
-        VentilationFaultRule("ventilation_fault", frozenset({K.CHEM_CABINET}), Severity.MAJOR, voc_at=10.0,
-                             voc_clear_below=8.0, clear_hold_s=30.0),
-        LaneEventRule("fire_lane_blocked", frozenset({K.CAMERA}), Severity.MAJOR,
-                      raise_on=frozenset({"lane_blocked"}), clear_on=frozenset({"lane_cleared"})),
-        SustainedThresholdRule("low_battery", frozenset({K.SMOKE, K.TEMPERATURE, K.PANIC}), Severity.INFO,
-                               metrics=frozenset({"battery_pct"}), raise_at=20.0, clear_at=25.0, below=True),
+        TieredThresholdRule(*_catalogued("flammable_gas"), metric="lel_pct", warn_at=25.0,
+                            warn_severity=Severity.MAJOR, raise_at=50.0, clear_below=20.0, clear_hold_s=30.0),
+        VentilationFaultRule(*_catalogued("ventilation_fault"), voc_at=10.0, voc_clear_below=8.0,
+                             clear_hold_s=30.0),
+        LaneEventRule(*_catalogued("fire_lane_blocked"), raise_on=frozenset({"lane_blocked"}),
+                      clear_on=frozenset({"lane_cleared"})),
+        SustainedThresholdRule(*_catalogued("low_battery"), metrics=frozenset({"battery_pct"}), raise_at=20.0,
+                               clear_at=25.0, below=True),
     ]  # fmt: skip
 
 

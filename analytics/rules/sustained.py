@@ -21,13 +21,16 @@ from analytics.rules.base import Rule
 class _Channel:
     """Where one metric of one device stands: raised or not, and the transition being timed."""
 
-    __slots__ = ("hold_s", "raised", "samples", "since", "tick_since")
+    __slots__ = ("hold_s", "limit", "min_samples", "raised", "samples", "since", "tick_since")
 
     def __init__(self) -> None:
         self.raised = False
         self.since: float | None = None  # device time the pending transition started
         self.samples = 0
+        # The device's own hold, sample count and limit for the pending raise: `tick` has no device.
         self.hold_s = 0.0
+        self.min_samples = 1.0
+        self.limit = 0.0
         # Gateway time `tick` first saw the pending raise: device clocks may be off by minutes.
         self.tick_since: float | None = None
 
@@ -77,12 +80,12 @@ class SustainedThresholdRule(Rule):
             if channel.since is None:
                 channel.since, channel.samples, channel.tick_since = ts, 0, None
                 channel.hold_s = self.param(device, "hold_s", self.hold_s)
+                channel.min_samples = self.param(device, "min_samples", self.min_samples)
+                channel.limit = limit
                 if channel.hold_s > 0:  # only a timed hold can end between samples
                     self._pending[(device.id, record.metric)] = channel
             channel.samples += 1
-            if ts - channel.since < channel.hold_s or channel.samples < self.param(
-                device, "min_samples", self.min_samples
-            ):
+            if ts - channel.since < channel.hold_s or channel.samples < channel.min_samples:
                 return ()
             return self._raise(device.id, record.metric, channel, ts, value, limit)
         limit = self.param(device, "clear_at", self.clear_at)
@@ -113,8 +116,8 @@ class SustainedThresholdRule(Rule):
         for (device_id, metric), channel in list(self._pending.items()):
             if channel.tick_since is None:
                 channel.tick_since = now
-            if now - channel.tick_since >= channel.hold_s and channel.samples >= self.min_samples:
-                signals.extend(self._raise(device_id, metric, channel, now, None, None))
+            if now - channel.tick_since >= channel.hold_s and channel.samples >= channel.min_samples:
+                signals.extend(self._raise(device_id, metric, channel, now, None, channel.limit))
         return signals
 
     def _raise(
@@ -124,14 +127,14 @@ class SustainedThresholdRule(Rule):
         channel: _Channel,
         ts: float,
         value: float | None,
-        limit: float | None,
+        limit: float,
     ) -> tuple[AlertSignal, ...]:
         self._pending.pop((device_id, metric), None)
         others_raised = any(other.raised for other in self._channels[device_id].values())
         channel.raised, channel.since = True, None
         if others_raised:
             return ()
-        details: dict[str, object] = {"metric": metric, "limit": self.raise_at if limit is None else limit}
+        details: dict[str, object] = {"metric": metric, "limit": limit}
         if value is not None:
             details["value"] = value
         return (AlertSignal(self.name, device_id, True, ts, self.severity, device_id, details),)

@@ -6,6 +6,9 @@ from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
 
+from analytics.hazards import HazardCategory as HazardCategory  # re-exported: tickets carry them
+from analytics.hazards import HazardLevel as HazardLevel
+
 
 class TicketState(StrEnum):
     REGISTERED = "registered"  # discovered and registered, nobody responsible yet
@@ -13,20 +16,6 @@ class TicketState(StrEnum):
     IN_PROGRESS = "in_progress"  # remediation under way
     PENDING_VERIFICATION = "pending_verification"  # remediated, awaiting a second person's check
     CLOSED = "closed"  # verified and closed (销号)
-
-
-class HazardCategory(StrEnum):
-    FIRE = "fire"
-    ELECTRICAL = "electrical"
-    CHEMICAL = "chemical"
-    ACCESS = "access"
-    VIDEO = "video"
-    DEVICE = "device"
-
-
-class HazardLevel(StrEnum):
-    GENERAL = "general"  # 一般隐患
-    MAJOR = "major"  # 重大隐患: escalated to the bureau when overdue (挂牌督办)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""Automatic tickets by policy (SPEC section 7 defaults), as data plus one function per trigger.
+"""Automatic tickets by policy (SPEC section 7 defaults, from the rule catalogue), as data plus one
+function per trigger.
 
 A policy names an alert rule and when an alert of that rule becomes a hazard: at once, when
 its condition has lasted a while, or when the same subject raised it often enough recently.
@@ -10,22 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from analytics.alerts import Alert
+from analytics.hazards import HazardCategory, HazardLevel
+from analytics.hazards import PolicyTrigger as PolicyTrigger  # re-exported with the policies
+from analytics.rules.catalogue import DAY_S, RULES
 from analytics.texts import alert_title
-from analytics.tickets.model import HazardCategory, HazardLevel, TicketDraft
-
-DAY_S = 86400.0
-
-
-class PolicyTrigger(StrEnum):
-    RAISED = "raised"  # as soon as the alert is raised
-    PERSISTING = "persisting"  # the alert's condition has lasted `after_s`
-    REPEATED = "repeated"  # the subject raised the rule `count` times within `window_s`
+from analytics.tickets.model import TicketDraft
 
 
 class TicketPolicy(BaseModel):
@@ -43,28 +38,19 @@ class TicketPolicy(BaseModel):
 
 
 def default_policies() -> dict[str, TicketPolicy]:
-    T, C, L = PolicyTrigger, HazardCategory, HazardLevel
+    """One policy per rule with an automatic ticket in the rule catalogue, named after the rule."""
     return {
-        "electrical_leakage": TicketPolicy(
-            rule="electrical_leakage", trigger=T.RAISED, category=C.ELECTRICAL, level=L.MAJOR
-        ),
-        "dual_control_violation": TicketPolicy(
-            rule="dual_control_violation", trigger=T.RAISED, category=C.CHEMICAL, level=L.MAJOR
-        ),
-        "device_offline": TicketPolicy(
-            rule="device_offline", trigger=T.PERSISTING, after_s=DAY_S, category=C.DEVICE, level=L.GENERAL
-        ),
-        "device_fault": TicketPolicy(
-            rule="device_fault", trigger=T.PERSISTING, after_s=DAY_S, category=C.DEVICE, level=L.GENERAL
-        ),
-        "fire_lane_blocked": TicketPolicy(
-            rule="fire_lane_blocked",
-            trigger=T.REPEATED,
-            count=3,
-            window_s=7 * DAY_S,
-            category=C.FIRE,
-            level=L.MAJOR,
-        ),
+        entry.name: TicketPolicy(
+            rule=entry.name,
+            trigger=entry.auto_ticket.trigger,
+            category=entry.category,
+            level=entry.auto_ticket.level,
+            after_s=entry.auto_ticket.after_s,
+            count=entry.auto_ticket.count,
+            window_s=entry.auto_ticket.window_s,
+        )
+        for entry in RULES.values()
+        if entry.auto_ticket is not None
     }
 
 

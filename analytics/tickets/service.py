@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Protocol
 
 from analytics.alerts import Alert, AlertState, Severity
+from analytics.rules.catalogue import RULES
 from analytics.texts import alert_title
 from analytics.tickets.errors import TicketNotFound, UnknownAlert, VersionConflict
 from analytics.tickets.machine import (
@@ -102,31 +103,11 @@ class TicketRepository(Protocol):
 
 AlertById = Callable[[int], Alert | None]
 
-_RULE_CATEGORIES: Mapping[str, HazardCategory] = {
-    "fire_alarm": HazardCategory.FIRE,
-    "smoke_prealarm": HazardCategory.FIRE,
-    "fire_confirmed": HazardCategory.FIRE,
-    "heat_high": HazardCategory.FIRE,
-    "heat_rate_of_rise": HazardCategory.FIRE,
-    "fire_lane_blocked": HazardCategory.FIRE,
-    "electrical_leakage": HazardCategory.ELECTRICAL,
-    "cable_overtemp": HazardCategory.ELECTRICAL,
-    "dual_control_violation": HazardCategory.CHEMICAL,
-    "cabinet_open_long": HazardCategory.CHEMICAL,
-    "chem_leak": HazardCategory.CHEMICAL,
-    "flammable_gas": HazardCategory.CHEMICAL,
-    "ventilation_fault": HazardCategory.CHEMICAL,
-    "gate_forced": HazardCategory.ACCESS,
-    "gate_held_open": HazardCategory.ACCESS,
-    "after_hours_access": HazardCategory.ACCESS,
-    "access_denied_burst": HazardCategory.ACCESS,
-    "panic_pressed": HazardCategory.ACCESS,
-}
-
 
 def category_for_rule(rule: str) -> HazardCategory:
     """The hazard category an alert rule suggests; device health rules are `device`."""
-    return _RULE_CATEGORIES.get(rule, HazardCategory.DEVICE)
+    entry = RULES.get(rule)
+    return entry.category if entry is not None else HazardCategory.DEVICE
 
 
 def level_for_severity(severity: Severity) -> HazardLevel:

@@ -7,20 +7,28 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from analytics.devices import Inventory
 from analytics.records import RecordSink
+from drivers.errors import PayloadError
 from drivers.modbus.config import ModbusDeviceSettings, ModbusSettings
 from drivers.modbus.endpoint import Endpoint
 from drivers.modbus.errors import FailureKind, PollFailure, SettingsError
 from drivers.modbus.planner import ReadBlock, plan_reads
 from drivers.modbus.poller import DevicePoller
-from drivers.modbus.registers import DeviceModel, Function, decode_sample, load_models
+from drivers.modbus.registers import DeviceModel, Function, Sample, decode_sample, load_models
 
 log = logging.getLogger(__name__)
 
 # Exception 5 (acknowledge) and 6 (device busy) say "ask again later"; the others will not change.
 _TRANSIENT_EXCEPTION_CODES = frozenset({5, 6})
+
+
+class ModbusSink(RecordSink, Protocol):
+    """Where the driver delivers records, and the values it refuses (dead letters)."""
+
+    def reject(self, error: PayloadError, source: str, payload: bytes, received_at: float) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +68,9 @@ class ModbusDriver:
     Args:
         settings: the validated `modbus` config section.
         inventory: device ids and kinds; every configured device must be in it.
-        sink: receives readings, alarm-bit events and status changes on the event loop.
+        sink: receives readings, alarm-bit events and status changes on the event loop, and
+            `reject`s values that decoded to NaN or infinity (reason `non_finite`); the sink
+            counts, logs and dead-letters those.
         clock: wall-clock seconds for record timestamps (injected by tests).
 
     Raises:
@@ -72,7 +82,7 @@ class ModbusDriver:
         self,
         settings: ModbusSettings,
         inventory: Inventory,
-        sink: RecordSink,
+        sink: ModbusSink,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._sink = sink
@@ -143,8 +153,16 @@ class ModbusDriver:
             else:
                 sample = decode_sample(device.poller.model, image)
                 records = device.poller.on_sample(sample, ts, loop.time() - started)
+                self._reject(device, sample, ts)
         if records:
             self._sink.submit(records)
+
+    def _reject(self, device: _PolledDevice, sample: Sample, ts: float) -> None:
+        source = f"modbus {device.endpoint.name} unit {device.settings.unit_id}"
+        for rejected in sample.rejected:
+            payload = b"".join(word.to_bytes(2, "big") for word in rejected.words)
+            error = PayloadError("non_finite", rejected.detail, device.poller.device_id)
+            self._sink.reject(error, source, payload, ts)
 
     async def _read_map(self, device: _PolledDevice) -> dict[tuple[Function, int], int]:
         image: dict[tuple[Function, int], int] = {}

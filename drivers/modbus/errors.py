@@ -17,6 +17,10 @@ class SettingsError(ModbusError):
     """The Modbus settings are inconsistent (an unknown model, clashing bus settings)."""
 
 
+class NonFiniteValue(ModbusError):
+    """A register decoded to NaN or infinity: not a measurement, so it is rejected, not stored."""
+
+
 class FailureKind(StrEnum):
     """Why one poll of a device failed; each kind is counted separately per device."""
 

@@ -25,6 +25,7 @@ class DeviceStats:
     timeouts: int = 0
     crc_errors: int = 0
     disconnects: int = 0
+    non_finite: int = 0
     exceptions: Counter[int] = field(default_factory=Counter)
     online: bool = False
     consecutive_failures: int = 0
@@ -50,6 +51,7 @@ class DeviceStats:
             "timeouts": self.timeouts,
             "crc_errors": self.crc_errors,
             "disconnects": self.disconnects,
+            "non_finite": self.non_finite,
             "exceptions": sum(self.exceptions.values()),
             "online": self.online,
             "consecutive_failures": self.consecutive_failures,
@@ -93,6 +95,7 @@ class DevicePoller:
         """A poll read the whole map: readings, events for alarm-bit edges, maybe ONLINE."""
         self._count_poll(cycle_s)
         self.stats.good_reads += 1
+        self.stats.non_finite += len(sample.rejected)
         self.stats.consecutive_failures = 0
         self._logged = None
         records: list[Record] = []

@@ -7,6 +7,7 @@ vendor's device means adding one YAML file; nothing here knows any particular mo
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from analytics.records import DeviceKind
-from drivers.modbus.errors import ModelError
+from drivers.modbus.errors import ModelError, NonFiniteValue
 
 BUILTIN_MODELS_DIR = Path(__file__).parent / "models"
 MAX_ADDRESS = 0xFFFF
@@ -195,11 +196,22 @@ def _check_unique(what: str, names: Sequence[str]) -> None:
 
 
 def decode_value(point: ValuePoint, words: Sequence[int], order: WordOrder) -> float:
-    """Turn the point's registers (in address order) into its engineering value."""
+    """Turn the point's registers (in address order) into its engineering value.
+
+    Raises:
+        NonFiniteValue: an f32 register pair holds NaN or infinity (a sensor's "no value").
+    """
     ordered = list(words) if order is WordOrder.BIG else list(reversed(words))
     raw_bytes = b"".join(word.to_bytes(2, "big") for word in ordered)
     (raw,) = struct.unpack(_STRUCT_FORMAT[point.type], raw_bytes)
-    return float(raw) * point.scale + point.offset
+    value = float(raw) * point.scale + point.offset
+    if not math.isfinite(value):
+        registers = " ".join(f"{word:04x}" for word in words)
+        raise NonFiniteValue(
+            f"{point.metric} = {value} from {point.function.value} {point.address} "
+            f"({point.type.value}, registers {registers})"
+        )
+    return value
 
 
 def encode_value(point: ValuePoint, value: float, order: WordOrder) -> list[int]:
@@ -222,19 +234,34 @@ RegisterImage = Mapping[tuple[Function, int], int]
 
 
 @dataclass(frozen=True, slots=True)
+class RejectedValue:
+    """A point of a poll that decoded to no number; the rest of the poll is still good."""
+
+    metric: str
+    detail: str
+    words: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Sample:
-    """One decoded poll: metric values (flags with a metric included as 0/1) and flag states."""
+    """One decoded poll: metric values (flags with a metric included as 0/1), flag states, and the
+    points that decoded to NaN or infinity (left out of `values`)."""
 
     values: dict[str, float]
     flags: dict[str, bool]
+    rejected: tuple[RejectedValue, ...] = ()
 
 
 def decode_sample(model: DeviceModel, image: RegisterImage) -> Sample:
     """Decode every point of `model` from a register image that covers the model's map."""
     values: dict[str, float] = {}
+    rejected: list[RejectedValue] = []
     for point in model.values:
         words = [image[(point.function, address)] for address in point.addresses]
-        values[point.metric] = decode_value(point, words, model.word_order_of(point))
+        try:
+            values[point.metric] = decode_value(point, words, model.word_order_of(point))
+        except NonFiniteValue as exc:
+            rejected.append(RejectedValue(point.metric, str(exc), tuple(words)))
     flags: dict[str, bool] = {}
     for flag in model.flags:
         raw = image[(flag.function, flag.address)]
@@ -243,8 +270,10 @@ def decode_sample(model: DeviceModel, image: RegisterImage) -> Sample:
         if flag.metric:
             values[flag.metric] = float(state)
     for derived in model.derived:
-        values[derived.metric] = max(values[source] for source in derived.max_of)
-    return Sample(values, flags)
+        sources = [values[source] for source in derived.max_of if source in values]
+        if sources:
+            values[derived.metric] = max(sources)
+    return Sample(values, flags, tuple(rejected))
 
 
 def parse_model(data: Any, source: str) -> DeviceModel:

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from analytics.alerts import Severity
+from analytics.rules.catalogue import Escalation, rules_escalating
 
 ChannelFormat = Literal["json", "dingtalk", "wecom"]
 
@@ -40,10 +41,12 @@ class NotifyConfig(BaseModel):
     notify_severities: list[Severity] = Field(default_factory=lambda: [Severity.CRITICAL, Severity.MAJOR])
     escalate_severities: list[Severity] = Field(default_factory=lambda: [Severity.CRITICAL])
     escalate_after_s: float = Field(default=60.0, gt=0)
-    # Rules that skip the wait and go to the second tier at once (fire_confirmed).
-    immediate_rules: list[str] = Field(default_factory=lambda: ["fire_confirmed"])
-    # Rules sent to the police channels at once, whatever the tiers say (panic_pressed).
-    police_rules: list[str] = Field(default_factory=lambda: ["panic_pressed"])
+    # Rules that skip the wait and go to the second tier at once (the catalogue's AT_ONCE:
+    # fire_confirmed).
+    immediate_rules: list[str] = Field(default_factory=lambda: rules_escalating(Escalation.AT_ONCE))
+    # Rules sent to the police channels at once, whatever the tiers say (the catalogue's POLICE:
+    # panic_pressed).
+    police_rules: list[str] = Field(default_factory=lambda: rules_escalating(Escalation.POLICE))
     police: list[str] = Field(default_factory=list)
     # Overdue major hazards (挂牌督办) go here; empty means the last tier (the bureau).
     hazard_channels: list[str] = Field(default_factory=list)

@@ -14,17 +14,22 @@ import pytest
 
 from analytics.devices import DeviceSpec, Inventory
 from analytics.records import DeviceEvent, DeviceState, Reading, Record, StatusChange
+from drivers.errors import PayloadError
 from drivers.modbus import ModbusDriver, ModbusSettings
 
 
 class CollectingSink:
-    """A RecordSink that keeps everything, with the queries the tests ask."""
+    """A ModbusSink that keeps everything, with the queries the tests ask."""
 
     def __init__(self) -> None:
         self.records: list[Record] = []
+        self.rejected: list[PayloadError] = []
 
     def submit(self, records: Sequence[Record]) -> None:
         self.records.extend(records)
+
+    def reject(self, error: PayloadError, source: str, payload: bytes, received_at: float) -> None:
+        self.rejected.append(error)
 
     def values(self, device_id: str, metric: str) -> list[float]:
         return [

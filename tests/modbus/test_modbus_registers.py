@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from drivers.modbus.errors import ModelError
+from drivers.modbus.errors import ModelError, NonFiniteValue
 from drivers.modbus.registers import (
     DeviceModel,
     Function,
@@ -194,6 +194,25 @@ def test_decode_sample_reads_values_bits_and_derived() -> None:
     assert sample.values["residual_current_ma"] == 350
     assert sample.values["temp_c_2"] == pytest.approx(-10.0)
     assert {name for name, on in sample.flags.items() if on} == {"leakage_alarm_3", "overtemp_alarm_1"}
+
+
+@pytest.mark.parametrize(
+    ("words", "shown"), [([0x7FC0, 0x0000], "nan"), ([0x7F80, 0x0000], "inf"), ([0xFF80, 0x0000], "-inf")]
+)
+def test_a_non_finite_f32_is_refused_with_its_registers(words: list[int], shown: str) -> None:
+    with pytest.raises(
+        NonFiniteValue, match=rf"m = {shown} from holding 0 \(f32, registers {words[0]:04x} 0000\)"
+    ):
+        decode_value(point("f32"), words, WordOrder.BIG)
+
+
+def test_decode_sample_keeps_the_rest_of_a_poll_with_a_nan() -> None:
+    model = load_models()["generic_chem_cabinet"]
+    image = {(function, address): 0 for function in Function for address in range(6)}
+    image |= {(Function.HOLDING, 0): 0x7FC0, (Function.HOLDING, 2): 120}
+    sample = decode_sample(model, image)
+    assert "voc_ppm" not in sample.values and sample.values["lel_pct"] == pytest.approx(12.0)
+    assert [(r.metric, r.words) for r in sample.rejected] == [("voc_ppm", (0x7FC0, 0))]
 
 
 SPEC_METRICS = {

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from analytics.records import DeviceKind, Reading
+from analytics.rules.catalogue import RULES
 from analytics.rules.defaults import RuleConfigError, configure_rules, default_rules
 from analytics.rules.engine import RuleEngine
-from analytics.texts import RULE_TITLES
 from tests.rules.scenario import Campus, device
 
 SPEC_RULES = {
@@ -26,7 +26,7 @@ def test_every_rule_of_the_spec_is_a_default_with_titles() -> None:
     assert len(names) == len(set(names))
     # unknown_device is raised by the pipeline for traffic outside the inventory, not by a rule.
     assert set(names) == SPEC_RULES
-    assert set(names) <= set(RULE_TITLES)
+    assert set(names) <= set(RULES)
 
 
 @pytest.mark.parametrize(

@@ -148,3 +148,17 @@ def test_ventilation_fault_clears_after_the_fan_runs_30_s_and_does_not_flap() ->
     campus.reading("c1", "fan_on", 1, at=70)
     campus.reading("c1", "voc_ppm", 15, at=101)
     assert not campus.active("ventilation_fault", "c1")
+
+
+def test_per_device_override_holds_when_the_hold_ends_between_samples() -> None:
+    """The tick that ends a hold between samples uses the device's `min_samples` and `raise_at`."""
+    overrides = {"smoke_prealarm.min_samples": 2.0, "smoke_prealarm.raise_at": 2.5}
+    campus = Campus([device("s1", K.SMOKE, thresholds=overrides)])
+    campus.reading("s1", "obscuration_pct_m", 3.0, at=0)
+    campus.ticks(0, 15)
+    assert not campus.active("smoke_prealarm", "s1"), "one sample, but this device needs two"
+    campus.reading("s1", "obscuration_pct_m", 3.0, at=16)
+    campus.ticks(16, 30)
+    alert = campus.alert("smoke_prealarm", "s1")
+    assert alert is not None and alert.condition_active
+    assert alert.details["limit"] == 2.5

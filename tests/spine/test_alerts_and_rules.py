@@ -68,6 +68,49 @@ def test_acknowledge_and_clear_in_either_order(ack_first: bool) -> None:
     assert reopened is not None and reopened.id != alert.id
 
 
+def test_every_change_is_audited_with_who_what_and_why_and_a_cleared_alert_reactivates() -> None:
+    """SPEC 6: every change audited (who, when, why). Found by mutmut: the actor, action and note
+    of the trail, cleared_at, and the reactivation of a cleared alert were not checked."""
+    journal, clock = MemoryJournal(), Clock()
+    service = AlertService(journal, clock)
+    alert = service.apply(
+        AlertSignal("fire_alarm", "s1", True, 1000.0, Severity.CRITICAL, "s1", {"zone": "3F"})
+    )
+    assert alert is not None
+    cleared = service.apply(signal(False, ts=1010))
+    assert cleared is not None and (cleared.condition_active, cleared.cleared_at) == (False, 1010.0)
+    back = service.apply(AlertSignal("fire_alarm", "s1", True, 1020.0, Severity.CRITICAL, "s1", {"value": 1}))
+    assert back is not None and back.id == alert.id
+    assert (back.condition_active, back.cleared_at, back.count, back.last_seen) == (True, None, 2, 1020.0)
+    assert back.details == {"zone": "3F", "value": 1}
+    clock.now = 1030.0
+    acknowledged = service.acknowledge(alert.id, "duty-1")
+    assert (acknowledged.acknowledged_at, acknowledged.acknowledged_by) == (1030.0, "duty-1")
+    clock.now = 1040.0
+    resolved = service.resolve(alert.id, "duty-2", "detector cleaned")
+    assert (resolved.resolved_at, resolved.resolved_by, resolved.resolution_note) == (
+        1040.0, "duty-2", "detector cleaned",
+    )  # fmt: skip
+    assert resolved.acknowledged_by == "duty-1", "resolving keeps who acknowledged"
+    assert journal.trail == [
+        ("system", "raised", ""),
+        ("system", "cleared", ""),
+        ("system", "reactivated", ""),
+        ("duty-1", "acknowledged", ""),
+        ("duty-2", "resolved", "detector cleaned"),
+    ]
+
+
+def test_resolving_an_unacknowledged_alert_acknowledges_it_in_the_same_change() -> None:
+    clock = Clock()
+    service = AlertService(MemoryJournal(), clock)
+    alert = service.apply(signal(True))
+    assert alert is not None
+    clock.now = 1050.0
+    resolved = service.resolve(alert.id, "duty-1", "test press")
+    assert (resolved.acknowledged_at, resolved.acknowledged_by) == (1050.0, "duty-1")
+
+
 def test_restored_alerts_continue_and_ids_do_not_collide() -> None:
     journal = MemoryJournal()
     old = AlertService(journal, Clock())

@@ -68,6 +68,28 @@ def test_new_alerts_of_the_same_condition_attach_to_the_open_ticket(world: Ticke
     assert world.repository.ticket_id_for_alert(other_device.id) is None
 
 
+@pytest.mark.parametrize("opened_by", ["operator", "policy"])
+def test_on_alert_links_a_new_alert_of_the_condition_to_its_open_ticket(
+    world: TicketWorld, opened_by: str
+) -> None:
+    """Finding 11b: only `on_alert` links here (no operator opens the second alert), so a service
+    whose `on_alert` never attaches fails; the earlier test's `open_from_alert` linked it anyway."""
+    rule = "cable_overtemp" if opened_by == "operator" else "electrical_leakage"
+    first = world.alerts.raise_alert(rule, "efm-1", world.clock.now)
+    world.service.on_alert(first)
+    if opened_by == "operator":
+        world.service.open_from_alert(first.id, "op")
+    (ticket,) = world.repository.tickets()
+    world.service.on_alert(world.alerts.clear(first.id, world.clock.advance(60)))
+    world.service.on_alert(world.alerts.resolve(first.id, world.clock.advance(60)))
+    second = world.alerts.raise_alert(rule, "efm-1", world.clock.advance(3600))
+    world.service.on_alert(second)
+    world.service.on_alert(replace(second, count=2, last_seen=world.clock.advance(5)))  # a repeat
+    assert world.repository.alert_ids(ticket.id) == [first.id, second.id]
+    assert world.repository.ticket_id_for_alert(second.id) == ticket.id
+    assert [t.id for t in world.repository.tickets()] == [ticket.id], "no second ticket for the condition"
+
+
 def test_a_closed_ticket_no_longer_collects_alerts(world: TicketWorld) -> None:
     alert = world.alerts.raise_alert("cable_overtemp", "efm-1", world.clock.now)
     ticket, _ = world.service.open_from_alert(alert.id, "op")
