@@ -7,6 +7,7 @@ import contextlib
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import Future
 from typing import Any
 
 import pytest
@@ -23,16 +24,36 @@ from tests.gb26875 import vectors as v
 
 
 class Collector:
-    """Sink and reject sink in one, with waits."""
+    """Sink and reject sink in one, with waits; with `hold`, commits wait until `commit()`."""
 
     def __init__(self) -> None:
         self.records: list[Record] = []
+        self.batches: list[list[Record]] = []
         self.rejected: list[tuple[PayloadError, str, bytes]] = []
+        self.hold = False
+        self.pending: list[Future[None]] = []
         self._changed = asyncio.Event()
 
-    def submit(self, records: Sequence[Record]) -> None:
+    def submit(self, records: Sequence[Record], source: str = "driver") -> Future[None]:
         self.records.extend(records)
+        self.batches.append(list(records))
+        future: Future[None] = Future()
+        if self.hold:
+            self.pending.append(future)
+        else:
+            future.set_result(None)
         self._changed.set()
+        return future
+
+    def commit(self, error: Exception | None = None) -> None:
+        """Complete the held commits (or fail them with `error`) and stop holding."""
+        self.hold = False
+        for future in self.pending:
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(error)
+        self.pending.clear()
 
     def reject(self, error: PayloadError, source: str, payload: bytes, received_at: float) -> None:
         self.rejected.append((error, source, payload))
@@ -160,6 +181,67 @@ async def test_a_device_that_never_gets_its_confirm_sends_four_times_and_records
     assert len(collector.events("alarm")) == 1
     assert server.stats()["duplicates_dropped"] == 3
     assert server.stats()["confirms"] == 4
+    await transmitter.close()
+
+
+def confirms(transmitter: sim.SimulatedTransmitter) -> list[Frame]:
+    return [frame for frame in transmitter.received if frame.command is Command.CONFIRM]
+
+
+async def test_the_confirm_goes_out_only_once_the_records_have_committed(receiver: Any) -> None:
+    server, collector = receiver
+    transmitter = device(server)
+    await transmitter.connect()
+    await sim.heartbeat(transmitter)  # online; its own records committed at once
+    collector.hold = True
+    sending = asyncio.create_task(sim.panel_fire_alarm(transmitter))
+    await collector.wait_for(lambda: bool(collector.pending))
+    await asyncio.sleep(0.3)
+    assert len(confirms(transmitter)) == 2  # the heartbeat's two, not the alarm's
+    assert not sending.done()
+    collector.commit()
+    ((result,),) = [await sending]
+    assert result.confirmed and result.attempts == 1
+    assert server.stats()["confirms"] == 3
+    await transmitter.close()
+
+
+@pytest.mark.parametrize("receiver", [{"commit_wait_s": 0.4}], indirect=True)
+async def test_a_store_slower_than_commit_wait_gets_no_confirm_and_the_retry_waits_for_the_commit(
+    receiver: Any,
+) -> None:
+    server, collector = receiver
+    transmitter = device(server, confirm_timeout_s=0.5)
+    await transmitter.connect()
+    collector.hold = True
+    sending = asyncio.create_task(sim.panel_fire_alarm(transmitter))
+    await asyncio.sleep(0.7)  # the first copy withheld at 0.4 s, the retry (0.5 s) waiting
+    assert confirms(transmitter) == []
+    assert server.stats()["confirms_withheld"] == 1
+    collector.commit()
+    ((result,),) = [await sending]
+    assert result.confirmed and result.attempts == 2
+    assert len(collector.events("alarm")) == 1
+    assert server.stats()["duplicates_dropped"] == 1
+    await transmitter.close()
+
+
+@pytest.mark.parametrize("receiver", [{"commit_wait_s": 0.2}], indirect=True)
+async def test_a_failed_commit_is_not_confirmed_and_the_retry_brings_the_records_again(
+    receiver: Any,
+) -> None:
+    server, collector = receiver
+    transmitter = device(server, confirm_timeout_s=0.5)
+    await transmitter.connect()
+    collector.hold = True
+    sending = asyncio.create_task(sim.panel_fire_alarm(transmitter))
+    await collector.wait_for(lambda: bool(collector.pending))
+    collector.commit(RuntimeError("not committed: disk I/O error"))
+    ((result,),) = [await sending]
+    assert result.confirmed and result.attempts == 2
+    alarms = [batch for batch in collector.batches if any(getattr(r, "name", "") == "alarm" for r in batch)]
+    assert len(alarms) == 2  # the lost copy and the retry, taken afresh
+    assert server.stats()["duplicates_dropped"] == 0
     await transmitter.close()
 
 
