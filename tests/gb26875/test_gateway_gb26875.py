@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, closing
 from pathlib import Path
@@ -48,6 +49,10 @@ async def test_panel_fire_alarm_raises_fire_alarm_on_the_websocket(mosquitto: Br
         health = (await gw.http.get("/api/v1/health")).json()
         assert health["gb26875"]["confirms"] == 2
         assert gw.is_online("panel-a") is True
+        # Panel points report on change only: long past every interval, only the transmitter is silent.
+        assert gw.gateway.pipeline is not None
+        later = gw.gateway.pipeline.engine.tick(time.time() + 30 * 86400)
+        assert {s.subject for s in later if s.rule == "device_offline"} == {"panel-a"}
 
 
 def alarm_rows(db_path: Path) -> int:
