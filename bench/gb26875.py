@@ -31,7 +31,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from analytics.devices import DeviceSpec, Inventory, PanelPoint  # noqa: E402
-from analytics.records import DeviceEvent, DeviceKind, Record  # noqa: E402
+from analytics.ingest import Envelope  # noqa: E402
+from analytics.records import DeviceEvent, DeviceKind  # noqa: E402
 from drivers.errors import PayloadError  # noqa: E402
 from drivers.gb26875.config import Gb26875Settings  # noqa: E402
 from drivers.gb26875.frame import Command, Frame, TimeLabel, encode_frame  # noqa: E402
@@ -70,8 +71,9 @@ class Sink:
         self.records = 0
         self.rejected = 0
 
-    def submit(self, records: Sequence[Record], source: str = "bench") -> Future[None]:
+    def submit_envelopes(self, envelopes: Sequence[Envelope]) -> Future[None]:
         now = time.time()
+        records = [record for envelope in envelopes for record in envelope.records]
         self.records += len(records)
         for record in records:
             if isinstance(record, DeviceEvent) and record.name in ("alarm", "alarm_clear"):

@@ -12,12 +12,21 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from datetime import tzinfo
 
-from analytics.records import DeviceState, Record, StatusChange
+from analytics.records import DeviceKind, DeviceState, Record, StatusChange
 from drivers.gb26875.config import Gb26875Settings
 from drivers.gb26875.errors import FrameRejected, RejectReason
 from drivers.gb26875.frame import Command, Frame, TimeLabel, reply_to
 from drivers.gb26875.mapping import BoundTransmitter, PanelMapper
 from drivers.gb26875.units import ClockSync, Unreadable, decode_unit, encode_unit, unit_of
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceClock:
+    """What a transmission device's clock said, for the ingest validator to check."""
+
+    device_id: str
+    kind: DeviceKind
+    ts: float
 
 
 @dataclass(slots=True)
@@ -33,6 +42,7 @@ class Outcome:
     rejected: list[FrameRejected] = field(default_factory=list)
     confirm: Frame | None = None
     duplicate: bool = False
+    clock: DeviceClock | None = None
 
 
 @dataclass(slots=True)
@@ -184,6 +194,8 @@ class MonitoringCentre:
         records, rejected = self._mapper.map_unit(transmitter, unit, frame.data, received_at)
         outcome.records.extend(records)
         outcome.rejected.extend(rejected)
+        if (device_ts := self._mapper.device_clock(unit)) is not None:
+            outcome.clock = DeviceClock(transmitter.device.id, transmitter.device.kind, device_ts)
 
     def _reply(
         self, frame: Frame, command: Command, transmitter: BoundTransmitter | None, now: float

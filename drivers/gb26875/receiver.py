@@ -16,12 +16,15 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from itertools import groupby
 from typing import Protocol, cast
 from zoneinfo import ZoneInfo
 
 from analytics.devices import Inventory
+from analytics.ingest import Envelope
 from analytics.records import Record
+from analytics.sessions import Lane
 from drivers.errors import PayloadError
 from drivers.gb26875.centre import MonitoringCentre, Outcome
 from drivers.gb26875.config import Gb26875Settings
@@ -35,11 +38,11 @@ log = logging.getLogger(__name__)
 TICK_S = 1.0
 
 
-class CommittingSink(Protocol):
-    """Where records go; the future completes once they and all they caused have committed
-    (the gateway's pipeline has this method)."""
+class EnvelopeSink(Protocol):
+    """Where records go, one envelope per device for the ingest validator; the future completes
+    once they and all they caused have committed (the gateway's pipeline has this method)."""
 
-    def submit(self, records: Sequence[Record], source: str) -> Future[None]: ...
+    def submit_envelopes(self, envelopes: Sequence[Envelope]) -> Future[None]: ...
 
 
 class RejectSink(Protocol):
@@ -66,7 +69,7 @@ class Gb26875Receiver:
     Args:
         settings: the gb26875 section.
         inventory: transmitters and panel points (checked at construction).
-        sink: receives records on the event loop; its future says when they have committed.
+        sink: receives envelopes on the event loop; its future says when they have committed.
         rejects: receives what could not be accepted, with the raw bytes.
         clock: wall-clock seconds (injected by tests).
 
@@ -78,7 +81,7 @@ class Gb26875Receiver:
         self,
         settings: Gb26875Settings,
         inventory: Inventory,
-        sink: CommittingSink,
+        sink: EnvelopeSink,
         rejects: RejectSink,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -145,7 +148,7 @@ class Gb26875Receiver:
     def handle(self, items: list[Frame | FrameRejected], source: str, received_at: float) -> Replies:
         """Process what a framer produced: submit its records, and say what to answer when."""
         replies = Replies()
-        records: list[Record] = []
+        envelopes: list[Envelope] = []
         taken: list[FrameKey] = []  # frames whose confirm waits for this read's records
         for item in items:
             if isinstance(item, Frame) and item.command is Command.SEND:
@@ -160,7 +163,7 @@ class Gb26875Receiver:
                 raw = encode_frame(item) if isinstance(item, Frame) else item.raw
                 outcome = Outcome(rejected=[FrameRejected(RejectReason.DECODER_ERROR, repr(exc)[:200], raw)])
             replies.now.extend(outcome.replies)
-            records.extend(outcome.records)
+            envelopes.extend(_envelopes(outcome, source, received_at))
             for rejected in outcome.rejected:
                 self._rejects.reject(rejected, source, rejected.raw, received_at)
             if outcome.confirm is not None:
@@ -171,8 +174,8 @@ class Gb26875Receiver:
                     taken.append(key)
                 elif (first := self._in_flight.get(key)) is not None:
                     replies.waits.append(first)
-        if records:
-            commit = self._submit(records, source)
+        if envelopes:
+            commit = self._submit(envelopes, source)
             replies.waits.append(commit)
             for key in taken:
                 self._in_flight[key] = commit
@@ -214,9 +217,9 @@ class Gb26875Receiver:
         self._counters["confirms"] += len(confirms)
         write(b"".join(encode_frame(confirm) for confirm in confirms))
 
-    def _submit(self, records: list[Record], source: str) -> Future[None]:
+    def _submit(self, envelopes: list[Envelope], source: str) -> Future[None]:
         try:
-            return self._sink.submit(records, source)
+            return self._sink.submit_envelopes(envelopes)
         except Exception as exc:  # the store refused the whole unit (stopping): nothing to confirm
             log.exception("gb26875: records from %s could not be submitted", source)
             failed: Future[None] = Future()
@@ -257,9 +260,10 @@ class Gb26875Receiver:
             await asyncio.sleep(TICK_S)
             try:
                 self._prune()
-                records = self.centre.tick(self._clock())
+                now = self._clock()
+                records = self.centre.tick(now)
                 if records:
-                    self._sink.submit(records, "gb26875")
+                    self._sink.submit_envelopes(_envelopes(Outcome(records=records), "gb26875", now))
             except Exception:
                 log.exception("gb26875: tick failed")
 
@@ -349,6 +353,32 @@ class _UdpEndpoint(asyncio.DatagramProtocol):
     def _send(self, data: bytes, addr: tuple[str | object, int]) -> None:
         if self._transport is not None and not self._transport.is_closing():
             self._transport.sendto(data, addr)
+
+
+def _envelopes(outcome: Outcome, source: str, received_at: float) -> list[Envelope]:
+    """One envelope per device; the transmission device's carries its clock (`device_ts`)."""
+    envelopes = [
+        Envelope(source, device_id, own[0].kind, Lane.TELEMETRY, received_at, own)
+        for device_id, group in groupby(outcome.records, key=_device_id)
+        for own in (tuple(group),)
+    ]
+    clock = outcome.clock
+    if clock is not None:
+        for index, envelope in enumerate(envelopes):
+            if envelope.device_id == clock.device_id:
+                envelopes[index] = replace(envelope, device_ts=clock.ts)
+                break
+        else:  # nothing of its own in this frame, yet its clock is checked (and a skew cleared)
+            envelopes.append(
+                Envelope(
+                    source, clock.device_id, clock.kind, Lane.TELEMETRY, received_at, (), device_ts=clock.ts
+                )
+            )
+    return envelopes
+
+
+def _device_id(record: Record) -> str:
+    return record.device_id
 
 
 def _committed(future: Future[None]) -> bool:

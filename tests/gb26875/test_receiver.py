@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from analytics.devices import DeviceSpec, Inventory
+from analytics.ingest import Envelope, IngestValidator
 from analytics.records import DeviceEvent, DeviceKind, DeviceState, Record, StatusChange
 from drivers.errors import PayloadError
 from drivers.gb26875.frame import Command, Frame, decode_frame, encode_frame
@@ -24,9 +25,11 @@ from tests.gb26875 import vectors as v
 
 
 class Collector:
-    """Sink and reject sink in one, with waits; with `hold`, commits wait until `commit()`."""
+    """Sink and reject sink in one, with waits: records pass the real ingest validator; with
+    `hold`, commits wait until `commit()`."""
 
-    def __init__(self) -> None:
+    def __init__(self, inventory: Inventory | None = None) -> None:
+        self.validator = IngestValidator(inventory or support.inventory())
         self.records: list[Record] = []
         self.batches: list[list[Record]] = []
         self.rejected: list[tuple[PayloadError, str, bytes]] = []
@@ -34,9 +37,14 @@ class Collector:
         self.pending: list[Future[None]] = []
         self._changed = asyncio.Event()
 
-    def submit(self, records: Sequence[Record], source: str = "driver") -> Future[None]:
+    def submit_envelopes(self, envelopes: Sequence[Envelope]) -> Future[None]:
+        records: list[Record] = []
+        for envelope in envelopes:
+            admitted = self.validator.admit(envelope)  # refused: the receiver built it wrong
+            assert isinstance(admitted, tuple)
+            records.extend(admitted)
         self.records.extend(records)
-        self.batches.append(list(records))
+        self.batches.append(records)
         future: Future[None] = Future()
         if self.hold:
             self.pending.append(future)
@@ -245,6 +253,26 @@ async def test_a_failed_commit_is_not_confirmed_and_the_retry_brings_the_records
     await transmitter.close()
 
 
+async def test_a_panel_clock_off_by_an_hour_is_flagged_by_the_validator_and_cleared(receiver: Any) -> None:
+    server, collector = receiver
+    slow = time.time() - 3600
+    transmitter = device(server, clock=lambda: slow)
+    await transmitter.connect()
+    assert (await sim.panel_fire_alarm(transmitter))[0].confirmed
+    await collector.wait_for(lambda: bool(collector.events("alarm")))
+    (skew,) = collector.events("clock_skew")
+    assert (skew.device_id, skew.kind) == ("panel-a", DeviceKind.FIRE_PANEL)
+    assert skew.attrs["skew_s"] == pytest.approx(-3600, abs=5)
+    (alarm,) = collector.events("alarm")
+    assert alarm.ts == pytest.approx(time.time(), abs=5)  # the receive time, not the panel's
+    assert collector.validator.session("panel-a").clock_skewed
+    transmitter.clock = time.time
+    assert (await sim.fault_and_restore(transmitter))[0].confirmed
+    await collector.wait_for(lambda: bool(collector.events("clock_skew_clear")))
+    assert not collector.validator.session("panel-a").clock_skewed
+    await transmitter.close()
+
+
 async def test_fault_restore_analog_heartbeat_and_vendor_types(receiver: Any) -> None:
     server, collector = receiver
     transmitter = device(server)
@@ -316,12 +344,12 @@ async def test_udp_datagram_is_confirmed(receiver: Any) -> None:
 
 
 async def test_one_hundred_devices_at_once() -> None:
-    collector = Collector()
     devices: list[DeviceSpec] = []
     pairs = []
     for n in range(100):
         devices.extend(support.panel_devices(f"panel-{n}"))
         pairs.append((f"panel-{n}", 1000 + n))
+    collector = Collector(Inventory(devices))
     server = Gb26875Receiver(
         support.settings(*pairs, host="127.0.0.1", port=0), Inventory(devices), collector, collector
     )
