@@ -30,6 +30,9 @@ class PanelPoint(BaseModel):
     # The 4-byte address as the panel sends it (little-endian), or "zone-position" as printed on
     # the panel's point list: "10-2" is zone 10, position 2 (bytes 0A 00 02 00).
     component_address: int | None = Field(default=None, ge=0, le=0xFFFFFFFF)
+    # Panels report on change only; the transmission device's heartbeat shows the link is alive.
+    # A point the panel does report every `reporting_interval_s` may opt in to silence checks.
+    reports_periodically: bool = False
 
     @field_validator("component_address", mode="before")
     @classmethod
@@ -70,6 +73,11 @@ class DeviceSpec(BaseModel):
         if self.gb26875 is not None and self.protocol != "gb26875":
             raise ValueError(f"gb26875 is set, so protocol must be gb26875, not {self.protocol!r}")
         return self
+
+    @property
+    def silence_means_offline(self) -> bool:
+        """Whether `reporting_interval_s` of silence counts against it (not for a panel's points)."""
+        return self.gb26875 is None or self.gb26875.reports_periodically
 
     @property
     def location(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import secrets
@@ -11,6 +12,7 @@ import socket
 import threading
 from pathlib import Path
 
+from drivers.gb26875.config import Gb26875Settings, TransmitterSettings
 from gateway.broker import free_port, start_local_broker
 from gateway.config import (
     ApiConfig,
@@ -22,7 +24,8 @@ from gateway.config import (
     hash_token,
 )
 from gateway.runtime import Gateway
-from simulators.campus import demo_campus
+from simulators import gb26875_sim as panel_sim
+from simulators.campus import DEMO_PANEL_ADDRESS, DEMO_TRANSMITTER, demo_campus
 from simulators.fleet import Fleet
 from simulators.scenarios import SCENARIOS, announce_online, normal_telemetry
 
@@ -30,7 +33,7 @@ log = logging.getLogger(__name__)
 
 
 def demo_config(
-    data_dir: Path, broker_port: int, api_port: int, operator_token: str, mqtt_version: int
+    data_dir: Path, broker_port: int, api_port: int, operator_token: str, mqtt_version: int, panel_port: int
 ) -> GatewayConfig:
     return GatewayConfig(
         campus=CampusConfig(id="demo", name="示范中学 Demo Middle School"),
@@ -38,12 +41,14 @@ def demo_config(
         storage=StorageConfig(sqlite_path=data_dir / "gateway.db"),
         api=ApiConfig(port=api_port, tokens=[TokenConfig(name="demo-operator", role="operator", sha256=hash_token(operator_token))]),
         inventory=demo_campus(),
+        gb26875=Gb26875Settings(host="127.0.0.1", port=panel_port,
+                                transmitters=[TransmitterSettings(id=DEMO_TRANSMITTER, address=DEMO_PANEL_ADDRESS)]),
     )  # fmt: skip
 
 
 def _simulate(fleet: Fleet, stop: threading.Event, period_s: float = 5.0) -> None:
     """Normal telemetry every few seconds, and one scenario from the rotation every ~20 s."""
-    devices = demo_campus()
+    devices = [device for device in demo_campus() if device.protocol == "mqtt"]
     rng = random.Random(7)
     announce_online(fleet, devices)
     names = list(SCENARIOS)
@@ -62,13 +67,61 @@ def _simulate(fleet: Fleet, stop: threading.Event, period_s: float = 5.0) -> Non
                     fleet.smoke(device.id).alarm_clear()
 
 
+# The library panel's school day, one step a period: (component address, flags) to report, or
+# None for a heartbeat. A fire alarm in the stacks and its restore; a heat detector's fault and
+# its restore; in between, the transmission device's heartbeats.
+_STACKS, _HEAT = 1 | 2 << 16, 1 | 3 << 16
+_PANEL_DAY: list[tuple[int, int] | None] = [
+    None,
+    (_STACKS, panel_sim.ALARM),
+    None,
+    (_STACKS, panel_sim.RUNNING),
+    (_HEAT, panel_sim.RUNNING | panel_sim.FAULT),
+    None,
+    (_HEAT, panel_sim.RUNNING),
+    None,
+]
+
+
+async def _simulate_panel(port: int, period_s: float) -> None:
+    """The library's transmission device: connects to the gateway and plays `_PANEL_DAY` in a loop."""
+    device = panel_sim.SimulatedTransmitter(DEMO_PANEL_ADDRESS, "127.0.0.1", port, confirm_timeout_s=5.0)
+    for _ in range(50):  # the receiver may still be binding its port
+        try:
+            await device.connect()
+            break
+        except OSError:
+            await asyncio.sleep(0.1)
+    else:
+        log.warning("demo panel: the gb26875 receiver on port %d does not answer", port)
+        return
+    try:
+        step = 0
+        while True:
+            await asyncio.sleep(period_s)
+            report = _PANEL_DAY[step % len(_PANEL_DAY)]
+            step += 1
+            if report is None:
+                await device.send(None)
+                continue
+            address, flags = report
+            component_type = 30 if address == _HEAT else 40
+            await device.send(
+                panel_sim.component(device, address, flags, component_type, description="图书馆")
+            )
+    except ConnectionError:
+        log.info("demo panel: the gateway closed the connection")
+    finally:
+        await device.close()
+
+
 async def run_demo(
     data_dir: Path, api_port: int | None, host: str, broker_kind: str = "auto", period_s: float = 5.0
 ) -> int:
     broker = start_local_broker(data_dir / "broker", prefer=broker_kind)
     token = secrets.token_urlsafe(24)
     port = api_port or 8080
-    config = demo_config(data_dir, broker.port, port, token, broker.mqtt_version)
+    config = demo_config(data_dir, broker.port, port, token, broker.mqtt_version, free_port())
     config.api.host = host
     gateway = Gateway(config)
     loop = asyncio.get_running_loop()
@@ -78,6 +131,7 @@ async def run_demo(
     run_task = asyncio.create_task(gateway.run())
     fleet: Fleet | None = None
     simulator: threading.Thread | None = None
+    panel: asyncio.Task[None] | None = None
     try:
         await asyncio.wait(
             {run_task, asyncio.create_task(gateway.ready.wait())}, return_when=asyncio.FIRST_COMPLETED
@@ -87,6 +141,8 @@ async def run_demo(
         fleet = Fleet("demo", "127.0.0.1", broker.port, client_id="demo-fleet")
         simulator = threading.Thread(target=_simulate, args=(fleet, stop_simulation, period_s), daemon=True)
         simulator.start()
+        assert config.gb26875 is not None
+        panel = asyncio.create_task(_simulate_panel(config.gb26875.port, period_s), name="demo-panel")
         shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         print(
             f"\nCampus Safety Gateway demo is running ({broker.implementation} broker on port {broker.port}).\n"
@@ -101,6 +157,10 @@ async def run_demo(
         return 0
     finally:
         stop_simulation.set()
+        if panel is not None:
+            panel.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await panel
         if simulator is not None:
             simulator.join(timeout=10)
         if fleet is not None:

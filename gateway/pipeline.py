@@ -89,15 +89,26 @@ class Pipeline:
     def submit(self, records: Sequence[Record], source: str = "driver") -> Future[None]:
         """Validate, store, track and evaluate records from a driver without a wire format of its
         own to decode (Modbus, video): one envelope per device (RecordSink)."""
+        now = self._clock()
+        return self.submit_envelopes(
+            [
+                Envelope(source, device_id, own[0].kind, Lane.TELEMETRY, now, own)
+                for device_id, group in groupby(records, key=lambda record: record.device_id)
+                for own in (tuple(group),)
+            ]
+        )
+
+    def submit_envelopes(self, envelopes: Sequence[Envelope]) -> Future[None]:
+        """As `submit`, for a driver that builds its envelopes (to have a device clock checked);
+        the future completes once everything they caused has committed."""
         with self.store.unit() as unit:
             accepted: list[Record] = []
-            for device_id, group in groupby(records, key=lambda record: record.device_id):
-                own = tuple(group)
-                envelope = Envelope(source, device_id, own[0].kind, Lane.TELEMETRY, self._clock(), own)
+            for envelope in envelopes:
                 try:
                     admitted = self._admit(envelope)
                 except PayloadError as error:
-                    self.reject(error, source, repr(own).encode()[:65536], envelope.received_at)
+                    payload = repr(envelope.records).encode()[:65536]
+                    self.reject(error, envelope.source, payload, envelope.received_at)
                     continue
                 if admitted is not None:
                     accepted.extend(admitted)

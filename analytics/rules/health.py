@@ -13,7 +13,11 @@ from analytics.rules.base import Rule
 
 @dataclass
 class DeviceOfflineRule(Rule):
-    """Raise when a device says it is offline or is silent for `silence_factor` x its interval."""
+    """Raise when a device says it is offline or is silent for `silence_factor` x its interval.
+
+    Devices that report on change only (a fire panel's points, `silence_means_offline` False)
+    are never called silent; their transmission device's own silence is.
+    """
 
     silence_factor: float = 3.0
     _last_seen: dict[str, float] = field(default_factory=dict, repr=False)
@@ -24,6 +28,8 @@ class DeviceOfflineRule(Rule):
     def watch(self, device: DeviceSpec, last_seen: float) -> None:
         """Start the silence clock for a device (at start-up, from its last known contact)."""
         self._now = max(self._now, last_seen)
+        if not device.silence_means_offline:
+            return
         self._last_seen[device.id] = last_seen
         self._deadline[device.id] = last_seen + self.silence_factor * device.reporting_interval_s
 
@@ -36,8 +42,9 @@ class DeviceOfflineRule(Rule):
         self._last_seen[subject] = record.ts
         # Silence is measured on the gateway's clock: a device whose own clock is slow (the spec
         # tolerates 300 s) but keeps talking is not silent.
-        heard_at = max(record.ts, self._now)
-        self._deadline[subject] = heard_at + self.silence_factor * device.reporting_interval_s
+        if device.silence_means_offline:
+            heard_at = max(record.ts, self._now)
+            self._deadline[subject] = heard_at + self.silence_factor * device.reporting_interval_s
         if type(record) is StatusChange and record.state is DeviceState.OFFLINE:
             self._offline[subject] = record.reason or "offline"
             details = {"reason": record.reason or "offline"}

@@ -1,9 +1,9 @@
 """The gateway as the monitoring centre: what to answer, record and reject for each frame.
 
 Pure and clock-injected (every call takes the receive time): the TCP and UDP adapters in
-`receiver` only move bytes. A transmission device retries a "send data" whose confirm it did not
-get with the same serial number, so (source, serial, data) seen recently is confirmed again but
-yields no records twice.
+`receiver` only move bytes, and send a frame's confirm once what it caused has committed. A
+transmission device retries a "send data" whose confirm it did not get with the same serial
+number, so (source, serial, data) seen recently is confirmed again but yields no records twice.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from datetime import tzinfo
 
-from analytics.records import DeviceState, Record, StatusChange
+from analytics.records import DeviceKind, DeviceState, Record, StatusChange
 from drivers.gb26875.config import Gb26875Settings
 from drivers.gb26875.errors import FrameRejected, RejectReason
 from drivers.gb26875.frame import Command, Frame, TimeLabel, reply_to
@@ -20,13 +20,29 @@ from drivers.gb26875.mapping import BoundTransmitter, PanelMapper
 from drivers.gb26875.units import ClockSync, Unreadable, decode_unit, encode_unit, unit_of
 
 
+@dataclass(frozen=True, slots=True)
+class DeviceClock:
+    """What a transmission device's clock said, for the ingest validator to check."""
+
+    device_id: str
+    kind: DeviceKind
+    ts: float
+
+
 @dataclass(slots=True)
 class Outcome:
-    """What one frame (or one rejected candidate) leads to."""
+    """What one frame (or one rejected candidate) leads to.
+
+    `replies` go out at once; `confirm` (of a "send data") only once `records` have committed,
+    or, for a `duplicate`, once the first copy's records have.
+    """
 
     replies: list[Frame] = field(default_factory=list)
     records: list[Record] = field(default_factory=list)
     rejected: list[FrameRejected] = field(default_factory=list)
+    confirm: Frame | None = None
+    duplicate: bool = False
+    clock: DeviceClock | None = None
 
 
 @dataclass(slots=True)
@@ -67,10 +83,10 @@ class MonitoringCentre:
         else:
             self._heard(transmitter, received_at, frame, outcome)
         if frame.command is Command.SEND:
-            outcome.replies.append(self._reply(frame, Command.CONFIRM, transmitter, received_at))
-            self.counters["confirms"] += 1
+            outcome.confirm = self._reply(frame, Command.CONFIRM, transmitter, received_at)
             if self._is_retry(frame):
                 self.counters["duplicates_dropped"] += 1
+                outcome.duplicate = True
                 return outcome
         elif frame.command is not Command.ANSWER:
             # Confirms and denies of our control commands; a device sends no control or request.
@@ -92,6 +108,12 @@ class MonitoringCentre:
             outcome.replies.append(reply_to(header, Command.DENY, self._time_label(transmitter, received_at)))
             self.counters["denies"] += 1
         return outcome
+
+    def forget(self, address: int, serial: int) -> None:
+        """The records of this frame were not committed: its next retry is taken as new."""
+        recent = self._recent.get(address)
+        if recent is not None:
+            recent.pop(serial, None)
 
     def transmitter_known(self, address: int) -> bool:
         return self._mapper.transmitter(address) is not None
@@ -172,6 +194,8 @@ class MonitoringCentre:
         records, rejected = self._mapper.map_unit(transmitter, unit, frame.data, received_at)
         outcome.records.extend(records)
         outcome.rejected.extend(rejected)
+        if (device_ts := self._mapper.device_clock(unit)) is not None:
+            outcome.clock = DeviceClock(transmitter.device.id, transmitter.device.kind, device_ts)
 
     def _reply(
         self, frame: Frame, command: Command, transmitter: BoundTransmitter | None, now: float

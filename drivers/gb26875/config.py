@@ -78,6 +78,10 @@ class Gb26875Settings(_Strict):
     # Silence that makes a transmission device offline; default 3 x its reporting interval.
     offline_after_s: float | None = Field(default=None, gt=0)
     duplicate_window: int = Field(default=64, ge=1, description="serials remembered per device")
+    # A "send data" is confirmed once what it caused has committed. A store that takes longer
+    # gets no confirm from this copy (well inside the standard's 10 s): the device sends it again,
+    # and that duplicate is confirmed once the first copy's records have committed.
+    commit_wait_s: float = Field(default=5.0, gt=0, lt=10)
     transmitter_models: dict[str, TransmitterModel] = Field(default_factory=dict)
     component_models: dict[str, ComponentModel] = Field(default_factory=dict)
     transmitters: list[TransmitterSettings] = Field(default_factory=list)

@@ -15,6 +15,7 @@ from typing import Any
 
 from analytics.catalog import EVENTS, METRICS
 from analytics.devices import DeviceSpec, Inventory
+from analytics.ingest import clock_skewed
 from analytics.records import DeviceEvent, DeviceKind, Reading, Record
 from drivers.gb26875.config import (
     AnalogMapping,
@@ -44,8 +45,6 @@ from drivers.gb26875.units import (
     TransmitterOperation,
     TransmitterStatus,
 )
-
-MAX_CLOCK_SKEW_S = 300.0  # as for MQTT (SPEC 3): a time further off is replaced by the receive time
 
 K = DeviceKind
 _FAULTS: list[ComponentFlagName] = ["fault", "power_fault", "shielded"]  # a shielded detector detects nothing
@@ -230,7 +229,6 @@ class PanelMapper:
         self._by_address = {bound.address: bound for bound in self.transmitters}
         self._tz = tz
         self._edges = _EdgeState()
-        self._skewed: set[str] = set()
 
     def transmitter(self, address: int) -> BoundTransmitter | None:
         return self._by_address.get(address)
@@ -254,9 +252,19 @@ class PanelMapper:
             )
             return records, rejected
         for obj in unit.objects:
-            ts = self._timestamp(getattr(obj, "time", None), received_at, panel, records)
+            ts = self._timestamp(getattr(obj, "time", None), received_at)
             self._map_object(transmitter, obj, ts, raw, records, rejected)
         return records, rejected
+
+    def device_clock(self, unit: DataUnit | OpaqueUnit) -> float | None:
+        """The latest time the panel put on the unit's objects, for the ingest validator's
+        clock-skew check of its transmission device; None if it gave none."""
+        times = [
+            self._label_time(label)
+            for obj in getattr(unit, "objects", ())
+            if (label := getattr(obj, "time", None)) is not None
+        ]
+        return max((ts for ts in times if ts is not None), default=None)
 
     def _map_object(
         self,
@@ -321,7 +329,7 @@ class PanelMapper:
             attrs = {"operations": flag_names(TransmitterOperationFlag(obj.flags)), "operator": obj.operator}
             records.append(DeviceEvent(tid, transmitter.device.kind, "operation", ts, attrs))
         # Versions, configuration texts and clocks carry nothing a rule reads; their times
-        # already fed the clock-skew check.
+        # feed the clock-skew check (`device_clock`).
 
     def _component_point(
         self, tid: str, obj: ComponentStatus | ComponentAnalog, raw: bytes, rejected: list[FrameRejected]
@@ -417,24 +425,13 @@ class PanelMapper:
         if verdict is not None:
             records.append(DeviceEvent(device.id, device.kind, event if verdict else clear, ts, dict(attrs)))
 
-    def _timestamp(
-        self, label: TimeLabel | None, received_at: float, panel: DeviceSpec, records: list[Record]
-    ) -> float:
-        if label is None:
-            return received_at
+    def _timestamp(self, label: TimeLabel | None, received_at: float) -> float:
+        # A record's time; whether the clock is off is flagged by the ingest validator.
+        ts = self._label_time(label) if label is not None else None
+        return received_at if ts is None or clock_skewed(ts, received_at) else ts
+
+    def _label_time(self, label: TimeLabel) -> float | None:
         try:
-            ts = label.to_timestamp(self._tz)
+            return label.to_timestamp(self._tz)
         except ValueError:
-            return received_at
-        skew_s = ts - received_at
-        if abs(skew_s) > MAX_CLOCK_SKEW_S:
-            if panel.id not in self._skewed:
-                self._skewed.add(panel.id)
-                records.append(
-                    DeviceEvent(panel.id, panel.kind, "clock_skew", received_at, {"skew_s": round(skew_s, 1)})
-                )
-            return received_at
-        if panel.id in self._skewed:
-            self._skewed.discard(panel.id)
-            records.append(DeviceEvent(panel.id, panel.kind, "clock_skew_clear", received_at, {}))
-        return ts
+            return None

@@ -31,7 +31,8 @@ def test_heartbeat_brings_the_transmitter_online_and_silence_takes_it_offline() 
     assert outcome.records == [
         StatusChange("panel-a", support.inventory().get("panel-a").kind, DeviceState.ONLINE, T0, "heartbeat")
     ]  # type: ignore[union-attr]
-    assert [r.command for r in outcome.replies] == [Command.CONFIRM]
+    assert outcome.confirm is not None and outcome.confirm.command is Command.CONFIRM
+    assert outcome.replies == [] and not outcome.duplicate
     assert c.tick(T0 + 60) == []
     c.on_frame(heartbeat(1), T0 + 60)
     assert c.tick(T0 + 149) == []
@@ -58,8 +59,21 @@ def test_retry_with_same_serial_and_data_is_confirmed_without_records() -> None:
     first = c.on_frame(alarm, now)
     again = c.on_frame(alarm, now + 10)
     assert [r.name for r in first.records if hasattr(r, "name")] == ["alarm", "fault_clear"]
-    assert again.records == [] and [r.command for r in again.replies] == [Command.CONFIRM]
+    assert again.records == [] and again.duplicate
+    assert again.confirm is not None and first.confirm is not None
+    assert again.confirm.serial == first.confirm.serial == alarm.serial
     assert c.counters["duplicates_dropped"] == 1
+
+
+def test_a_forgotten_frame_is_taken_again_when_retried() -> None:
+    # Its records never committed (the store gave up): the retry must bring them, not be dropped.
+    c = centre()
+    alarm = decode_frame(v.STANDARD_SMOKE_ALARM)
+    now = 1348624683.0
+    c.on_frame(alarm, now)
+    c.forget(alarm.source, alarm.serial)
+    again = c.on_frame(alarm, now + 10)
+    assert not again.duplicate and [r.name for r in again.records if hasattr(r, "name")] == ["alarm"]
 
 
 def test_same_serial_with_new_data_is_a_new_message() -> None:
@@ -101,7 +115,7 @@ def test_malformed_app_data_in_an_intact_frame_is_confirmed_and_dead_lettered() 
     c = centre()
     frame = Frame(3, support.DEVICE_ADDRESS, support.CENTRE_ADDRESS, Command.SEND, b"\x02\x02\x00")
     outcome = c.on_frame(frame, T0)
-    assert [r.command for r in outcome.replies] == [Command.CONFIRM]
+    assert outcome.confirm is not None and outcome.confirm.command is Command.CONFIRM
     assert [r.reason_code for r in outcome.rejected] == [RejectReason.BAD_APP_DATA]
 
 

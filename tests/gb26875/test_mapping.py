@@ -172,15 +172,17 @@ def test_vendor_units_are_kept_as_dead_letters(mapper: PanelMapper) -> None:
     assert [r.reason_code for r in rejected] == [RejectReason.VENDOR_TYPE]
 
 
-def test_skewed_device_clock_is_replaced_by_receive_time_and_flagged(mapper: PanelMapper) -> None:
+def test_skewed_device_clock_is_replaced_by_receive_time(mapper: PanelMapper) -> None:
+    # Flagging it (clock_skew on the transmission device) is the ingest validator's job: the
+    # centre hands it `device_clock` with the transmission device's envelope.
     later = NOW + 3600
-    records, _ = run(mapper, smoke(0x0003), now=later)
-    assert records[0] == DeviceEvent(
-        "panel-a", DeviceKind.FIRE_PANEL, "clock_skew", later, {"skew_s": -3601.0}
-    )
-    assert all(r.ts == later for r in records)
-    records, _ = run(mapper, smoke(0x0003))
-    assert records[0].name == "clock_skew_clear"
+    unit = smoke(0x0003)
+    records, _ = run(mapper, unit, now=later)
+    assert records and all(r.ts == later for r in records)
+    assert "clock_skew" not in names(records)
+    assert mapper.device_clock(unit) == pytest.approx(NOW - 1, abs=1)
+    records, _ = run(mapper, smoke(0x0001))
+    assert all(r.ts != later for r in records)
 
 
 def test_zone_position_addresses() -> None:

@@ -7,11 +7,13 @@ import contextlib
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import Future
 from typing import Any
 
 import pytest
 
 from analytics.devices import DeviceSpec, Inventory
+from analytics.ingest import Envelope, IngestValidator
 from analytics.records import DeviceEvent, DeviceKind, DeviceState, Record, StatusChange
 from drivers.errors import PayloadError
 from drivers.gb26875.frame import Command, Frame, decode_frame, encode_frame
@@ -23,16 +25,43 @@ from tests.gb26875 import vectors as v
 
 
 class Collector:
-    """Sink and reject sink in one, with waits."""
+    """Sink and reject sink in one, with waits: records pass the real ingest validator; with
+    `hold`, commits wait until `commit()`."""
 
-    def __init__(self) -> None:
+    def __init__(self, inventory: Inventory | None = None) -> None:
+        self.validator = IngestValidator(inventory or support.inventory())
         self.records: list[Record] = []
+        self.batches: list[list[Record]] = []
         self.rejected: list[tuple[PayloadError, str, bytes]] = []
+        self.hold = False
+        self.pending: list[Future[None]] = []
         self._changed = asyncio.Event()
 
-    def submit(self, records: Sequence[Record]) -> None:
+    def submit_envelopes(self, envelopes: Sequence[Envelope]) -> Future[None]:
+        records: list[Record] = []
+        for envelope in envelopes:
+            admitted = self.validator.admit(envelope)  # refused: the receiver built it wrong
+            assert isinstance(admitted, tuple)
+            records.extend(admitted)
         self.records.extend(records)
+        self.batches.append(records)
+        future: Future[None] = Future()
+        if self.hold:
+            self.pending.append(future)
+        else:
+            future.set_result(None)
         self._changed.set()
+        return future
+
+    def commit(self, error: Exception | None = None) -> None:
+        """Complete the held commits (or fail them with `error`) and stop holding."""
+        self.hold = False
+        for future in self.pending:
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(error)
+        self.pending.clear()
 
     def reject(self, error: PayloadError, source: str, payload: bytes, received_at: float) -> None:
         self.rejected.append((error, source, payload))
@@ -163,6 +192,87 @@ async def test_a_device_that_never_gets_its_confirm_sends_four_times_and_records
     await transmitter.close()
 
 
+def confirms(transmitter: sim.SimulatedTransmitter) -> list[Frame]:
+    return [frame for frame in transmitter.received if frame.command is Command.CONFIRM]
+
+
+async def test_the_confirm_goes_out_only_once_the_records_have_committed(receiver: Any) -> None:
+    server, collector = receiver
+    transmitter = device(server)
+    await transmitter.connect()
+    await sim.heartbeat(transmitter)  # online; its own records committed at once
+    collector.hold = True
+    sending = asyncio.create_task(sim.panel_fire_alarm(transmitter))
+    await collector.wait_for(lambda: bool(collector.pending))
+    await asyncio.sleep(0.3)
+    assert len(confirms(transmitter)) == 2  # the heartbeat's two, not the alarm's
+    assert not sending.done()
+    collector.commit()
+    ((result,),) = [await sending]
+    assert result.confirmed and result.attempts == 1
+    assert server.stats()["confirms"] == 3
+    await transmitter.close()
+
+
+@pytest.mark.parametrize("receiver", [{"commit_wait_s": 0.4}], indirect=True)
+async def test_a_store_slower_than_commit_wait_gets_no_confirm_and_the_retry_waits_for_the_commit(
+    receiver: Any,
+) -> None:
+    server, collector = receiver
+    transmitter = device(server, confirm_timeout_s=0.5)
+    await transmitter.connect()
+    collector.hold = True
+    sending = asyncio.create_task(sim.panel_fire_alarm(transmitter))
+    await asyncio.sleep(0.7)  # the first copy withheld at 0.4 s, the retry (0.5 s) waiting
+    assert confirms(transmitter) == []
+    assert server.stats()["confirms_withheld"] == 1
+    collector.commit()
+    ((result,),) = [await sending]
+    assert result.confirmed and result.attempts == 2
+    assert len(collector.events("alarm")) == 1
+    assert server.stats()["duplicates_dropped"] == 1
+    await transmitter.close()
+
+
+@pytest.mark.parametrize("receiver", [{"commit_wait_s": 0.2}], indirect=True)
+async def test_a_failed_commit_is_not_confirmed_and_the_retry_brings_the_records_again(
+    receiver: Any,
+) -> None:
+    server, collector = receiver
+    transmitter = device(server, confirm_timeout_s=0.5)
+    await transmitter.connect()
+    collector.hold = True
+    sending = asyncio.create_task(sim.panel_fire_alarm(transmitter))
+    await collector.wait_for(lambda: bool(collector.pending))
+    collector.commit(RuntimeError("not committed: disk I/O error"))
+    ((result,),) = [await sending]
+    assert result.confirmed and result.attempts == 2
+    alarms = [batch for batch in collector.batches if any(getattr(r, "name", "") == "alarm" for r in batch)]
+    assert len(alarms) == 2  # the lost copy and the retry, taken afresh
+    assert server.stats()["duplicates_dropped"] == 0
+    await transmitter.close()
+
+
+async def test_a_panel_clock_off_by_an_hour_is_flagged_by_the_validator_and_cleared(receiver: Any) -> None:
+    server, collector = receiver
+    slow = time.time() - 3600
+    transmitter = device(server, clock=lambda: slow)
+    await transmitter.connect()
+    assert (await sim.panel_fire_alarm(transmitter))[0].confirmed
+    await collector.wait_for(lambda: bool(collector.events("alarm")))
+    (skew,) = collector.events("clock_skew")
+    assert (skew.device_id, skew.kind) == ("panel-a", DeviceKind.FIRE_PANEL)
+    assert skew.attrs["skew_s"] == pytest.approx(-3600, abs=5)
+    (alarm,) = collector.events("alarm")
+    assert alarm.ts == pytest.approx(time.time(), abs=5)  # the receive time, not the panel's
+    assert collector.validator.session("panel-a").clock_skewed
+    transmitter.clock = time.time
+    assert (await sim.fault_and_restore(transmitter))[0].confirmed
+    await collector.wait_for(lambda: bool(collector.events("clock_skew_clear")))
+    assert not collector.validator.session("panel-a").clock_skewed
+    await transmitter.close()
+
+
 async def test_fault_restore_analog_heartbeat_and_vendor_types(receiver: Any) -> None:
     server, collector = receiver
     transmitter = device(server)
@@ -234,12 +344,12 @@ async def test_udp_datagram_is_confirmed(receiver: Any) -> None:
 
 
 async def test_one_hundred_devices_at_once() -> None:
-    collector = Collector()
     devices: list[DeviceSpec] = []
     pairs = []
     for n in range(100):
         devices.extend(support.panel_devices(f"panel-{n}"))
         pairs.append((f"panel-{n}", 1000 + n))
+    collector = Collector(Inventory(devices))
     server = Gb26875Receiver(
         support.settings(*pairs, host="127.0.0.1", port=0), Inventory(devices), collector, collector
     )

@@ -176,6 +176,32 @@ def test_device_offline_by_status_and_by_silence() -> None:
     assert offline.raised and offline.details == {"reason": "status"}
 
 
+@pytest.mark.parametrize(
+    ("point", "silent"),
+    [
+        (None, True),  # an MQTT device
+        ({"system_address": 1}, False),  # a fire panel behind a transmission device
+        ({"system_address": 1, "component_address": "10-2"}, False),  # one of its detectors
+        ({"system_address": 1, "component_address": "10-2", "reports_periodically": True}, True),
+    ],
+)
+def test_panel_points_report_on_change_and_are_never_silent_unless_they_opt_in(
+    point: dict[str, object] | None, silent: bool
+) -> None:
+    engine = RuleEngine(default_rules())
+    rule = engine.rule("device_offline")
+    assert isinstance(rule, DeviceOfflineRule)
+    gb = {"protocol": "gb26875", "gb26875": {"transmitter": "uitd-1", **point}} if point else {}
+    device = DeviceSpec.model_validate({"id": "d1", "kind": "smoke", "reporting_interval_s": 10, **gb})
+    rule.watch(device, 0.0)
+    assert bool(engine.tick(30.0)) is silent
+    alarm = DeviceEvent("d1", DeviceKind.SMOKE, "alarm", 31.0, {})
+    assert [s.raised for s in engine.evaluate(alarm, device) if s.rule == "device_offline"] == (
+        [False] if silent else []
+    )
+    assert bool(engine.tick(70.0)) is silent  # a report does not start a silence clock either
+
+
 def test_rules_are_dispatched_by_kind_only() -> None:
     engine = RuleEngine(default_rules())
     panic = DeviceSpec(id="p1", kind=DeviceKind.PANIC)
