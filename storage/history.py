@@ -1,7 +1,9 @@
 """Keeping history in tiers that fit a disk: rollups, retention and the disk budget.
 
-A maintenance pass runs on the writer's connection, so its cost is time the writer does not
-write. Every step is therefore incremental and bounded, never a scan of history:
+Time a pass spends on the writer's connection is time the writer does not write, so a pass is
+planned on a read connection (`HistoryMaintainer.plan`: the aggregation and the searches) and
+only its writes are applied by the writer (`HistoryMaintainer.apply`). Every step is
+incremental and bounded, never a scan of history:
 
 - **Rollups**: raw readings past the `rollup_rowid` cursor (rowids follow arrival) are folded
   into `rollups_1m`, and the same per-minute delta into `rollups_1h`; at most
@@ -32,8 +34,8 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-ROLLUP_ROWS_PER_PASS = 200_000
-RAW_DELETE_ROWS_PER_PASS = 100_000
+ROLLUP_ROWS_PER_PASS = 500_000
+RAW_DELETE_ROWS_PER_PASS = 500_000
 BUDGET_DELETE_MIN_ROWS = 10_000
 SERIES_PER_PASS = 250
 ROLLUP_DELETE_SPAN = 1440  # buckets one series loses at most per pass (a day of minutes)
@@ -129,8 +131,30 @@ GROUP BY device_id, metric, minute
 _Delta = tuple[str, str, int, float, float, float, int, float, float]
 
 
+@dataclass(frozen=True, slots=True)
+class MaintenancePlan:
+    """What one pass writes, worked out on a read connection so that the writer only applies it.
+
+    What it reads cannot change under it: rows up to the rollup cursor are never updated, and
+    raw rows are only appended. Two plans from the same cursor: the writer applies the first.
+    """
+
+    now: float
+    cursor: int  # the rollup cursor as read: the plan applies only while it is unchanged
+    done: int  # the rowid the fold starts after (the cursor, or 0 once rowids restarted)...
+    upto: int  # ...and moves to
+    newest: int
+    minutes: tuple[_Delta, ...]
+    hours: tuple[_Delta, ...]
+    raw_delete: tuple[int, int]  # rowids [first, end)
+    rollup_deletes: tuple[tuple[_Tier, str, str, int], ...]  # (tier, device, metric, below bucket)
+    sweep_cursors: tuple[tuple[_Tier, str, str], ...]
+    over_budget: bool
+    more_to_do: bool
+
+
 class HistoryMaintainer:
-    """Runs maintenance passes on the writer's connection; remembers the write rate between them."""
+    """Plans maintenance passes on a reader, applies them on the writer; remembers the write rate."""
 
     def __init__(self, path: Path, policy: RetentionPolicy) -> None:
         self.path = path
@@ -140,45 +164,88 @@ class HistoryMaintainer:
         self._last_newest: tuple[float, int] | None = None  # (now, newest rowid) at the last pass
         self._over_budget = False
 
-    def run(self, conn: sqlite3.Connection, now: float) -> PassReport:
-        """One bounded pass: rollups, raw retention (and budget), rollup retention; one transaction."""
-        started = time.perf_counter()
+    def plan(self, conn: sqlite3.Connection, now: float) -> MaintenancePlan:
+        """Read what the next pass does (in one snapshot of `conn`, a reader)."""
         conn.execute("BEGIN")
         try:
-            done = _meta_int(conn, _ROLLUP_CURSOR)
+            done = cursor = _meta_int(conn, _ROLLUP_CURSOR)
             newest = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM readings").fetchone()[0]
             if newest < done:  # the table was emptied and rowids restarted (a database from before v5)
                 done = 0
             upto = min(newest, done + ROLLUP_ROWS_PER_PASS)
-            rolled = fold_rollups(conn, done, upto)
-            _set_meta(conn, _ROLLUP_CURSOR, str(upto))
+            minutes = minute_delta(conn, done, upto)
             over_budget = self._over_budget_now(conn)
-            raw_deleted, raw_more = self._trim_raw(conn, now, rolled, upto, over_budget)
-            rollups_deleted = 0
+            raw_delete, raw_more = self._raw_to_delete(conn, now, upto - done, upto, over_budget)
+            deletes: list[tuple[_Tier, str, str, int]] = []
+            cursors: list[tuple[_Tier, str, str]] = []
             sweeps_more = False
             for tier, days in (
                 (MINUTE_TIER, self.policy.rollup_1m_days),
                 (HOUR_TIER, self.policy.rollup_1h_days),
             ):
-                deleted, more = sweep_rollups(conn, tier, int((now - days * DAY_S) // tier.bucket_s))
-                rollups_deleted += deleted
+                cutoff = int((now - days * DAY_S) // tier.bucket_s)
+                found, (device_id, metric), more = sweep_rollups(conn, tier, cutoff)
+                deletes += found
+                cursors.append((tier, device_id, metric))
                 sweeps_more = sweeps_more or more
+        finally:
+            conn.execute("COMMIT")
+        return MaintenancePlan(
+            now=now,
+            cursor=cursor,
+            done=done,
+            upto=upto,
+            newest=newest,
+            minutes=tuple(minutes),
+            hours=tuple(_by_hour(minutes)),
+            raw_delete=raw_delete,
+            rollup_deletes=tuple(deletes),
+            sweep_cursors=tuple(cursors),
+            over_budget=over_budget,
+            more_to_do=upto < newest or raw_more or sweeps_more,
+        )
+
+    def apply(self, conn: sqlite3.Connection, plan: MaintenancePlan) -> PassReport | None:
+        """Write a plan in one transaction on the writer's connection; None if another came first."""
+        started = time.perf_counter()
+        conn.execute("BEGIN")
+        try:
+            if _meta_int(conn, _ROLLUP_CURSOR) != plan.cursor:
+                conn.execute("ROLLBACK")
+                return None
+            conn.executemany(_upsert(MINUTE_TIER), [_rollup_row(delta) for delta in plan.minutes])
+            conn.executemany(_upsert(HOUR_TIER), [_rollup_row(delta) for delta in plan.hours])
+            _set_meta(conn, _ROLLUP_CURSOR, str(plan.upto))
+            raw_deleted = conn.execute(
+                "DELETE FROM readings WHERE rowid >= ? AND rowid < ?", plan.raw_delete
+            ).rowcount
+            rollups_deleted = 0
+            for tier, device_id, metric, below in plan.rollup_deletes:
+                rollups_deleted += conn.execute(
+                    f"DELETE FROM {tier.table} WHERE device_id = ? AND metric = ? AND {tier.bucket} < ?",
+                    (device_id, metric, below),
+                ).rowcount
+            for tier, device_id, metric in plan.sweep_cursors:
+                _set_meta(conn, _SWEEP_CURSOR.format(table=tier.table), json.dumps([device_id, metric]))
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        if self._last_newest is not None and now > self._last_newest[0]:
-            self.readings_per_s = max(0, newest - self._last_newest[1]) / (now - self._last_newest[0])
-        self._last_newest = (now, newest)
+        if plan.over_budget and raw_deleted:
+            log.info("disk budget: deleted the %d oldest raw readings", raw_deleted)
+        if self._last_newest is not None and plan.now > self._last_newest[0]:
+            arrived = max(0, plan.newest - self._last_newest[1])
+            self.readings_per_s = arrived / (plan.now - self._last_newest[0])
+        self._last_newest = (plan.now, plan.newest)
         report = PassReport(
-            at=now,
+            at=plan.now,
             duration_s=time.perf_counter() - started,
-            rolled_up=rolled,
+            rolled_up=plan.upto - plan.done,
             raw_deleted=raw_deleted,
             rollups_deleted=rollups_deleted,
-            over_budget=over_budget,
-            more_to_do=upto < newest or raw_more or sweeps_more,
+            over_budget=plan.over_budget,
+            more_to_do=plan.more_to_do,
         )
         self.last_pass = report
         return report
@@ -199,21 +266,21 @@ class HistoryMaintainer:
             self._over_budget = over
         return over
 
-    def _trim_raw(
-        self, conn: sqlite3.Connection, now: float, rolled: int, rolled_upto: int, over_budget: bool
-    ) -> tuple[int, bool]:
-        """Delete the oldest raw rows: those past retention, or (over budget) a chunk regardless."""
+    def _raw_to_delete(
+        self, conn: sqlite3.Connection, now: float, arriving: int, rolled_upto: int, over_budget: bool
+    ) -> tuple[tuple[int, int], bool]:
+        """The oldest raw rows to delete: those past retention, or (over budget) a chunk regardless."""
         first = conn.execute("SELECT MIN(rowid) FROM readings").fetchone()[0]  # a seek, not a scan
         if first is None:
-            return 0, False
-        # The row at the rollup cursor stays: with it, new rowids keep counting up from the cursor
-        # even when everything older is gone (an emptied table would restart them at 1).
+            return (0, 0), False
         chunk = RAW_DELETE_ROWS_PER_PASS
         if over_budget:  # outpace what arrives, without one long pass
-            chunk = min(chunk, max(BUDGET_DELETE_MIN_ROWS, 2 * rolled))
+            chunk = min(chunk, max(BUDGET_DELETE_MIN_ROWS, 2 * arriving))
+        # The row at the rollup cursor stays: with it, new rowids keep counting up from the cursor
+        # even when everything older is gone (an emptied table would restart them at 1).
         end = min(first + chunk, rolled_upto)
         if end <= first:
-            return 0, False
+            return (first, first), False
         if not over_budget:
             cutoff = now - self.policy.raw_days * DAY_S
             young = conn.execute(
@@ -221,17 +288,8 @@ class HistoryMaintainer:
                 (first, end, cutoff),
             ).fetchone()
             if young is not None:
-                end = young[0]
-        deleted = conn.execute("DELETE FROM readings WHERE rowid >= ? AND rowid < ?", (first, end)).rowcount
-        if over_budget and deleted:
-            (oldest,) = conn.execute("SELECT ts FROM readings ORDER BY rowid LIMIT 1").fetchone()
-            log.info(
-                "disk budget: deleted %d raw readings; raw history now starts %.1f days ago",
-                deleted,
-                (now - oldest) / DAY_S,
-            )
-        full_chunk = end == first + chunk and end < rolled_upto
-        return deleted, full_chunk
+                return (first, young[0]), False
+        return (first, end), end == first + chunk and end < rolled_upto
 
     def disk_usage(self, conn: sqlite3.Connection, now: float) -> DiskUsage:
         """The figures of `DiskUsage`, from O(1) pragmas and rowid seeks (no scan)."""
@@ -264,14 +322,11 @@ class HistoryMaintainer:
         )
 
 
-def fold_rollups(conn: sqlite3.Connection, done: int, upto: int) -> int:
-    """Merge raw rows with rowid in (done, upto] into both rollup tiers; returns how many."""
+def minute_delta(conn: sqlite3.Connection, done: int, upto: int) -> list[_Delta]:
+    """Raw rows with rowid in (done, upto], aggregated per series and minute."""
     if upto <= done:
-        return 0
-    minutes: list[_Delta] = conn.execute(_MINUTE_DELTA, (done, upto)).fetchall()
-    conn.executemany(_upsert(MINUTE_TIER), [_rollup_row(delta) for delta in minutes])
-    conn.executemany(_upsert(HOUR_TIER), [_rollup_row(delta) for delta in _by_hour(minutes)])
-    return upto - done
+        return []
+    return conn.execute(_MINUTE_DELTA, (done, upto)).fetchall()
 
 
 def _rollup_row(delta: _Delta) -> tuple[Any, ...]:
@@ -302,20 +357,22 @@ def _by_hour(minutes: Sequence[_Delta]) -> list[_Delta]:
     return list(hours.values())
 
 
-def sweep_rollups(conn: sqlite3.Connection, tier: _Tier, cutoff_bucket: int) -> tuple[int, bool]:
-    """Trim buckets older than `cutoff_bucket` from the next `SERIES_PER_PASS` series.
+def sweep_rollups(
+    conn: sqlite3.Connection, tier: _Tier, cutoff_bucket: int
+) -> tuple[list[tuple[_Tier, str, str, int]], tuple[str, str], bool]:
+    """The next `SERIES_PER_PASS` series' buckets older than `cutoff_bucket`, and the new cursor.
 
-    Each series costs one seek (its first row is the next key after the previous series, and
-    holds its oldest bucket) and, when that bucket is old, one bounded range delete.
+    Each series costs one seek: its first row is the next key after the previous series, and
+    holds its oldest bucket. A series loses at most `ROLLUP_DELETE_SPAN` buckets a pass.
     """
     key = _SWEEP_CURSOR.format(table=tier.table)
     row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
     device_id, metric = json.loads(row[0]) if row else ("", "")
-    deleted = 0
+    deletes: list[tuple[_Tier, str, str, int]] = []
     more = False
     next_series = (
-        f"SELECT device_id, metric, {tier.bucket} FROM {tier.table} "
-        "WHERE (device_id, metric) > (?, ?) ORDER BY device_id, metric, " + tier.bucket + " LIMIT 1"
+        f"SELECT device_id, metric, {tier.bucket} FROM {tier.table} WHERE (device_id, metric) > (?, ?) "
+        f"ORDER BY device_id, metric, {tier.bucket} LIMIT 1"
     )
     for _ in range(SERIES_PER_PASS):
         found = conn.execute(next_series, (device_id, metric)).fetchone()
@@ -324,14 +381,10 @@ def sweep_rollups(conn: sqlite3.Connection, tier: _Tier, cutoff_bucket: int) -> 
             break
         device_id, metric, oldest = found
         if oldest < cutoff_bucket:
-            upto = min(cutoff_bucket, oldest + ROLLUP_DELETE_SPAN)
-            deleted += conn.execute(
-                f"DELETE FROM {tier.table} WHERE device_id = ? AND metric = ? AND {tier.bucket} < ?",
-                (device_id, metric, upto),
-            ).rowcount
-            more = more or upto < cutoff_bucket
-    _set_meta(conn, key, json.dumps([device_id, metric]))
-    return deleted, more
+            below = min(cutoff_bucket, oldest + ROLLUP_DELETE_SPAN)
+            deletes.append((tier, device_id, metric, below))
+            more = more or below < cutoff_bucket
+    return deletes, (device_id, metric), more
 
 
 def pages_in_use_bytes(conn: sqlite3.Connection) -> int:

@@ -27,7 +27,7 @@ from storage import queries
 from storage.connection import connect
 from storage.deadband import Deadband, DeadbandFilter
 from storage.deadband import ReadingRow as ReadingRow
-from storage.history import DiskUsage, HistoryMaintainer, RetentionPolicy
+from storage.history import DiskUsage, HistoryMaintainer, MaintenancePlan, RetentionPolicy
 from storage.readpool import ReadPool
 from storage.schema import migrate
 
@@ -202,8 +202,16 @@ class SqliteStore:
         self._queue.put(("callback", callback))
 
     def maintain(self, now: float) -> None:
-        """Queue the rollup of finished minutes and the retention sweep."""
-        self._queue.put(("maintain", now))
+        """Plan a pass of rollups, retention and the disk budget on a reader, and queue it.
+
+        The pass covers what was queued before it; the wait for that and the planning reads
+        (tens of ms) are the calling thread's, not the writer's: call it off the event loop.
+        """
+        with contextlib.suppress(TimeoutError):  # a backlog: what is still queued is the next pass's
+            self.flush()
+        with self._reading() as conn:
+            plan = self.history.plan(conn, now)
+        self._queue.put(("maintain", plan))
 
     def flush(self, timeout_s: float = 10.0) -> None:
         """Block until everything queued so far is committed (tests and shutdown)."""
@@ -242,7 +250,7 @@ class SqliteStore:
 
     def _apply(self, conn: sqlite3.Connection, batch: list[tuple[str, Any]]) -> None:
         callbacks: list[Callable[[], None]] = []
-        maintain_at: float | None = None
+        maintain_at: MaintenancePlan | None = None
         readings: list[ReadingRow] = []
         try:
             conn.execute("BEGIN")
@@ -331,9 +339,9 @@ class SqliteStore:
         else:
             raise ValueError(f"unknown write op {op!r}")
 
-    def _maintain(self, conn: sqlite3.Connection, now: float) -> None:
-        """One bounded pass of rollups, retention and the disk budget (`storage.history`)."""
-        self.history.run(conn, now)
+    def _maintain(self, conn: sqlite3.Connection, plan: MaintenancePlan) -> None:
+        """Apply one bounded pass of rollups, retention and the disk budget (`storage.history`)."""
+        self.history.apply(conn, plan)
 
     # -- reads (any thread) -----------------------------------------------------------------------
 
