@@ -38,7 +38,8 @@ ROLLUP_ROWS_PER_PASS = 500_000
 RAW_DELETE_ROWS_PER_PASS = 500_000
 BUDGET_DELETE_MIN_ROWS = 10_000
 SERIES_PER_PASS = 250
-ROLLUP_DELETE_SPAN = 1440  # buckets one series loses at most per pass (a day of minutes)
+ROLLUP_DELETE_ROWS = 1440  # rows one series loses at most per pass (a day of minutes)
+_LAST_BUCKET = 2**62
 DAY_S = 86400.0
 
 _ROLLUP_CURSOR = "rollup_rowid"
@@ -363,16 +364,23 @@ def sweep_rollups(
     """The next `SERIES_PER_PASS` series' buckets older than `cutoff_bucket`, and the new cursor.
 
     Each series costs one seek: its first row is the next key after the previous series, and
-    holds its oldest bucket. A series loses at most `ROLLUP_DELETE_SPAN` buckets a pass.
+    holds its oldest bucket. A series loses at most `ROLLUP_DELETE_ROWS` buckets a pass.
     """
     key = _SWEEP_CURSOR.format(table=tier.table)
     row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
     device_id, metric = json.loads(row[0]) if row else ("", "")
     deletes: list[tuple[_Tier, str, str, int]] = []
     more = False
+    # The full key with the largest bucket: SQLite seeks straight past the series (a comparison of
+    # the (device_id, metric) prefix alone makes it step through the series' rows).
     next_series = (
-        f"SELECT device_id, metric, {tier.bucket} FROM {tier.table} WHERE (device_id, metric) > (?, ?) "
+        f"SELECT device_id, metric, {tier.bucket} FROM {tier.table} "
+        f"WHERE (device_id, metric, {tier.bucket}) > (?, ?, {_LAST_BUCKET}) "
         f"ORDER BY device_id, metric, {tier.bucket} LIMIT 1"
+    )
+    bounded = (
+        f"SELECT {tier.bucket} FROM {tier.table} WHERE device_id = ? AND metric = ? AND {tier.bucket} < ? "
+        f"ORDER BY {tier.bucket} LIMIT 1 OFFSET {ROLLUP_DELETE_ROWS}"
     )
     for _ in range(SERIES_PER_PASS):
         found = conn.execute(next_series, (device_id, metric)).fetchone()
@@ -381,9 +389,9 @@ def sweep_rollups(
             break
         device_id, metric, oldest = found
         if oldest < cutoff_bucket:
-            below = min(cutoff_bucket, oldest + ROLLUP_DELETE_SPAN)
-            deletes.append((tier, device_id, metric, below))
-            more = more or below < cutoff_bucket
+            limit = conn.execute(bounded, (device_id, metric, cutoff_bucket)).fetchone()
+            deletes.append((tier, device_id, metric, cutoff_bucket if limit is None else limit[0]))
+            more = more or limit is not None
     return deletes, (device_id, metric), more
 
 
