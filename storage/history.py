@@ -27,6 +27,7 @@ import os
 import shutil
 import sqlite3
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,6 +162,7 @@ class HistoryMaintainer:
         self.path = path
         self.policy = policy
         self.last_pass: PassReport | None = None
+        self.recent_passes: deque[PassReport] = deque(maxlen=64)
         self.readings_per_s = 0.0
         self._last_newest: tuple[float, int] | None = None  # (now, newest rowid) at the last pass
         self._over_budget = False
@@ -249,6 +251,7 @@ class HistoryMaintainer:
             more_to_do=plan.more_to_do,
         )
         self.last_pass = report
+        self.recent_passes.append(report)
         return report
 
     def _over_budget_now(self, conn: sqlite3.Connection) -> bool:
