@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import shutil
 import sqlite3
@@ -32,6 +33,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from storage.chunks import (
+    LIVE,
+    RAW_CHUNK_ROWS,
+    RAW_CHUNK_SPAN_S,
+    Chunk,
+    chunks,
+    drop_sentinel,
+    seal_live,
+    union,
+    widen,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +79,8 @@ class PassReport:
     rolled_up: int
     raw_deleted: int
     rollups_deleted: int
+    chunks_dropped: int
+    drop_s: float  # of `duration_s`, the time its chunk drops took (with the commit, if any)
     over_budget: bool
     more_to_do: bool
 
@@ -122,12 +137,15 @@ SELECT device_id, metric, minute, MIN(value), MAX(value), SUM(value), COUNT(*), 
 FROM (
     SELECT device_id, metric, CAST(ts / 60 AS INTEGER) AS minute, ts, value,
            ROW_NUMBER() OVER (
-               PARTITION BY device_id, metric, CAST(ts / 60 AS INTEGER) ORDER BY ts DESC, rowid DESC
+               PARTITION BY device_id, metric, CAST(ts / 60 AS INTEGER) ORDER BY ts DESC, rid DESC
            ) AS newest
-    FROM readings WHERE rowid > ? AND rowid <= ?
+    FROM ({rows})
 )
 GROUP BY device_id, metric, minute
 """
+_IN_RANGE = "rowid > :done AND rowid <= :upto AND device_id <> ''"
+DROP_MAX_ROWS = 2 * RAW_CHUNK_ROWS  # a larger chunk (from before chunks) loses its rows one by one
+ROW_DELETE_MAX_ROWS = 100_000  # a sealed chunk this small may lose rows before it expires whole
 
 # (device_id, metric, bucket, min, max, sum, n, last_ts, last)
 _Delta = tuple[str, str, int, float, float, float, int, float, float]
@@ -148,7 +166,11 @@ class MaintenancePlan:
     newest: int
     minutes: tuple[_Delta, ...]
     hours: tuple[_Delta, ...]
-    raw_delete: tuple[int, int]  # rowids [first, end)
+    ts_ranges: tuple[tuple[str, float, float], ...]  # (chunk, min ts, max ts) of the rows folded
+    raw_drops: tuple[str, ...]  # sealed chunks dropped whole...
+    raw_delete: tuple[str, int, int] | None  # ...or rowids [first, end) deleted from one
+    raw_dropped_rows: int
+    seal: bool
     rollup_deletes: tuple[tuple[_Tier, str, str, int], ...]  # (tier, device, metric, below bucket)
     sweep_cursors: tuple[tuple[_Tier, str, str], ...]
     over_budget: bool
@@ -172,13 +194,36 @@ class HistoryMaintainer:
         conn.execute("BEGIN")
         try:
             done = cursor = _meta_int(conn, _ROLLUP_CURSOR)
-            newest = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM readings").fetchone()[0]
+            all_chunks = chunks(conn)
+            live = all_chunks[-1]
+            newest = conn.execute(f"SELECT COALESCE(MAX(rowid), 0) FROM {LIVE}").fetchone()[0]
             if newest < done:  # the table was emptied and rowids restarted (a database from before v5)
                 done = 0
             upto = min(newest, done + ROLLUP_ROWS_PER_PASS)
-            minutes = minute_delta(conn, done, upto)
+            folding = [
+                c.name for c in all_chunks if (c.last_rowid or newest) > done and c.first_rowid <= upto
+            ]
+            minutes = minute_delta(conn, folding, done, upto)
+            ts_ranges = []
+            for name in folding:
+                low, high = conn.execute(
+                    f"SELECT MIN(ts), MAX(ts) FROM {name} WHERE {_IN_RANGE}", {"done": done, "upto": upto}
+                ).fetchone()
+                if low is not None:
+                    ts_ranges.append((name, low, high))
             over_budget = self._over_budget_now(conn)
-            raw_delete, raw_more = self._raw_to_delete(conn, now, upto - done, upto, over_budget)
+            raw_drops, raw_dropped_rows, raw_delete, raw_more = self._raw_to_delete(
+                conn,
+                all_chunks,
+                {name: high for name, _, high in ts_ranges},
+                now,
+                upto - done,
+                upto,
+                over_budget,
+            )
+            live_rows = newest - live.first_rowid + 1
+            live_since = min([live.min_ts or now] + [low for name, low, _ in ts_ranges if name == LIVE])
+            seal = live_rows >= RAW_CHUNK_ROWS or now - live_since >= RAW_CHUNK_SPAN_S
             deletes: list[tuple[_Tier, str, str, int]] = []
             cursors: list[tuple[_Tier, str, str]] = []
             sweeps_more = False
@@ -201,7 +246,11 @@ class HistoryMaintainer:
             newest=newest,
             minutes=tuple(minutes),
             hours=tuple(_by_hour(minutes)),
+            ts_ranges=tuple(ts_ranges),
+            raw_drops=raw_drops,
             raw_delete=raw_delete,
+            raw_dropped_rows=raw_dropped_rows,
+            seal=seal,
             rollup_deletes=tuple(deletes),
             sweep_cursors=tuple(cursors),
             over_budget=over_budget,
@@ -219,9 +268,20 @@ class HistoryMaintainer:
             conn.executemany(_upsert(MINUTE_TIER), [_rollup_row(delta) for delta in plan.minutes])
             conn.executemany(_upsert(HOUR_TIER), [_rollup_row(delta) for delta in plan.hours])
             _set_meta(conn, _ROLLUP_CURSOR, str(plan.upto))
-            raw_deleted = conn.execute(
-                "DELETE FROM readings WHERE rowid >= ? AND rowid < ?", plan.raw_delete
-            ).rowcount
+            for name, low, high in plan.ts_ranges:
+                widen(conn, name, low, high)
+            raw_deleted = 0
+            dropping = time.perf_counter()
+            for name in plan.raw_drops:
+                conn.execute(f"DROP TABLE {name}")
+                conn.execute("DELETE FROM reading_chunks WHERE name = ?", (name,))
+            drop_s = time.perf_counter() - dropping
+            raw_deleted = plan.raw_dropped_rows
+            if plan.raw_delete is not None:
+                table, first, end = plan.raw_delete
+                raw_deleted = conn.execute(
+                    f"DELETE FROM {table} WHERE rowid >= ? AND rowid < ?", (first, end)
+                ).rowcount
             rollups_deleted = 0
             for tier, device_id, metric, below in plan.rollup_deletes:
                 rollups_deleted += conn.execute(
@@ -230,7 +290,13 @@ class HistoryMaintainer:
                 ).rowcount
             for tier, device_id, metric in plan.sweep_cursors:
                 _set_meta(conn, _SWEEP_CURSOR.format(table=tier.table), json.dumps([device_id, metric]))
+            drop_sentinel(conn)
+            if plan.seal:
+                seal_live(conn)
+            committing = time.perf_counter()
             conn.execute("COMMIT")
+            if plan.raw_drops:  # the pages a drop frees are most of what its commit writes
+                drop_s += time.perf_counter() - committing
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -244,9 +310,11 @@ class HistoryMaintainer:
         report = PassReport(
             at=plan.now,
             duration_s=time.perf_counter() - started,
-            rolled_up=plan.upto - plan.done,
+            rolled_up=sum(delta[6] for delta in plan.minutes),
             raw_deleted=raw_deleted,
             rollups_deleted=rollups_deleted,
+            chunks_dropped=len(plan.raw_drops),
+            drop_s=drop_s,
             over_budget=plan.over_budget,
             more_to_do=plan.more_to_do,
         )
@@ -271,29 +339,74 @@ class HistoryMaintainer:
         return over
 
     def _raw_to_delete(
-        self, conn: sqlite3.Connection, now: float, arriving: int, rolled_upto: int, over_budget: bool
-    ) -> tuple[tuple[int, int], bool]:
-        """The oldest raw rows to delete: those past retention, or (over budget) a chunk regardless."""
-        first = conn.execute("SELECT MIN(rowid) FROM readings").fetchone()[0]  # a seek, not a scan
-        if first is None:
-            return (0, 0), False
-        chunk = RAW_DELETE_ROWS_PER_PASS
+        self,
+        conn: sqlite3.Connection,
+        all_chunks: list[Chunk],
+        folding: dict[str, float],
+        now: float,
+        arriving: int,
+        rolled_upto: int,
+        over_budget: bool,
+    ) -> tuple[tuple[str, ...], int, tuple[str, int, int] | None, bool]:
+        """What goes: the oldest chunks whole (dropped), or a prefix of rows of the oldest one.
+
+        Args:
+            folding: per chunk, the newest ts among its rows this pass rolls up.
+        Returns (chunks to drop, their rows, (chunk, first, end) rowids to delete, more to do).
+        """
+        cutoff = now - self.policy.raw_days * DAY_S
+        drops: list[str] = []
+        dropped = 0
+        oldest = all_chunks[-1]
+        first = None
+        for chunk in all_chunks[:-1]:
+            oldest = chunk
+            first = conn.execute(f"SELECT MIN(rowid) FROM {chunk.name}").fetchone()[0]  # a seek
+            assert chunk.last_rowid is not None
+            if first is None:
+                drops.append(chunk.name)
+                continue
+            rows = chunk.last_rowid - first + 1
+            newest_ts = max(chunk.max_ts or -math.inf, folding.get(chunk.name, -math.inf))
+            whole = rows <= DROP_MAX_ROWS and chunk.max_ts is not None and chunk.last_rowid <= rolled_upto
+            if not (whole and (newest_ts < cutoff or over_budget)):
+                break
+            if drops and dropped + rows > DROP_MAX_ROWS:
+                return tuple(drops), dropped, None, True
+            drops.append(chunk.name)
+            dropped += rows
+            if over_budget:
+                return tuple(drops), dropped, None, True  # a chunk a pass, then measure again
+        else:
+            oldest = all_chunks[-1]
+            first = conn.execute(f"SELECT MIN(rowid) FROM {LIVE}").fetchone()[0]
+        if drops or first is None:
+            return tuple(drops), dropped, None, False
+        if oldest.last_rowid is not None:
+            rows = oldest.last_rowid - first + 1
+            if ROW_DELETE_MAX_ROWS < rows <= DROP_MAX_ROWS and oldest.max_ts is not None:
+                return (), 0, None, False  # it goes whole once all of it is past retention
+            # Rows up to the cursor are rolled up; a sealed chunk needs no row to hold rowids.
+            limit = min(rolled_upto, oldest.last_rowid) + 1
+        else:
+            # The row at the rollup cursor stays: with it, new rowids keep counting up from the
+            # cursor even when everything older is gone (an emptied table would restart them at 1).
+            limit = rolled_upto
+        chunk_rows = RAW_DELETE_ROWS_PER_PASS
         if over_budget:  # outpace what arrives, without one long pass
-            chunk = min(chunk, max(BUDGET_DELETE_MIN_ROWS, 2 * arriving))
-        # The row at the rollup cursor stays: with it, new rowids keep counting up from the cursor
-        # even when everything older is gone (an emptied table would restart them at 1).
-        end = min(first + chunk, rolled_upto)
+            chunk_rows = min(chunk_rows, max(BUDGET_DELETE_MIN_ROWS, 2 * arriving))
+        end = min(first + chunk_rows, limit)
         if end <= first:
-            return (first, first), False
+            return (), 0, None, False
         if not over_budget:
-            cutoff = now - self.policy.raw_days * DAY_S
             young = conn.execute(
-                "SELECT rowid FROM readings WHERE rowid >= ? AND rowid < ? AND ts >= ? ORDER BY rowid LIMIT 1",
+                f"SELECT rowid FROM {oldest.name} WHERE rowid >= ? AND rowid < ? AND ts >= ? "
+                "ORDER BY rowid LIMIT 1",
                 (first, end, cutoff),
             ).fetchone()
             if young is not None:
-                return (first, young[0]), False
-        return (first, end), end == first + chunk and end < rolled_upto
+                return (), 0, (oldest.name, first, young[0]), False
+        return (), 0, (oldest.name, first, end), end == first + chunk_rows and end < limit
 
     def disk_usage(self, conn: sqlite3.Connection, now: float) -> DiskUsage:
         """The figures of `DiskUsage`, from O(1) pragmas and rowid seeks (no scan)."""
@@ -301,12 +414,14 @@ class HistoryMaintainer:
         file_bytes = sum(
             os.path.getsize(p) for p in (self.path, Path(f"{self.path}-wal")) if os.path.exists(p)
         )
-        low = conn.execute("SELECT MIN(rowid) FROM readings").fetchone()[0]
-        high = conn.execute("SELECT MAX(rowid) FROM readings").fetchone()[0]
-        raw_rows = 0 if low is None else high - low + 1  # retention deletes prefixes: no holes
+        oldest_chunk = chunks(conn)[0].name
+        low = conn.execute(f"SELECT MIN(rowid) FROM {oldest_chunk} WHERE device_id <> ''").fetchone()[0]
+        high = conn.execute(f"SELECT MAX(rowid) FROM {LIVE}").fetchone()[0]
+        # Retention deletes prefixes and drops the oldest chunks: no holes to count.
+        raw_rows = 0 if low is None else high - low + 1
         held = 0.0
         if low is not None:
-            (oldest,) = conn.execute("SELECT ts FROM readings WHERE rowid = ?", (low,)).fetchone()
+            (oldest,) = conn.execute(f"SELECT ts FROM {oldest_chunk} WHERE rowid = ?", (low,)).fetchone()
             held = max(0.0, (now - oldest) / DAY_S)
         budget = self.policy.disk_budget_bytes
         capacity = budget if budget is not None else used + shutil.disk_usage(self.path.parent).free
@@ -326,11 +441,12 @@ class HistoryMaintainer:
         )
 
 
-def minute_delta(conn: sqlite3.Connection, done: int, upto: int) -> list[_Delta]:
-    """Raw rows with rowid in (done, upto], aggregated per series and minute."""
-    if upto <= done:
+def minute_delta(conn: sqlite3.Connection, tables: Sequence[str], done: int, upto: int) -> list[_Delta]:
+    """Raw rows with rowid in (done, upto] of these chunks, aggregated per series and minute."""
+    if upto <= done or not tables:
         return []
-    return conn.execute(_MINUTE_DELTA, (done, upto)).fetchall()
+    rows = union(tables, "rowid AS rid, device_id, metric, ts, value", _IN_RANGE)
+    return conn.execute(_MINUTE_DELTA.format(rows=rows), {"done": done, "upto": upto}).fetchall()
 
 
 def _rollup_row(delta: _Delta) -> tuple[Any, ...]:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from storage.chunks import chunks, overlapping, union
+
 
 class Tier(Enum):
     RAW = ("readings", "", 0)
@@ -81,10 +83,7 @@ def _step_for(tier: Tier, step_s: float) -> float:
     return float(math.ceil(step_s / tier.bucket_s) * tier.bucket_s)
 
 
-_RAW = (
-    "SELECT ts, value FROM readings WHERE device_id = ? AND metric = ? AND ts >= ? AND ts < ? "
-    "ORDER BY ts LIMIT ?"
-)
+_SERIES_IN_WINDOW = "device_id = :device AND metric = :metric AND ts >= :since AND ts < :until"
 
 # Buckets as (bucket, min, max, sum, n, last_ts, last). The window numbers each bucket's rows
 # newest first, so `last` costs one sort of the window's rows, not a subquery per bucket.
@@ -92,9 +91,8 @@ _RAW_BUCKETS = """
 SELECT bucket, MIN(value), MAX(value), SUM(value), COUNT(*), MAX(ts), MAX(CASE WHEN newest = 1 THEN value END)
 FROM (
     SELECT CAST(ts / :step AS INTEGER) * :step AS bucket, ts, value,
-           ROW_NUMBER() OVER (PARTITION BY CAST(ts / :step AS INTEGER) ORDER BY ts DESC, rowid DESC) AS newest
-    FROM readings
-    WHERE device_id = :device AND metric = :metric AND ts >= :since AND ts < :until AND rowid > :after
+           ROW_NUMBER() OVER (PARTITION BY CAST(ts / :step AS INTEGER) ORDER BY ts DESC, rid DESC) AS newest
+    FROM ({rows})
 )
 GROUP BY bucket
 """
@@ -116,8 +114,27 @@ _Bucket = tuple[float, float, float, float, int, float, float]
 def read_raw(
     conn: sqlite3.Connection, device_id: str, metric: str, since: float, until: float, limit: int
 ) -> list[dict[str, float]]:
-    rows = conn.execute(_RAW, (device_id, metric, since, until, limit)).fetchall()
-    return [{"ts": ts, "value": value} for ts, value in rows]
+    """Raw samples in time order. Run it in one read transaction (the chunks and their catalog)."""
+    tables = _raw_tables(conn, since, until)
+    sql = f"SELECT ts, value FROM ({union(tables, 'ts, value', _SERIES_IN_WINDOW)}) ORDER BY ts LIMIT :limit"
+    params = {"device": device_id, "metric": metric, "since": since, "until": until, "limit": limit}
+    return [{"ts": ts, "value": value} for ts, value in conn.execute(sql, params)]
+
+
+def _raw_tables(conn: sqlite3.Connection, since: float, until: float) -> list[str]:
+    return [chunk.name for chunk in overlapping(chunks(conn), since, until, _rolled_upto(conn))]
+
+
+def _rolled_upto(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'rollup_rowid'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _raw_buckets(
+    conn: sqlite3.Connection, params: dict[str, Any], after: int, tables: list[str]
+) -> list[_Bucket]:
+    rows = union(tables, "rowid AS rid, ts, value", f"{_SERIES_IN_WINDOW} AND rowid > {int(after)}")
+    return conn.execute(_RAW_BUCKETS.format(rows=rows), params).fetchall()
 
 
 def read_steps(
@@ -132,8 +149,8 @@ def read_steps(
     """Per-step min/max/avg/last. Run it in one read transaction: rollups and the rollup cursor
     must come from the same snapshot, or rows folded meanwhile would count twice."""
     horizons = {tier: _horizon(conn, tier, device_id, metric) for tier in Tier}
-    row = conn.execute("SELECT value FROM meta WHERE key = 'rollup_rowid'").fetchone()
-    rolled_upto = int(row[0]) if row else 0
+    rolled_upto = _rolled_upto(conn)
+    all_chunks = chunks(conn)
     buckets: list[_Bucket] = []
     for segment in plan(step_s, since, until, horizons):
         params: dict[str, Any] = {
@@ -143,15 +160,17 @@ def read_steps(
             "until": segment.until,
             "step": segment.step_s,
         }
+        tables = [c.name for c in overlapping(all_chunks, segment.since, segment.until, rolled_upto)]
         if segment.tier is Tier.RAW:
-            buckets += conn.execute(_RAW_BUCKETS, {**params, "after": -1}).fetchall()
+            buckets += _raw_buckets(conn, params, -1, tables)
             continue
         size = segment.tier.bucket_s
         sql = _ROLLUP_BUCKETS.format(key=segment.tier.bucket, size=size, table=segment.tier.table)
         # A bucket key k covers [k * size, (k + 1) * size): those starting inside the segment.
         bounds = {"low": math.ceil(segment.since / size), "high": math.ceil(segment.until / size)}
         rolled = conn.execute(sql, {**params, **bounds}).fetchall()
-        pending = conn.execute(_RAW_BUCKETS, {**params, "after": rolled_upto}).fetchall()
+        unrolled = [c.name for c in all_chunks if (c.last_rowid or rolled_upto + 1) > rolled_upto]
+        pending = _raw_buckets(conn, params, rolled_upto, unrolled)
         buckets += _merge(rolled, pending)
     buckets.sort()
     return [
@@ -162,7 +181,14 @@ def read_steps(
 
 def _horizon(conn: sqlite3.Connection, tier: Tier, device_id: str, metric: str) -> float | None:
     if tier is Tier.RAW:
-        sql = "SELECT ts FROM readings WHERE device_id = ? AND metric = ? ORDER BY ts LIMIT 1"
+        for chunk in chunks(conn):  # oldest first: the first chunk with the series holds its oldest
+            row = conn.execute(
+                f"SELECT ts FROM {chunk.name} WHERE device_id = ? AND metric = ? ORDER BY ts LIMIT 1",
+                (device_id, metric),
+            ).fetchone()
+            if row is not None:
+                return float(row[0])
+        return None
     else:
         sql = (
             f"SELECT {tier.bucket} * {tier.bucket_s} FROM {tier.table} "

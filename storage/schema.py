@@ -108,6 +108,12 @@ MIGRATIONS: list[str] = [
     )
     GROUP BY device_id, metric, hour;
     """,
+    """
+    CREATE TABLE reading_chunks (
+        name TEXT PRIMARY KEY, first_rowid INTEGER NOT NULL, last_rowid INTEGER, min_ts REAL, max_ts REAL
+    );
+    INSERT INTO reading_chunks VALUES ('readings', 0, NULL, NULL, NULL);
+    """,
 ]
 
 

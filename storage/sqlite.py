@@ -24,6 +24,7 @@ from typing import Any
 from analytics.alerts import Alert, AlertState, Severity
 from analytics.device_tracker import DeviceStatus
 from storage import queries
+from storage.chunks import SENTINEL, chunks, union
 from storage.connection import connect
 from storage.deadband import Deadband, DeadbandFilter
 from storage.deadband import ReadingRow as ReadingRow
@@ -372,10 +373,10 @@ class SqliteStore:
     ) -> list[dict[str, float]]:
         """Raw samples, or per-step min/max/avg/last from the tier the step and age call for."""
         with self._reading() as conn:
-            if step_s is None:
-                return queries.read_raw(conn, device_id, metric, since, until, limit)
-            conn.execute("BEGIN")  # one snapshot: rollups and the cursor of what they hold
+            conn.execute("BEGIN")  # one snapshot: the chunks, the rollups and the cursor between them
             try:
+                if step_s is None:
+                    return queries.read_raw(conn, device_id, metric, since, until, limit)
                 return queries.read_steps(conn, device_id, metric, since, until, step_s, limit)
             finally:
                 conn.execute("COMMIT")
@@ -479,6 +480,15 @@ class SqliteStore:
             "rollups_1h",
         }:
             raise ValueError(f"unknown table {table!r}")
+        if table == "readings":  # every chunk, without their sentinels
+            with self._reading() as conn:
+                conn.execute("BEGIN")
+                try:
+                    tables = [chunk.name for chunk in chunks(conn)]
+                    sql = f"SELECT COUNT(*) FROM ({union(tables, 'rowid', 'device_id <> ' + repr(SENTINEL))})"
+                    return int(conn.execute(sql).fetchone()[0])
+                finally:
+                    conn.execute("COMMIT")
         return int(self._read(f"SELECT COUNT(*) FROM {table}")[0][0])
 
     def events(self, device_id: str, limit: int = 100) -> list[dict[str, Any]]:

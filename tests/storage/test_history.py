@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from storage.chunks import chunks, union
 from storage.connection import connect
 from storage.history import HistoryMaintainer, PassReport, RetentionPolicy
 from storage.schema import migrate
@@ -30,6 +31,13 @@ def insert(conn: sqlite3.Connection, rows: list[tuple[str, str, float, float]]) 
     conn.execute("BEGIN")
     conn.executemany("INSERT INTO readings VALUES (?, ?, ?, ?)", rows)
     conn.execute("COMMIT")
+
+
+def raw(conn: sqlite3.Connection) -> list[tuple[int, float, float]]:
+    """(rowid, ts, value) of every raw reading in every chunk, in arrival order (no sentinels)."""
+    tables = [chunk.name for chunk in chunks(conn)]
+    sql = union(tables, "rowid AS rid, ts, value", "device_id <> ''")
+    return conn.execute(f"SELECT * FROM ({sql}) ORDER BY rid").fetchall()
 
 
 def run_pass(history: HistoryMaintainer, conn: sqlite3.Connection, now: float = NOW) -> PassReport:
@@ -56,10 +64,10 @@ def test_each_tier_keeps_its_own_retention(db: sqlite3.Connection, tmp_path: Pat
     insert(db, [("t", "m", NOW - age * DAY, age) for age in ages_days])
     run_pass(history, db)
     run_pass(history, db)  # the sweep sees the rollups the first pass wrote
-    raw = [ts for (ts,) in db.execute("SELECT ts FROM readings ORDER BY ts")]
+    kept = [ts for _, ts, _ in raw(db)]
     minutes = [m * 60 for (m,) in db.execute("SELECT minute FROM rollups_1m ORDER BY minute")]
     hours = [h * 3600 for (h,) in db.execute("SELECT hour FROM rollups_1h ORDER BY hour")]
-    assert raw == [NOW - 0.5 * DAY]
+    assert kept == [NOW - 0.5 * DAY]
     assert [round((NOW - m) / DAY) for m in minutes] == [2, 0]  # 0.5 rounds to 0
     assert [round((NOW - h) / DAY) for h in hours] == [8, 5, 2, 0]
 
@@ -70,11 +78,32 @@ def test_retention_never_deletes_what_is_not_rolled_up(db: sqlite3.Connection, t
     plan = history.plan(db, NOW)
     insert(db, [("t", "m", NOW - 5 * DAY + 1, 2.0)])  # arrives after the plan was made
     history.apply(db, plan)
-    assert db.execute("SELECT COUNT(*) FROM readings").fetchone()[0] == 2  # the cursor row stays too
+    assert len(raw(db)) == 2  # the second is not rolled up; the first is the row at the cursor
     run_pass(history, db)
-    assert db.execute("SELECT rowid, value FROM readings").fetchall() == [(2, 2.0)]
+    assert raw(db) == []  # both rolled up and past retention: their chunk is dropped
     [(n,)] = db.execute("SELECT n FROM rollups_1m").fetchall()
     assert n == 2
+
+
+def test_a_chunk_goes_whole_only_once_its_newest_reading_is_past_retention(
+    db: sqlite3.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("storage.history.ROW_DELETE_MAX_ROWS", 0)  # even small chunks go only whole
+    history = HistoryMaintainer(tmp_path / "h.db", RetentionPolicy(raw_days=1))
+    insert(db, [("t", "m", NOW - 5 * DAY, 1.0), ("t", "m", NOW - 4 * DAY, 2.0)])
+    plan = history.plan(db, NOW)
+    insert(db, [("t", "m", NOW - 60, 3.0)])  # young, lands in the chunk the pass seals
+    history.apply(db, plan)  # the first row goes from the live table; the pass then seals it
+    assert [value for _, _, value in raw(db)] == [2.0, 3.0]
+    assert [name for (name,) in db.execute("SELECT name FROM reading_chunks ORDER BY first_rowid")] == [
+        "readings_000000000000",
+        "readings",
+    ]
+    run_pass(history, db)  # folds the young row: the chunk is not all past retention
+    assert [value for _, _, value in raw(db)] == [2.0, 3.0]
+    run_pass(history, db, now=NOW + DAY)
+    assert raw(db) == []
+    assert db.execute("SELECT SUM(n) FROM rollups_1m").fetchone()[0] == 3
 
 
 def test_a_stale_plan_is_not_applied(db: sqlite3.Connection, tmp_path: Path) -> None:
@@ -134,13 +163,15 @@ def test_a_pass_leaves_what_is_beyond_its_bound_for_the_next(
 ) -> None:
     monkeypatch.setattr("storage.history.ROLLUP_ROWS_PER_PASS", 1000)
     monkeypatch.setattr("storage.history.RAW_DELETE_ROWS_PER_PASS", 700)
+    monkeypatch.setattr("storage.history.DROP_MAX_ROWS", 5000)  # too big to drop: row by row
     history = HistoryMaintainer(tmp_path / "h.db", RetentionPolicy(raw_days=1))
     insert(db, fleet(NOW - 3 * DAY, 63))  # 10,080 rows, all past raw retention
     reports = [run_pass(history, db) for _ in range(20)]
     assert [r.rolled_up for r in reports[:11]] == [1000] * 10 + [80]
-    assert all(r.raw_deleted <= 700 for r in reports)
+    assert [r.raw_deleted for r in reports[:10]] == [700] * 10  # row by row while too big to drop...
+    assert reports[10].raw_deleted == 10_080 - 7000  # ...then whole, once small enough
     assert reports[0].more_to_do and not reports[-1].more_to_do
-    assert db.execute("SELECT COUNT(*) FROM readings").fetchone()[0] == 1  # the row at the cursor
+    assert raw(db) == []  # a sealed chunk keeps no row at the cursor: the live table's sentinel does
     assert db.execute("SELECT SUM(n) FROM rollups_1m").fetchone()[0] == 10_080
 
 
@@ -232,7 +263,8 @@ def test_the_disk_budget_deletes_oldest_raw_first_and_is_reported(tmp_path: Path
     usage = store.disk_usage(start + 7800)
     assert usage.readings_per_s == pytest.approx(400 / 60)
     assert usage.budget_bytes == int(budget_mb * 1e6) and usage.bytes_used <= usage.budget_bytes
-    first_ts = store._read("SELECT ts FROM readings ORDER BY rowid LIMIT 1")[0][0]
+    with store._reading() as conn:
+        first_ts = raw(conn)[0][1]
     assert first_ts > rows[0][2] and usage.raw_rows < 48_000  # the oldest went first...
     assert store.readings("d000", "temperature_c", start, start + 60, 60)[0]["ts"] == start  # ...as rollups
     assert usage.days_at_current_rate == pytest.approx(
