@@ -19,6 +19,9 @@ LIVE = "readings"
 SENTINEL = ""  # the device_id of a sentinel row: never a real device (ids are validated non-empty)
 RAW_CHUNK_ROWS = 1_000_000  # ~40 min of 1,000 devices; dropped in ~0.5 s
 RAW_CHUNK_SPAN_S = 86400.0
+# Covering: a series' window is read from the index alone. In a chunk its rows are one in every
+# few thousand, so looking each value up in the table would read a page per reading.
+INDEX_COLUMNS = "device_id, metric, ts, value"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +76,7 @@ def seal_live(conn: sqlite3.Connection) -> str | None:
     conn.execute(
         f"CREATE TABLE {LIVE} (device_id TEXT NOT NULL, metric TEXT NOT NULL, ts REAL NOT NULL, value REAL NOT NULL)"
     )
-    conn.execute(f"CREATE INDEX readings_{following:012d}_device_metric_ts ON {LIVE} (device_id, metric, ts)")
+    conn.execute(f"CREATE INDEX {index_name(following)} ON {LIVE} ({INDEX_COLUMNS})")
     conn.execute(
         f"INSERT INTO {LIVE} (rowid, device_id, metric, ts, value) VALUES (?, ?, '', 0, 0)",
         (following, SENTINEL),
@@ -81,6 +84,10 @@ def seal_live(conn: sqlite3.Connection) -> str | None:
     conn.execute("UPDATE reading_chunks SET name = ?, last_rowid = ? WHERE name = ?", (name, newest, LIVE))
     conn.execute("INSERT INTO reading_chunks VALUES (?, ?, NULL, NULL, NULL)", (LIVE, following))
     return name
+
+
+def index_name(first_rowid: int) -> str:
+    return f"readings_{first_rowid:012d}_device_metric_ts"
 
 
 def drop_sentinel(conn: sqlite3.Connection) -> None:
