@@ -50,9 +50,9 @@ TICK_INTERVAL_S = 1.0
 MAX_STORE_BACKLOG_READINGS = 100_000
 # The alarm lane's own bound: queued writes (events, status, batches of readings) in memory.
 MAX_STORE_BACKLOG_OPERATIONS = 50_000
-# A pass costs the writer about the same whatever it holds (a page per series and tier), so
-# fewer, larger passes cost less: 10 minutes of 1,000 devices is ~25 ms of writer time a minute.
-# Queries merge the readings not yet rolled up, so the lag does not show.
+# Each maintenance pass dirties about a page per series and tier however much it folds, so fewer,
+# larger passes cost the writer less (bench/history.py). Queries merge the readings not yet
+# rolled up, so the lag does not show in them.
 MAINTENANCE_INTERVAL_S = 600.0
 # Rules' working state (hold timers, sample counts) is saved this often and at shutdown, so a
 # power cut costs at most this much of it.
