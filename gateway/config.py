@@ -60,10 +60,18 @@ class BrokerConfig(_Strict):
     session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
 
 
+class DeadbandConfig(_Strict):
+    delta: float = Field(ge=0)  # stored when the value moves more than this from the last stored
+    max_interval_s: float = Field(gt=0)  # ...or when the last stored is this old
+
+
 class StorageConfig(_Strict):
     sqlite_path: Path = Path("data/gateway.db")
-    retention_days: float = Field(default=30.0, gt=0)
-    rollup_retention_days: float = Field(default=365.0, gt=0)
+    retention_days: float = Field(default=30.0, gt=0)  # raw readings
+    rollup_retention_days: float = Field(default=90.0, gt=0)  # 1-minute rollups
+    rollup_1h_retention_days: float = Field(default=1095.0, gt=0)
+    disk_budget_mb: float | None = Field(default=None, gt=0)
+    deadband: dict[str, DeadbandConfig] = Field(default_factory=dict)  # by metric name
 
 
 Role = Literal["operator", "bureau", "admin"]

@@ -34,6 +34,7 @@ from gateway.pipeline import Pipeline
 from gateway.reports import device_availability_pct
 from gateway.services import ApiServer, BackgroundTask, MqttIngest, Scheduler, Service
 from gateway.supervisor import supervise
+from storage.deadband import Deadband
 from storage.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,14 @@ class Gateway:
             self.snapshot_dir = load_worker_config(config.firelane_worker).snapshot_dir
         self.inventory = Inventory(config.devices)
         self.counters = Counters()
+        storage = config.storage
         self.store = SqliteStore(
-            config.storage.sqlite_path, config.storage.retention_days, config.storage.rollup_retention_days
+            storage.sqlite_path,
+            storage.retention_days,
+            storage.rollup_retention_days,
+            storage.rollup_1h_retention_days,
+            storage.disk_budget_mb,
+            {metric: Deadband(band.delta, band.max_interval_s) for metric, band in storage.deadband.items()},
         )
         self.broadcaster = Broadcaster()
         self.bus = MessageBus()

@@ -25,7 +25,10 @@ from storage.sqlite import SqliteStore
 log = logging.getLogger(__name__)
 
 TICK_INTERVAL_S = 1.0
-MAINTENANCE_INTERVAL_S = 60.0
+# Each maintenance pass dirties about a page per series and tier however much it folds, so fewer,
+# larger passes cost the writer less (bench/history.py). Queries merge the readings not yet
+# rolled up, so the lag does not show in them.
+MAINTENANCE_INTERVAL_S = 600.0
 # Rules' working state (hold timers, sample counts) is saved this often and at shutdown, so a
 # power cut costs at most this much of it.
 RULE_STATE_SAVE_INTERVAL_S = 60.0
@@ -180,7 +183,8 @@ class Scheduler(BackgroundTask):
                 now = time.time()
                 if now - last_maintenance >= MAINTENANCE_INTERVAL_S:
                     last_maintenance = now
-                    self._store.maintain(now)
+                    # Planned on a reader in a worker thread; the writer only applies the plan.
+                    await asyncio.to_thread(self._store.maintain, now)
                 if now - last_rule_save >= RULE_STATE_SAVE_INTERVAL_S:
                     last_rule_save = now
                     self.save_rule_state()

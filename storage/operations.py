@@ -9,7 +9,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from storage.history import MaintenancePlan
 
 ReadingRow = tuple[str, str, float, float]  # device_id, metric, ts, value
 DeviceStateRow = tuple[str, str, int | None, float | None, float | None, str]
@@ -114,9 +117,11 @@ class SetMeta(Indivisible):
 
 @dataclass(frozen=True, slots=True)
 class Maintain(Indivisible):
-    """Fold new readings into rollups and apply retention, bounded per pass."""
+    """A bounded pass of rollups, retention and disk budget, planned on a reader
+    (`storage.history`); if it fails, the caller hears it and the next pass retries."""
 
-    now: float
+    plan: MaintenancePlan
+    refusal_to_caller: ClassVar[bool] = True
 
 
 @dataclass(frozen=True, slots=True)

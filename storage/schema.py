@@ -110,6 +110,28 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX notify_outbox_due ON notify_outbox (state, next_attempt_at);
     """,
+    """
+    CREATE TABLE rollups_1h (
+        device_id TEXT NOT NULL, metric TEXT NOT NULL, hour INTEGER NOT NULL,
+        min REAL NOT NULL, max REAL NOT NULL, avg REAL NOT NULL, last REAL NOT NULL, n INTEGER NOT NULL,
+        last_ts REAL NOT NULL, PRIMARY KEY (device_id, metric, hour)
+    ) WITHOUT ROWID;
+    INSERT INTO rollups_1h
+    SELECT device_id, metric, hour, MIN(min), MAX(max), SUM(avg * n) / SUM(n),
+           MAX(CASE WHEN newest = 1 THEN last END), SUM(n), MAX(last_ts)
+    FROM (
+        SELECT device_id, metric, minute / 60 AS hour, min, max, avg, last, n, last_ts,
+               ROW_NUMBER() OVER (PARTITION BY device_id, metric, minute / 60 ORDER BY minute DESC) AS newest
+        FROM rollups_1m
+    )
+    GROUP BY device_id, metric, hour;
+    """,
+    """
+    CREATE TABLE reading_chunks (
+        name TEXT PRIMARY KEY, first_rowid INTEGER NOT NULL, last_rowid INTEGER, min_ts REAL, max_ts REAL
+    );
+    INSERT INTO reading_chunks VALUES ('readings', 0, NULL, NULL, NULL);
+    """,
 ]
 
 

@@ -9,6 +9,7 @@ connection, which WAL lets run beside the writer.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
@@ -25,7 +26,11 @@ from analytics.alerts import Alert, AlertState, Severity
 from analytics.device_tracker import DeviceStatus
 from analytics.records import DeviceState
 from analytics.sessions import DeviceSession, Lane, SeqWindow, SessionChanges
+from storage import queries
+from storage.chunks import SENTINEL, chunks, union
 from storage.connection import connect
+from storage.deadband import Deadband, DeadbandFilter
+from storage.history import DiskUsage, HistoryMaintainer, RetentionPolicy
 from storage.operations import (
     AppendAudit,
     EnqueueNotification,
@@ -43,6 +48,7 @@ from storage.operations import (
     SetMeta,
     Transaction,
 )
+from storage.readpool import ReadPool
 from storage.schema import migrate
 from storage.writer import RefusedWrite, SqliteWriter, WriteOp
 
@@ -97,16 +103,32 @@ class SqliteStore:
     Args:
         path: database file; created with its schema when missing.
         retention_days: raw readings older than this are deleted once rolled up.
+        rollup_retention_days: 1-minute rollups older than this are deleted.
+        rollup_1h_retention_days: 1-hour rollups older than this are deleted.
+        disk_budget_mb: while the store uses more, raw readings go oldest first, before retention.
+        deadband: per metric, store a reading only when it moved or went quiet (`DeadbandFilter`).
     """
 
     def __init__(
-        self, path: Path, retention_days: float = 30.0, rollup_retention_days: float = 365.0
+        self,
+        path: Path,
+        retention_days: float = 30.0,
+        rollup_retention_days: float = 90.0,
+        rollup_1h_retention_days: float = 1095.0,
+        disk_budget_mb: float | None = None,
+        deadband: Mapping[str, Deadband] | None = None,
     ) -> None:
         self.path = path
-        self.retention_days = retention_days
-        self.rollup_retention_days = rollup_retention_days
-        self._read_lock = threading.Lock()
-        self._reader: sqlite3.Connection | None = None
+        self.retention = RetentionPolicy(
+            raw_days=retention_days,
+            rollup_1m_days=rollup_retention_days,
+            rollup_1h_days=rollup_1h_retention_days,
+            disk_budget_bytes=None if disk_budget_mb is None else int(disk_budget_mb * 1e6),
+        )
+        self.history = HistoryMaintainer(path, self.retention)
+        self._deadband = DeadbandFilter(deadband or {})
+        self.readings_deadbanded = 0
+        self._readers: ReadPool | None = None
         self._unit: WriteUnit | None = None
         self._unit_thread = 0
         self.writer = SqliteWriter(
@@ -118,15 +140,15 @@ class SqliteStore:
         conn = self._connect()
         migrate(conn)
         conn.close()
-        self._reader = self._connect()
+        self._readers = ReadPool(self._connect)
         self.writer.start()
 
     def close(self) -> None:
         """Commit everything submitted, then stop the writer."""
         self.writer.stop()
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
+        if self._readers is not None:
+            self._readers.close()
+            self._readers = None
 
     def _connect(self) -> sqlite3.Connection:
         # QoS 1 messages are acknowledged only after their commit (SPEC 10: not lost to a power cut).
@@ -182,8 +204,11 @@ class SqliteStore:
         return self._read(sql, params)
 
     def add_readings(self, rows: Sequence[ReadingRow]) -> None:
-        if rows:
-            self.write(InsertReadings(rows), rows=len(rows))
+        """Store the readings the deadband keeps (rules have seen them all)."""
+        kept = self._deadband.filter(rows)
+        self.readings_deadbanded += len(rows) - len(kept)
+        if kept:
+            self.write(InsertReadings(kept), rows=len(kept))
 
     @property
     def backlog_rows(self) -> int:
@@ -274,8 +299,17 @@ class SqliteStore:
         return bytes(rows[0][0]) if rows else None
 
     def maintain(self, now: float) -> None:
-        """Queue the rollup of finished minutes and the retention sweep."""
-        self.write(Maintain(now))
+        """Plan a pass of rollups, retention and the disk budget on a reader, and have the writer
+        apply it.
+
+        The pass covers what was submitted before it; the wait for that and the planning reads
+        (tens of ms) are the calling thread's, not the writer's: call it off the event loop.
+        """
+        with contextlib.suppress(TimeoutError):  # a backlog: what is still queued is the next pass's
+            self.flush()
+        with self._reading() as conn:
+            plan = self.history.plan(conn, now)
+        self.write(Maintain(plan)).result(timeout=120)
 
     def flush(self, timeout_s: float = 10.0) -> None:
         """Block until everything submitted so far is committed (tests and shutdown)."""
@@ -290,38 +324,26 @@ class SqliteStore:
         return self.writer.stats.write_errors
 
     def _apply_maintain(self, conn: sqlite3.Connection, op: Maintain) -> None:
-        self._maintain(conn, op.now)
-
-    def _maintain(self, conn: sqlite3.Connection, now: float) -> None:
-        """Fold new readings into 1-minute rollups, then apply retention (inside the writer's
-        transaction).
-
-        Readings have no index on time (one index fewer to maintain on the hot path): rollups
-        take the rows added since the last pass by rowid and merge them into their minutes, and
-        retention finds the first row young enough by a binary search over rowids, which follow
-        arrival order.
-        """
-        row = conn.execute("SELECT value FROM meta WHERE key = 'rollup_rowid'").fetchone()
-        done = int(row[0]) if row else 0
-        newest = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM readings").fetchone()[0]
-        if newest > done:
-            conn.execute(_MERGE_ROLLUPS, {"done": done, "newest": newest})
-            conn.execute("INSERT OR REPLACE INTO meta VALUES ('rollup_rowid', ?)", (str(newest),))
-        cutoff_rowid = _first_rowid_at_or_after(conn, now - self.retention_days * 86400)
-        if cutoff_rowid is not None:
-            conn.execute("DELETE FROM readings WHERE rowid < ?", (min(cutoff_rowid, newest + 1),))
-        conn.execute(
-            "DELETE FROM rollups_1m WHERE minute < ?",
-            (int((now - self.rollup_retention_days * 86400) // 60),),
-        )
+        """Apply one bounded pass of rollups, retention and the disk budget (`storage.history`)."""
+        self.history.apply(conn, op.plan)
 
     # -- reads (any thread) -----------------------------------------------------------------------
 
     def _read(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[tuple[Any, ...]]:
-        if self._reader is None:
+        with self._reading() as conn:
+            return conn.execute(sql, params).fetchall()
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        if self._readers is None:
             raise RuntimeError("store is not open")
-        with self._read_lock:
-            return self._reader.execute(sql, params).fetchall()
+        with self._readers.connection() as conn:
+            yield conn
+
+    def disk_usage(self, now: float | None = None) -> DiskUsage:
+        """Bytes used against the budget, the write rate and the days of history that holds."""
+        with self._reading() as conn:
+            return self.history.disk_usage(conn, time.time() if now is None else now)
 
     def readings(
         self,
@@ -332,42 +354,15 @@ class SqliteStore:
         step_s: float | None = None,
         limit: int = 10000,
     ) -> list[dict[str, float]]:
-        """Raw samples, or per-step min/max/avg/last (from 1-minute rollups for steps of a minute or more)."""
-        if step_s is None:
-            rows = self._read(
-                "SELECT ts, value FROM readings WHERE device_id = ? AND metric = ? AND ts >= ? AND ts < ? "
-                "ORDER BY ts LIMIT ?",
-                (device_id, metric, since, until, limit),
-            )
-            return [{"ts": ts, "value": value} for ts, value in rows]
-        params = {"step": step_s, "device": device_id, "metric": metric, "since": since, "until": until}
-        raw = self._read(
-            "SELECT CAST(ts / :step AS INTEGER) * :step AS bucket, MIN(value), MAX(value), AVG(value), "
-            "(SELECT r2.value FROM readings r2 WHERE r2.device_id = r.device_id AND r2.metric = r.metric "
-            " AND CAST(r2.ts / :step AS INTEGER) = CAST(r.ts / :step AS INTEGER) ORDER BY r2.ts DESC LIMIT 1) "
-            "FROM readings r WHERE device_id = :device AND metric = :metric AND ts >= :since AND ts < :until "
-            "GROUP BY bucket",
-            params,
-        )
-        buckets = {row[0]: row for row in raw}
-        if step_s >= 60:
-            # Raw readings past retention survive only as rollups: fill the gaps from them.
-            rolled = self._read(
-                "SELECT CAST(minute * 60 / :step AS INTEGER) * :step AS bucket, MIN(min), MAX(max), "
-                "SUM(avg * n) / SUM(n), "
-                "(SELECT r2.last FROM rollups_1m r2 WHERE r2.device_id = r.device_id AND r2.metric = r.metric "
-                " AND CAST(r2.minute * 60 / :step AS INTEGER) = CAST(r.minute * 60 / :step AS INTEGER) "
-                " ORDER BY r2.minute DESC LIMIT 1) "
-                "FROM rollups_1m r WHERE device_id = :device AND metric = :metric "
-                "AND minute * 60 >= :since AND minute * 60 < :until GROUP BY bucket",
-                params,
-            )
-            for row in rolled:
-                buckets.setdefault(row[0], row)
-        return [
-            {"ts": float(bucket), "min": low, "max": high, "avg": avg, "last": last}
-            for bucket, low, high, avg, last in sorted(buckets.values())[:limit]
-        ]
+        """Raw samples, or per-step min/max/avg/last from the tier the step and age call for."""
+        with self._reading() as conn:
+            conn.execute("BEGIN")  # one snapshot: the chunks, the rollups and the cursor between them
+            try:
+                if step_s is None:
+                    return queries.read_raw(conn, device_id, metric, since, until, limit)
+                return queries.read_steps(conn, device_id, metric, since, until, step_s, limit)
+            finally:
+                conn.execute("COMMIT")
 
     def device_states(self) -> list[DeviceStatus]:
         rows = self._read("SELECT * FROM device_state ORDER BY device_id")
@@ -464,8 +459,18 @@ class SqliteStore:
             "audit",
             "status_changes",
             "rollups_1m",
+            "rollups_1h",
         }:
             raise ValueError(f"unknown table {table!r}")
+        if table == "readings":  # every chunk, without their sentinels
+            with self._reading() as conn:
+                conn.execute("BEGIN")
+                try:
+                    tables = [chunk.name for chunk in chunks(conn)]
+                    sql = f"SELECT COUNT(*) FROM ({union(tables, 'rowid', 'device_id <> ' + repr(SENTINEL))})"
+                    return int(conn.execute(sql).fetchone()[0])
+                finally:
+                    conn.execute("COMMIT")
         return int(self._read(f"SELECT COUNT(*) FROM {table}")[0][0])
 
     def events(self, device_id: str, limit: int = 100) -> list[dict[str, Any]]:
@@ -474,48 +479,6 @@ class SqliteStore:
             (device_id, limit),
         )
         return [{"name": name, "ts": ts, "attrs": json.loads(attrs)} for name, ts, attrs in rows]
-
-
-_MERGE_ROLLUPS = """
-INSERT INTO rollups_1m (device_id, metric, minute, min, max, avg, last, n, last_ts)
-SELECT device_id, metric, CAST(ts / 60 AS INTEGER) AS m, MIN(value), MAX(value), AVG(value),
-       (SELECT r2.value FROM readings r2 WHERE r2.device_id = r.device_id AND r2.metric = r.metric
-        AND r2.rowid > :done AND r2.rowid <= :newest AND CAST(r2.ts / 60 AS INTEGER) = CAST(r.ts / 60 AS INTEGER)
-        ORDER BY r2.ts DESC LIMIT 1),
-       COUNT(*), MAX(ts)
-FROM readings r WHERE rowid > :done AND rowid <= :newest GROUP BY device_id, metric, m
-ON CONFLICT (device_id, metric, minute) DO UPDATE SET
-    min = MIN(min, excluded.min),
-    max = MAX(max, excluded.max),
-    avg = (avg * n + excluded.avg * excluded.n) / (n + excluded.n),
-    n = n + excluded.n,
-    last = CASE WHEN excluded.last_ts >= last_ts THEN excluded.last ELSE last END,
-    last_ts = MAX(last_ts, excluded.last_ts)
-"""
-
-
-def _first_rowid_at_or_after(conn: sqlite3.Connection, cutoff_ts: float) -> int | None:
-    """The first rowid whose reading is not older than `cutoff_ts`; past the last row if all are.
-
-    Rowids follow arrival, and arrival follows time closely enough for retention: a late sample
-    is deleted on a later pass.
-    """
-    low, high = conn.execute("SELECT MIN(rowid), MAX(rowid) FROM readings").fetchone()
-    if low is None:
-        return None
-    probe = "SELECT rowid, ts FROM readings WHERE rowid >= ? ORDER BY rowid LIMIT 1"
-    if conn.execute(probe, (high,)).fetchone()[1] < cutoff_ts:
-        return int(high) + 1
-    best = int(high)
-    while low <= high:
-        middle = (low + high) // 2
-        rowid, ts = conn.execute(probe, (middle,)).fetchone()  # rows in [middle, rowid) are gone
-        if ts >= cutoff_ts:
-            best = min(best, rowid)
-            high = middle - 1
-        else:
-            low = rowid + 1
-    return best
 
 
 _ROWS_PER_INSERT = 1000

@@ -170,20 +170,6 @@ def test_alert_round_trip(tmp_path: Path) -> None:
     store.close()
 
 
-@pytest.mark.parametrize(
-    ("cutoff", "expected"),
-    [(-1, 1), (298, 299), (299, 701), (700, 701), (701, 702), (999, 1000), (1000.5, 1001)],
-)
-def test_retention_finds_its_cutoff_by_rowid_across_gaps(cutoff: float, expected: int) -> None:
-    from storage.sqlite import _first_rowid_at_or_after
-
-    db = sqlite3.connect(":memory:")
-    db.execute("CREATE TABLE readings (device_id, metric, ts, value)")
-    db.executemany("INSERT INTO readings VALUES ('d', 'm', ?, 1)", [(float(n),) for n in range(1000)])
-    db.execute("DELETE FROM readings WHERE rowid BETWEEN 300 AND 700")  # rowid n holds ts n - 1
-    assert _first_rowid_at_or_after(db, cutoff) == expected
-
-
 def test_rollups_merge_passes_that_split_a_minute(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "s.db")
     store.open()
