@@ -10,6 +10,7 @@ connection, which WAL lets run beside the writer.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import sqlite3
@@ -481,22 +482,30 @@ class SqliteStore:
         return [{"name": name, "ts": ts, "attrs": json.loads(attrs)} for name, ts, attrs in rows]
 
 
-_ROWS_PER_INSERT = 1000
-_MULTI_ROW_INSERT = "INSERT INTO readings VALUES " + ", ".join(["(?, ?, ?, ?)"] * _ROWS_PER_INSERT)
+_ROWS_PER_INSERT = 1024
+
+
+@functools.cache
+def _multi_row_insert(rows: int) -> str:
+    return "INSERT INTO readings VALUES " + ", ".join(["(?, ?, ?, ?)"] * rows)
 
 
 def _insert_readings(conn: sqlite3.Connection, readings: Sequence[ReadingRow]) -> None:
-    """Insert in statements of 1,000 rows: one sqlite3_step per statement instead of per row.
+    """Insert in multi-row statements (1,024 rows, then powers of two for the rest): one
+    sqlite3_step per statement instead of per row.
 
     The sqlite3 module lets go of the GIL around every step; per row, that hand-over to the
-    event loop thread and back cost more than the insert itself.
+    event loop thread and back cost more than the insert itself. Powers of two keep the number
+    of distinct statements (and SQLite's statement cache) small.
     """
-    whole = len(readings) - len(readings) % _ROWS_PER_INSERT
-    for start in range(0, whole, _ROWS_PER_INSERT):
-        chunk = readings[start : start + _ROWS_PER_INSERT]
-        conn.execute(_MULTI_ROW_INSERT, [value for row in chunk for value in row])
-    if whole < len(readings):
-        conn.executemany("INSERT INTO readings VALUES (?, ?, ?, ?)", readings[whole:])
+    start, total = 0, len(readings)
+    size = _ROWS_PER_INSERT
+    while start < total:
+        while size > total - start:
+            size //= 2
+        chunk = readings[start : start + size]
+        conn.execute(_multi_row_insert(size), [value for row in chunk for value in row])
+        start += size
 
 
 def _alert_row(alert: Alert) -> tuple[Any, ...]:

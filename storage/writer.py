@@ -239,8 +239,19 @@ class SqliteWriter:
 
     def _apply_group(self, conn: sqlite3.Connection, group: list[Submission]) -> None:
         conn.execute("BEGIN IMMEDIATE")
-        for submission in group:
-            self._apply_submission(conn, submission)
+        try:
+            # Optimistic: data faults are rare, so no savepoints (two statements, two GIL
+            # hand-overs per submission) unless one happens.
+            for submission in group:
+                submission.error = None
+                submission.results = [self._handlers[type(op)](conn, op) for op in submission.ops]
+        except Exception as exc:
+            conn.execute("ROLLBACK")
+            if is_environment_error(exc):
+                raise
+            conn.execute("BEGIN IMMEDIATE")
+            for submission in group:
+                self._apply_submission(conn, submission)
         conn.execute("COMMIT")
         self.stats.transactions += 1
         self.stats.operations += sum(len(submission.ops) for submission in group)
