@@ -155,8 +155,11 @@ class GroundTruth:
         return json.dumps(asdict(self), indent=1)
 
 
-def lane_polygon(spec: SceneSpec | LaneGeometry) -> list[list[float]]:
-    """The lane's outline in pixels, as an installer would draw it."""
+def lane_polygon(spec: SceneSpec | LaneGeometry | int, height: int | None = None) -> list[list[float]]:
+    """The lane's outline in pixels, as an installer would draw it; `lane_polygon(w, h)` is
+    the default geometry's lane at that resolution."""
+    if isinstance(spec, int):
+        return DEFAULT_GEOMETRY.scaled(spec, height or spec * 9 // 16).lane_polygon()
     geometry = spec.geometry if isinstance(spec, SceneSpec) else spec
     return geometry.lane_polygon()
 
@@ -235,7 +238,7 @@ class SceneRenderer:
                 cv2.add(dark, frame_rng.integers(0, 3, frame.shape, dtype=np.uint8)), dtype=np.uint8
             )
         elif fault is FaultKind.DEFOCUSED:
-            frame = np.asarray(cv2.GaussianBlur(frame, (0, 0), 0.012 * self.spec.width), dtype=np.uint8)
+            frame = np.asarray(cv2.GaussianBlur(frame, (0, 0), 0.02 * self.spec.width), dtype=np.uint8)
         self._frozen = frame
         return frame
 

@@ -60,6 +60,7 @@ class DetectorParams:
     gap_s: float = 1.5
     learn_frames: int = 3
     adopt_after_samples: int = 5
+    left_share: float = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +179,7 @@ class LaneOccupancyDetector:
         self._last_occupied = np.full(self.grid_shape, -np.inf)
         self._stationary = np.zeros(self.grid_shape, bool)
         self._previous: tuple[FloatImage, FloatImage] | None = None
+        self._last_ts: float | None = None
         self._last: OccupancyMeasurement | None = None
 
     @property
@@ -212,8 +214,8 @@ class LaneOccupancyDetector:
         changed = hidden | new_structure
         # Untrusted cells were learned with something standing on them: occupied while they
         # still look as learned, taken into the reference once changed for a while.
-        occupied = np.where(reference.untrusted, ~changed, changed)
-        self._adopt(reference, structure, changed)
+        standing = self._adopt(reference, structure, changed)
+        occupied = np.where(reference.untrusted, standing, changed)
         occupied = self._drop_isolated(occupied & self._roi)
         stationary = self._stationary_cells(ts, occupied & self._still(structure, energy))
         self._adapt(reference, structure, ~occupied & ~reference.untrusted & (ncc >= p.adapt_ncc))
@@ -308,34 +310,41 @@ class LaneOccupancyDetector:
     def _stationary_cells(self, ts: float, occupied: BoolGrid) -> BoolGrid:
         """Cells occupied (bridging gaps up to gap_s) for at least stationary_s."""
         p = self.params
-        recent = (ts - self._last_occupied) <= p.gap_s
+        # At a slow sample rate (one frame per 10 s) consecutive samples are the gap to bridge.
+        gap_s = max(p.gap_s, 1.5 * (ts - self._last_ts)) if self._last_ts is not None else p.gap_s
+        self._last_ts = ts
+        recent = (ts - self._last_occupied) <= gap_s
         self._occupied_since = np.where(occupied & ~recent, ts, self._occupied_since)
         self._last_occupied = np.where(occupied, ts, self._last_occupied)
-        held = occupied | ((ts - self._last_occupied) <= p.gap_s)
+        held = occupied | ((ts - self._last_occupied) <= gap_s)
         self._occupied_since = np.where(held, self._occupied_since, np.inf)
         self._stationary = held & (ts - self._occupied_since >= p.stationary_s)
         return self._stationary
 
-    def _adopt(self, reference: _Reference, structure: FloatImage, changed: BoolGrid) -> None:
-        """Take an untrusted blob into the reference once most of it has changed (the thing
-        standing there left) for adopt_after_samples; whole blobs, so no ghost edge is left."""
+    def _adopt(self, reference: _Reference, structure: FloatImage, changed: BoolGrid) -> BoolGrid:
+        """Untrusted cells still standing: those of blobs that mostly look as learned. A blob
+        that has mostly changed (what stood there left) is taken into the reference whole after
+        adopt_after_samples, so no ghost edge is left behind."""
+        standing = np.zeros(self.grid_shape, bool)
         if not reference.untrusted.any():
-            return
+            return standing
         count, labels = cv2.connectedComponents(reference.untrusted.astype(np.uint8), connectivity=8)
         adopt = np.zeros(self.grid_shape, bool)
         for label in range(1, count):
             blob = labels == label
-            moved = float(changed[blob].mean()) >= 0.5
-            reference.changed_run[blob] = reference.changed_run[blob] + 1 if moved else 0
-            if moved and int(reference.changed_run[blob].max()) >= self.params.adopt_after_samples:
+            left = float(changed[blob].mean()) >= self.params.left_share
+            if not left:
+                standing |= blob & ~changed
+            reference.changed_run[blob] = reference.changed_run[blob] + 1 if left else 0
+            if left and int(reference.changed_run[blob].max()) >= self.params.adopt_after_samples:
                 adopt |= blob
-        if not adopt.any():
-            return
-        mask = self._cells_to_pixels(cv2.dilate(adopt.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
-        reference.structure[mask] = structure[mask]
-        reference.energy = self._cell_mean(reference.structure**2)
-        reference.untrusted &= ~adopt
-        reference.changed_run[adopt] = 0
+        if adopt.any():
+            mask = self._cells_to_pixels(cv2.dilate(adopt.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
+            reference.structure[mask] = structure[mask]
+            reference.energy = self._cell_mean(reference.structure**2)
+            reference.untrusted &= ~adopt
+            reference.changed_run[adopt] = 0
+        return standing
 
     def _adapt(self, reference: _Reference, structure: FloatImage, clear: BoolGrid) -> None:
         p = self.params
