@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analytics.firelane.errors import FrameSizeError, LaneGeometryError
-from analytics.firelane.geometry import CrossSections, cell_weights, validate_polygon
+from analytics.firelane.geometry import CrossSections, cell_weights, validate_polygon, with_far_end_headroom
 from analytics.firelane.regime import LightRegime, RegimeTracker, frame_regime
 
 Image = npt.NDArray[np.uint8]
@@ -50,11 +50,14 @@ class DetectorParams:
     textured_energy: float = 0.0025
     occupied_ncc: float = 0.35
     new_structure_ratio: float = 4.0
+    faint_energy: float = 0.0004
+    decorrelated_ncc: float = 0.2
     max_shift_frac: float = 0.08
     adapt_ncc: float = 0.7
     adapt_after_samples: int = 20
     adapt_rate: float = 0.02
     width_bins: int = 24
+    far_end_headroom_frac: float = 0.35
     stationary_s: float = 5.0
     stable_ncc: float = 0.5
     gap_s: float = 1.5
@@ -104,26 +107,32 @@ class OccupancyMeasurement:
         return {lane_id: lane.obstruction for lane_id, lane in self.lanes.items()}
 
 
-def to_work_gray(frame: Image, work_size: tuple[int, int]) -> FloatImage:
-    """Downscale a BGR (or grey) frame to the working size as float32 grey."""
+def to_work_image(frame: Image, work_size: tuple[int, int]) -> FloatImage:
+    """Downscale a BGR (or grey) frame to the working size as float32 BGR. Colour is kept:
+    a brown box on grey asphalt can have the asphalt's brightness but not its colour."""
     small = cv2.resize(frame, work_size, interpolation=cv2.INTER_AREA)
-    if small.ndim == 3:
-        small = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+    if small.ndim == 2:
+        small = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR)
     return small.astype(np.float32)
+
+
+CHANNEL_MEAN = np.full((1, 3), 1.0 / 3.0, np.float32)
 
 
 class _Reference:
     """One regime's clear-lane structure, with its adaptation and trust state per cell."""
 
     def __init__(
-        self, gray: FloatImage, structure: FloatImage, energy: FloatImage, untrusted: BoolGrid
+        self, image: FloatImage, structure: FloatImage, energy: FloatImage, untrusted: BoolGrid
     ) -> None:
-        self.gray = gray
+        self.image = image
         self.structure = structure
         self.energy = energy
         self.untrusted = untrusted
         self.clear_run = np.zeros(energy.shape, np.int32)
         self.changed_run = np.zeros(energy.shape, np.int32)
+        # The regime whose reference saw the untrusted blobs as occupied (the one before).
+        self.origin: LightRegime | None = None
 
 
 class LaneOccupancyDetector:
@@ -156,7 +165,8 @@ class LaneOccupancyDetector:
             except LaneGeometryError as exc:
                 raise LaneGeometryError(f"lane {lane_id!r}: {exc}") from exc
             scale = (self.work_size[0] / width, self.work_size[1] / height)
-            weights = cell_weights(points, scale, self.grid_shape, p.cell_px)
+            analysed = with_far_end_headroom(points, p.far_end_headroom_frac)
+            weights = cell_weights(analysed, scale, self.grid_shape, p.cell_px)
             weights[weights < p.min_cell_coverage] = 0.0
             if not weights.any():
                 raise LaneGeometryError(f"lane {lane_id!r}: polygon covers no detector cell")
@@ -173,7 +183,7 @@ class LaneOccupancyDetector:
                 raise FrameSizeError(
                     f"the {regime} reference is {image.shape[1]}x{image.shape[0]} but frames are {width}x{height}"
                 )
-            self._references[regime] = self._reference(to_work_gray(image, self.work_size))
+            self._references[regime] = self._reference(to_work_image(image, self.work_size))
         self._learning: list[FloatImage] = []
         self._occupied_since = np.full(self.grid_shape, np.inf)
         self._last_occupied = np.full(self.grid_shape, -np.inf)
@@ -196,12 +206,12 @@ class LaneOccupancyDetector:
                 f"{self.frame_size[0]}x{self.frame_size[1]}; re-calibrate the camera"
             )
         regime = self._regime.update(frame)
-        gray = to_work_gray(frame, self.work_size)
+        image = to_work_image(frame, self.work_size)
         reference = self._references.get(regime)
         if reference is None:
-            return self._learn(regime, gray)
-        gray, shift = self._register(reference.gray, gray)
-        structure = self._structure(gray)
+            return self._learn(regime, image)
+        image, shift = self._register(reference.image, image)
+        structure = self._structure(image)
         energy = self._cell_mean(structure**2)
         cross = self._cell_mean(structure * reference.structure)
         ncc = cross / np.sqrt(energy * reference.energy + 1e-12)
@@ -211,13 +221,20 @@ class LaneOccupancyDetector:
         # New structure counts on textured cells too: a small box stack beside a kerb line
         # leaves the line visible (the correlation stays positive) but adds strong edges.
         new_structure = energy > p.new_structure_ratio * np.maximum(reference.energy, p.textured_energy / 4)
-        changed = hidden | new_structure
+        # Weaker evidence on faintly textured cells: the asphalt's grain no longer correlates
+        # (a brown box on grey asphalt hides it). Sensor noise does that too, but noise is
+        # never still from frame to frame, so it never counts as standing (see _still).
+        decorrelated = (reference.energy >= p.faint_energy) & (ncc < p.decorrelated_ncc)
+        changed = hidden | new_structure | decorrelated
         # Untrusted cells were learned with something standing on them: occupied while they
         # still look as learned, taken into the reference once changed for a while.
-        standing = self._adopt(reference, structure, changed)
+        standing = self._adopt(reference, structure, changed) & self._still_occupied_in_origin(
+            reference, structure, energy
+        )
         occupied = np.where(reference.untrusted, standing, changed)
         occupied = self._drop_isolated(occupied & self._roi)
-        stationary = self._stationary_cells(ts, occupied & self._still(structure, energy))
+        still = self._still(structure, energy)
+        stationary = self._stationary_cells(ts, occupied & still)
         self._adapt(reference, structure, ~occupied & ~reference.untrusted & (ncc >= p.adapt_ncc))
         lanes = {}
         for lane_id, sections in self._sections.items():
@@ -228,14 +245,16 @@ class LaneOccupancyDetector:
         self._last = OccupancyMeasurement(lanes, shift, regime)
         return self._last
 
-    def _learn(self, regime: LightRegime, gray: FloatImage) -> OccupancyMeasurement:
+    def _learn(self, regime: LightRegime, image: FloatImage) -> OccupancyMeasurement:
         """Collect frames of a regime without a reference; learn it from their median. Until
         then the last figures hold, so a standing blockage is not dropped by the switch."""
-        self._learning.append(gray)
+        self._learning.append(image)
         if len(self._learning) >= self.params.learn_frames:
             median = np.median(np.stack(self._learning), axis=0).astype(np.float32)
             self._learning.clear()
-            self._references[regime] = self._reference(median, self._standing_regions())
+            learned = self._reference(median, self._standing_regions())
+            learned.origin = self._last.regime if self._last is not None else None
+            self._references[regime] = learned
         if self._last is None:
             empty = {lane_id: LaneOccupancy(0.0, 0.0) for lane_id in self._sections}
             return OccupancyMeasurement(empty, (0.0, 0.0), regime, learning=True)
@@ -251,39 +270,44 @@ class LaneOccupancyDetector:
             cv2.fillConvexPoly(mask, cv2.convexHull(contour), 1)
         return cv2.dilate(mask, np.ones((3, 3), np.uint8)) > 0
 
-    def _reference(self, gray: FloatImage, untrusted: BoolGrid | None = None) -> _Reference:
-        structure = self._structure(gray)
+    def _reference(self, image: FloatImage, untrusted: BoolGrid | None = None) -> _Reference:
+        structure = self._structure(image)
         trust = untrusted if untrusted is not None else np.zeros(self.grid_shape, bool)
-        return _Reference(gray, structure, self._cell_mean(structure**2), trust)
+        return _Reference(image, structure, self._cell_mean(structure**2), trust)
 
     def _lane_roi(self, in_lanes: BoolGrid) -> BoolGrid:
         return in_lanes
 
-    def _register(self, reference: FloatImage, gray: FloatImage) -> tuple[FloatImage, tuple[float, float]]:
-        ref_small = cv2.resize(reference, self._reg_size, interpolation=cv2.INTER_AREA)
-        small = cv2.resize(gray, self._reg_size, interpolation=cv2.INTER_AREA)
+    def _register(self, reference: FloatImage, image: FloatImage) -> tuple[FloatImage, tuple[float, float]]:
+        ref_small = cv2.transform(
+            cv2.resize(reference, self._reg_size, interpolation=cv2.INTER_AREA), CHANNEL_MEAN
+        )
+        small = cv2.transform(cv2.resize(image, self._reg_size, interpolation=cv2.INTER_AREA), CHANNEL_MEAN)
         # Copies: OpenCV 5.0's phaseCorrelate multiplies its inputs by the window in place.
         (dx, dy), response = cv2.phaseCorrelate(ref_small.copy(), small.copy(), self._window)
         dx, dy = 2.0 * dx, 2.0 * dy
         limit = self.params.max_shift_frac * self.work_size[0]
         if response < 0.05 or abs(dx) > limit or abs(dy) > limit or (abs(dx) < 0.2 and abs(dy) < 0.2):
-            return gray, (0.0, 0.0)
+            return image, (0.0, 0.0)
         shift = np.array([[1, 0, -dx], [0, 1, -dy]], dtype=np.float32)
         aligned = cv2.warpAffine(
-            gray, shift, self.work_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+            image, shift, self.work_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
         )
         to_frame_x = self.frame_size[0] / self.work_size[0]
         to_frame_y = self.frame_size[1] / self.work_size[1]
         return aligned.astype(np.float32), (dx * to_frame_x, dy * to_frame_y)
 
-    def _structure(self, gray: FloatImage) -> FloatImage:
+    def _structure(self, image: FloatImage) -> FloatImage:
         """Band-pass divided by the local mean: contrast that gain, offset and shade cancel from."""
         p = self.params
-        fine = cv2.GaussianBlur(gray, (0, 0), p.fine_sigma_px)
-        coarse = cv2.GaussianBlur(gray, (0, 0), p.coarse_sigma_px)
+        fine = cv2.GaussianBlur(image, (0, 0), p.fine_sigma_px)
+        coarse = cv2.GaussianBlur(image, (0, 0), p.coarse_sigma_px)
         return ((fine - coarse) / (coarse + p.mean_floor)).astype(np.float32)
 
     def _cell_mean(self, image: FloatImage) -> FloatImage:
+        """Mean over each cell (and over the colour channels)."""
+        if image.ndim == 3:
+            image = np.asarray(cv2.transform(image, CHANNEL_MEAN), np.float32)
         rows, cols = self.grid_shape
         cells = cv2.resize(image, (cols, rows), interpolation=cv2.INTER_AREA)
         # Each cell's figure over its 3x3 neighbourhood: small cells, steadier statistics.
@@ -291,11 +315,15 @@ class LaneOccupancyDetector:
 
     @staticmethod
     def _drop_isolated(occupied: BoolGrid) -> BoolGrid:
-        """A lone occupied cell is noise (a raindrop, a glint); real objects span neighbours."""
+        """A lone occupied cell is noise (a raindrop, a glint); real objects span neighbours.
+        Then one cell is taken off each side across the lane: the 3x3 neighbourhood of the
+        cell statistics widens everything by that much, which at the far end of a long lane
+        would make a walker look as wide as a car."""
         neighbours = cv2.filter2D(
             occupied.astype(np.float32), -1, np.ones((3, 3), np.float32), borderType=cv2.BORDER_CONSTANT
         )
-        return occupied & (neighbours >= 3.0)
+        kept = (occupied & (neighbours >= 3.0)).astype(np.uint8)
+        return cv2.erode(kept, np.ones((1, 3), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0
 
     def _still(self, structure: FloatImage, energy: FloatImage) -> BoolGrid:
         """Cells whose structure matches the previous frame's: what moves (a car driving
@@ -320,6 +348,21 @@ class LaneOccupancyDetector:
         self._occupied_since = np.where(held, self._occupied_since, np.inf)
         self._stationary = held & (ts - self._occupied_since >= p.stationary_s)
         return self._stationary
+
+    def _still_occupied_in_origin(
+        self, reference: _Reference, structure: FloatImage, energy: FloatImage
+    ) -> BoolGrid:
+        """Untrusted cells must also differ from the reference of the regime they were found
+        occupied in: a car does (its edges are new in any light), a lane that was only
+        mistaken for occupied in deep dusk does not, so it cannot stay "standing" for ever."""
+        origin = self._references.get(reference.origin) if reference.origin is not None else None
+        if origin is None or not reference.untrusted.any():
+            return np.ones(self.grid_shape, bool)
+        p = self.params
+        ncc = self._cell_mean(structure * origin.structure) / np.sqrt(energy * origin.energy + 1e-12)
+        new = energy > p.new_structure_ratio * np.maximum(origin.energy, p.textured_energy / 4)
+        hidden = (origin.energy >= p.faint_energy) & (ncc < p.occupied_ncc)
+        return np.asarray(new | hidden)
 
     def _adopt(self, reference: _Reference, structure: FloatImage, changed: BoolGrid) -> BoolGrid:
         """Untrusted cells still standing: those of blobs that mostly look as learned. A blob
@@ -352,8 +395,8 @@ class LaneOccupancyDetector:
         confirmed = reference.clear_run >= p.adapt_after_samples
         if p.adapt_rate <= 0 or not confirmed.any():
             return
-        mask = self._cells_to_pixels(confirmed)
-        reference.structure[mask] += p.adapt_rate * (structure[mask] - reference.structure[mask])
+        mask = cv2.resize(confirmed.astype(np.uint8), self.work_size, interpolation=cv2.INTER_NEAREST)
+        cv2.accumulateWeighted(structure, reference.structure, p.adapt_rate, mask)
         reference.energy = self._cell_mean(reference.structure**2)
 
     def _cells_to_pixels(self, cells: BoolGrid) -> npt.NDArray[np.bool_]:

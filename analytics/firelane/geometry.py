@@ -38,6 +38,24 @@ def validate_polygon(polygon: Sequence[Sequence[float]], width: int, height: int
     return points
 
 
+def with_far_end_headroom(points: Sequence[Point], headroom_frac: float) -> list[Point]:
+    """The polygon grown upwards at its far end by `headroom_frac` of its width there.
+
+    An installer draws the lane on the ground; whatever stands on its far end rises above that
+    outline in the image (a car's body, a stack of boxes), and would otherwise be cut off
+    where it matters most. Returns the convex hull of the polygon and its raised far edge.
+    """
+    array = np.asarray(points, dtype=np.float32)
+    top = float(array[:, 1].min())
+    near_top = array[array[:, 1] <= top + 0.02 * (float(array[:, 1].max()) - top) + 1.0]
+    width = max(float(np.ptp(array[:, 0])) * 0.05, float(np.ptp(near_top[:, 0])))
+    lift = headroom_frac * width
+    raised = near_top - np.array([0.0, lift], np.float32)
+    raised[:, 1] = np.maximum(raised[:, 1], 0.0)
+    hull = cv2.convexHull(np.vstack([array, raised]))
+    return [(float(x), float(y)) for x, y in hull.reshape(-1, 2)]
+
+
 def cell_weights(
     points: Sequence[Point], scale: tuple[float, float], grid_shape: tuple[int, int], cell_px: int
 ) -> npt.NDArray[np.float32]:
@@ -103,7 +121,8 @@ class CrossSections:
             if width <= 0.5:
                 continue
             band = by_bin[row : min(last_row + 1, row + max(1, round(band_frac * width)))]
-            min_rows = max(1, round(min_length_frac * width))
+            # At least two rows: one row of cells is a line (a shadow's edge), not an object.
+            min_rows = max(2, round(min_length_frac * width))
             hit = band.any(axis=0)
             first = np.argmax(band, axis=0)
             last = band.shape[0] - 1 - np.argmax(band[::-1], axis=0)
