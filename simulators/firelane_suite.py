@@ -83,8 +83,8 @@ GEOMETRIES: dict[Split, tuple[LaneGeometry, ...]] = {
             lane_width_m=5,
             heading_deg=25,
         ),
-    ),
-    Split.HELD_OUT: (
+        # The first held-out split's geometries: it was reported once (issue 12: precision 0.99,
+        # recall 0.962) and then looked into, so it is tuning data now.
         LaneGeometry(
             "angled_720p",
             1280,
@@ -138,9 +138,63 @@ GEOMETRIES: dict[Split, tuple[LaneGeometry, ...]] = {
             heading_deg=30,
         ),
     ),
+    Split.HELD_OUT: (
+        LaneGeometry(
+            "steep_720p_right",
+            1280,
+            720,
+            focal_frac=0.9,
+            cam_height_m=7,
+            pitch_deg=24,
+            yaw_deg=-8,
+            x0_m=1.5,
+            z0_m=5,
+            length_m=35,
+            lane_width_m=4.5,
+            heading_deg=10,
+        ),
+        LaneGeometry(
+            "long_80m_left",
+            640,
+            360,
+            focal_frac=1.05,
+            cam_height_m=8.5,
+            pitch_deg=12,
+            yaw_deg=-6,
+            x0_m=-3,
+            z0_m=11,
+            length_m=80,
+            lane_width_m=5,
+            heading_deg=6,
+        ),
+        LaneGeometry(
+            "short_offset_left",
+            640,
+            360,
+            focal_frac=0.8,
+            cam_height_m=6,
+            pitch_deg=30,
+            x0_m=-2.5,
+            z0_m=4,
+            length_m=20,
+            lane_width_m=5,
+            heading_deg=-20,
+        ),
+        LaneGeometry(
+            "mid_narrow",
+            640,
+            360,
+            focal_frac=1.0,
+            cam_height_m=6.5,
+            pitch_deg=17,
+            z0_m=7,
+            length_m=55,
+            lane_width_m=4,
+        ),
+    ),
 }
 
-SEED_BASE: dict[Split, int] = {Split.TUNING: 100, Split.HELD_OUT: 9000}
+SEED_BASE: dict[Split, int] = {Split.TUNING: 100, Split.HELD_OUT: 30000}
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,14 +72,17 @@ class ObstructionParams:
 
     Args:
         blocked_width_frac: share of the lane's width (at one cross-section) that, once taken
-            by something standing, blocks the lane (0.2 of a 5 m lane leaves < 4 m clear).
+            by something standing, blocks the lane. 0.15 of a 5 m lane is 0.75 m; as measured
+            (bins of the width, a cell taken off each side) a stack of boxes 1.4 m wide reads
+            0.12-0.42, a car 0.3-0.6, and a person standing still 0.08-0.25: someone standing
+            in the lane for longer than the dwell is reported too.
         min_length_frac: how long along the lane (in lane widths, in the image) the occupied
             structure must be; a thin line (a shadow's edge) never blocks.
         band_frac: length of the stretch of lane (in lane widths) one cross-section's
             obstruction is gathered over; parts of one object (roof, bumper) are in it.
     """
 
-    blocked_width_frac: float = 0.2
+    blocked_width_frac: float = 0.15
     min_length_frac: float = 0.1
     band_frac: float = 1.0
 

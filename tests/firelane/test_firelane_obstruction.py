@@ -96,4 +96,4 @@ def test_lane_file_takes_the_obstruction_parameters(tmp_path: Path) -> None:
     lane = load_lane_file(path)
     assert (lane.obstruction.blocked_width_frac, lane.obstruction.min_length_frac) == (0.3, 0.2)
     path.write_text(json.dumps({"polygon": POLYGON}))
-    assert load_lane_file(path).obstruction.blocked_width_frac == 0.2
+    assert load_lane_file(path).obstruction.blocked_width_frac == 0.15
