@@ -39,9 +39,12 @@ from analytics.firelane import (
     HealthPolicy,
     LaneConfig,
     LaneGeometryError,
+    ObstructionParams,
 )
 from analytics.firelane.evaluation import SceneScore, TimedEvent, TruthEvent, score_scene, score_suite
 from analytics.firelane.geometry import validate_polygon
+from analytics.firelane.pipeline import as_references
+from analytics.firelane.regime import frame_regime
 from analytics.records import DeviceKind
 from drivers.camera import (
     Backoff,
@@ -52,7 +55,8 @@ from drivers.camera import (
     Image,
     read_video_file,
 )
-from simulators.firelane_scene import standard_scenes, write_scene
+from simulators.firelane_scene import write_scene
+from simulators.firelane_suite import Split, suite
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +76,12 @@ class LaneModel(BaseModel):
     polygon: list[tuple[float, float]] = Field(min_length=3)
     dwell_s: float = Field(default=180.0, ge=0)
     clear_s: float = Field(default=30.0, ge=0)
-    occupied_threshold: float = Field(default=0.12, gt=0, le=1)
+    blocked_width_frac: float = Field(default=ObstructionParams().blocked_width_frac, gt=0, le=1)
+    min_length_frac: float = Field(default=ObstructionParams().min_length_frac, ge=0, le=5)
+
+    def config(self) -> LaneConfig:
+        obstruction = ObstructionParams(self.blocked_width_frac, self.min_length_frac)
+        return LaneConfig(self.id, tuple(self.polygon), self.dwell_s, self.clear_s, obstruction)
 
 
 class CameraModel(BaseModel):
@@ -81,6 +90,7 @@ class CameraModel(BaseModel):
     id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
     source: str = Field(min_length=1, description="rtsp:// URL, http(s):// snapshot URL or file")
     reference: Path | None = None
+    references: list[Path] = Field(default_factory=list, description="one per regime: day, infrared")
     lanes: list[LaneModel] = Field(min_length=1)
     sample_fps: float | None = Field(default=None, gt=0)
 
@@ -132,15 +142,22 @@ def load_worker_config(path: Path) -> FirelaneWorkerConfig:
     base = path.parent
     cameras = []
     for index, camera in enumerate(config.cameras):
-        reference = camera.reference
-        if reference is not None:
-            reference = reference if reference.is_absolute() else base / reference
-            if not reference.is_file():
-                raise ConfigError(f"{path}: cameras.{index}.reference: no such file {reference}")
+        references = []
+        for key, given in [("reference", camera.reference)] + [
+            (f"references.{n}", ref) for n, ref in enumerate(camera.references)
+        ]:
+            if given is None:
+                continue
+            resolved = given if given.is_absolute() else base / given
+            if not resolved.is_file():
+                raise ConfigError(f"{path}: cameras.{index}.{key}: no such file {resolved}")
+            references.append(resolved)
         source = camera.source
         if "://" not in source and not Path(source).is_absolute():
             source = str(base / source)
-        cameras.append(camera.model_copy(update={"reference": reference, "source": source}))
+        cameras.append(
+            camera.model_copy(update={"reference": None, "references": references, "source": source})
+        )
     ids = [camera.id for camera in cameras]
     if len(set(ids)) != len(ids):
         raise ConfigError(f"{path}: cameras: camera ids must be unique, got {ids}")
@@ -152,19 +169,21 @@ def load_worker_config(path: Path) -> FirelaneWorkerConfig:
 
 def load_lane_file(path: Path) -> LaneConfig:
     """LANE.json of SPEC 11: `{"polygon": [[x, y], ...], "dwell_s": 180}`; other keys ignored
-    except `clear_s`, which is honoured when present (default 30)."""
+    except `clear_s` (default 30), `blocked_width_frac` and `min_length_frac`, which are
+    honoured when present."""
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{path}: cannot read JSON: {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a JSON object")
-    fields = {key: raw[key] for key in ("polygon", "dwell_s", "clear_s") if key in raw}
+    known = ("polygon", "dwell_s", "clear_s", "blocked_width_frac", "min_length_frac")
+    fields = {key: raw[key] for key in known if key in raw}
     try:
         lane = LaneModel.model_validate({"id": "lane", **fields})
     except ValidationError as exc:
         raise ConfigError(_describe(exc, path)) from exc
-    return LaneConfig("lane", tuple(lane.polygon), lane.dwell_s, lane.clear_s)
+    return lane.config()
 
 
 def read_reference(path: Path) -> Image:
@@ -192,25 +211,27 @@ def median_reference(video: Path, samples: int = 15) -> Image:
 def evaluate_video(
     video: Path,
     lane: LaneConfig,
-    reference: Image | None,
+    references: Sequence[Image],
     sample_fps: float = 1.0,
     on_line: Callable[[str], None] | None = None,
 ) -> list[TimedEvent]:
     """Run one lane's pipeline over a video file; times are the video's own frame times.
 
-    Each blocked / cleared event is also passed to `on_line` as the SPEC 11 JSON line.
+    Each blocked / cleared event is also passed to `on_line` as the SPEC 11 JSON line. Without
+    any reference, the clear lane is estimated from the whole video (`median_reference`).
     """
-    if reference is None:
-        reference = median_reference(video)
-    pipeline = CameraPipeline([lane], start_ts=0.0, reference=reference)
+    if not references:
+        references = [median_reference(video)]
+    pipeline = CameraPipeline([lane], start_ts=0.0, references=as_references(references))
     events: list[TimedEvent] = []
     for index, (t, image) in enumerate(read_video_file(video, sample_fps)):
-        if index == 0 and image.shape != reference.shape:
-            height, width = image.shape[:2]
-            raise FrameSizeError(
-                f"{video}: frames are {width}x{height} but the reference is "
-                f"{reference.shape[1]}x{reference.shape[0]}"
-            )
+        for reference in references if index == 0 else ():
+            if image.shape != reference.shape:
+                height, width = image.shape[:2]
+                raise FrameSizeError(
+                    f"{video}: frames are {width}x{height} but the reference is "
+                    f"{reference.shape[1]}x{reference.shape[0]}"
+                )
         for event in pipeline.frame(t, image):
             if event.name is FirelaneEventName.LANE_BLOCKED:
                 events.append(TimedEvent("blocked", t))
@@ -224,6 +245,7 @@ def evaluate_video(
                     "t": round(t, 3),
                     "event": events[-1].event,
                     "occupancy": round(event.occupancy or 0.0, 2),
+                    "area": round(event.area or 0.0, 3),
                 }
                 on_line(json.dumps(line))
     return events
@@ -233,61 +255,116 @@ def cmd_eval(args: argparse.Namespace) -> int:
     cv2.setNumThreads(1)  # 1-fps analysis gains nothing from OpenCV's thread pool, only overhead
     try:
         lane = load_lane_file(args.lane)
-        reference = read_reference(args.reference) if args.reference else None
-        evaluate_video(args.video, lane, reference, args.sample_fps, lambda line: print(line, flush=True))
+        references = [read_reference(path) for path in args.reference or ()]
+        evaluate_video(args.video, lane, references, args.sample_fps, lambda line: print(line, flush=True))
     except (ConfigError, CameraSourceError, FirelaneError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     return EXIT_OK
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    cv2.setNumThreads(1)
-    scenes_dir: Path = args.scenes
-    if args.simulate:
-        for spec in standard_scenes(seed=args.seed):
-            write_scene(spec, scenes_dir)
-    truth_files = sorted(scenes_dir.glob("*.truth.json")) if scenes_dir.is_dir() else []
-    if not truth_files:
-        print(f"error: {scenes_dir}: no scene (NAME.avi + NAME.truth.json) found", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    scores: list[SceneScore] = []
-    for truth_file in truth_files:
+def scene_references(scenes_dir: Path, name: str) -> list[Image]:
+    """A scene folder's calibrated references: NAME.reference.png (day), NAME.reference_ir.png."""
+    paths = [scenes_dir / f"{name}.reference.png", scenes_dir / f"{name}.reference_ir.png"]
+    return [read_reference(path) for path in paths if path.is_file()]
+
+
+def score_folder(
+    scenes_dir: Path, tolerance_s: float, sample_fps: float
+) -> list[tuple[str, str, SceneScore]]:
+    """(scene, condition, score) for every NAME.truth.json of a folder; raises ConfigError."""
+    results = []
+    for truth_file in sorted(scenes_dir.glob("*.truth.json")):
         name = truth_file.name.removesuffix(".truth.json")
-        reference_path = scenes_dir / f"{name}.reference.png"
         try:
             truth = json.loads(truth_file.read_text(encoding="utf-8"))
             lane = load_lane_file(scenes_dir / f"{name}.lane.json")
-            reference = read_reference(reference_path) if reference_path.is_file() else None
             expected = [TruthEvent(e["event"], e["t"], e["on_lane_s"]) for e in truth["expected"]]
-            predicted = evaluate_video(scenes_dir / f"{name}.avi", lane, reference, args.sample_fps)
+            references = scene_references(scenes_dir, name)
+            predicted = evaluate_video(scenes_dir / f"{name}.avi", lane, references, sample_fps)
         except (ConfigError, CameraSourceError, FirelaneError, KeyError, TypeError, ValueError) as exc:
-            print(f"error: {truth_file}: {exc}", file=sys.stderr)
-            return EXIT_BAD_INPUT
-        score = score_scene(predicted, expected, args.tolerance_s)
-        scores.append(score)
-        line = {
-            "scene": name,
-            "expected": score.expected,
-            "detected": score.predicted,
-            "matched": score.matched,
-            "time_to_detect_s": [round(t, 1) for t in score.times_to_detect_s],
-            "timing_error_s": [round(e, 1) for e in score.errors_s],
-        }
-        print(json.dumps(line))
-    suite = score_suite(scores)
+            raise ConfigError(f"{truth_file}: {exc}") from exc
+        condition = str(truth.get("condition") or name)
+        results.append((name, condition, score_scene(predicted, expected, tolerance_s)))
+    return results
 
-    def rounded(value: float | None) -> float | None:
-        return round(value, 2) if value is not None else None
 
-    summary = {
-        "scenes": suite.scenes,
-        "precision": round(suite.precision, 3),
-        "recall": round(suite.recall, 3),
-        "mean_time_to_detect_s": rounded(suite.mean_time_to_detect_s),
-        "mean_abs_timing_error_s": rounded(suite.mean_abs_error_s),
+def _summary(scores: Sequence[SceneScore]) -> dict[str, Any]:
+    suite_score = score_suite(scores)
+    times = [t for score in scores for t in score.times_to_detect_s]
+    return {
+        "scenes": suite_score.scenes,
+        "precision": round(suite_score.precision, 3),
+        "recall": round(suite_score.recall, 3),
+        "mean_time_to_detect_s": round(suite_score.mean_time_to_detect_s, 1)
+        if suite_score.mean_time_to_detect_s is not None
+        else None,
+        "max_time_to_detect_s": round(max(times), 1) if times else None,
+        "mean_abs_timing_error_s": round(suite_score.mean_abs_error_s, 2)
+        if suite_score.mean_abs_error_s is not None
+        else None,
     }
-    print(json.dumps(summary))
+
+
+def _render(job: tuple[Path, Any]) -> None:
+    directory, scene = job
+    write_scene(scene.spec, directory, scene.references)
+
+
+def report_lines(folder: Path, tolerance_s: float, sample_fps: float, label: str) -> list[str]:
+    """The report of one folder: a line per scene, per condition, and the folder's summary."""
+    results = score_folder(folder, tolerance_s, sample_fps)
+    lines = []
+    for name, condition, score in results:
+        lines.append(
+            json.dumps(
+                {
+                    "scene": name,
+                    "condition": condition,
+                    "expected": score.expected,
+                    "detected": score.predicted,
+                    "matched": score.matched,
+                    "time_to_detect_s": [round(t, 1) for t in score.times_to_detect_s],
+                    "timing_error_s": [round(e, 1) for e in score.errors_s],
+                }
+            )
+        )
+    conditions = sorted({condition for _, condition, _ in results})
+    for condition in conditions:
+        scores = [score for _, c, score in results if c == condition]
+        lines.append(json.dumps({"split": label, "condition": condition, **_summary(scores)}))
+    lines.append(json.dumps({"split": label, "condition": "all", **_summary([s for _, _, s in results])}))
+    return lines
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    cv2.setNumThreads(1)
+    scenes_dir: Path = args.scenes
+    folders: list[tuple[str, Path]] = [("scenes", scenes_dir)]
+    if args.simulate:
+        splits = [Split(args.split)] if args.split else list(Split)
+        folders = [(str(split), scenes_dir / str(split)) for split in splits]
+        jobs = [(scenes_dir / str(split), scene) for split in splits for scene in suite(split)]
+        if args.jobs > 1:
+            from concurrent.futures import ProcessPoolExecutor
+
+            with ProcessPoolExecutor(args.jobs) as pool:
+                list(pool.map(_render, jobs))
+        else:
+            for job in jobs:
+                _render(job)
+    for _label, folder in folders:
+        if not (folder.is_dir() and any(folder.glob("*.truth.json"))):
+            print(f"error: {folder}: no scene (NAME.avi + NAME.truth.json) found", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    for label, folder in folders:
+        try:
+            lines = report_lines(folder, args.tolerance_s, args.sample_fps, label)
+        except ConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        for line in lines:
+            print(line, flush=True)
     return EXIT_OK
 
 
@@ -352,19 +429,18 @@ class CameraWorker:
         self.thread = threading.Thread(target=self._run, name=f"firelane-{camera.id}", daemon=True)
 
     def _pipeline(self) -> CameraPipeline:
-        lanes = [
-            LaneConfig(lane.id, tuple(lane.polygon), lane.dwell_s, lane.clear_s, lane.occupied_threshold)
-            for lane in self.camera.lanes
-        ]
+        lanes = [lane.config() for lane in self.camera.lanes]
         policy = HealthPolicy(no_frames_s=self.config.no_frames_s, hold_s=self.config.fault_hold_s)
-        reference = read_reference(self.camera.reference) if self.camera.reference else None
-        if reference is None:
+        references = as_references([read_reference(path) for path in self.camera.references])
+        if not references:
             log.warning(
                 "camera %s: no reference image; learning one from the first frames, "
                 "so a vehicle standing there now will not be detected",
                 self.camera.id,
             )
-        return CameraPipeline(lanes, time.time(), reference, health_policy=policy)
+        for regime in references:
+            log.info("camera %s: %s reference calibrated", self.camera.id, regime)
+        return CameraPipeline(lanes, time.time(), references, health_policy=policy)
 
     def _run(self) -> None:
         restart = Backoff(initial_s=1.0, max_s=60.0)
@@ -411,6 +487,8 @@ class CameraWorker:
             attrs["lane"] = event.lane_id
         if event.occupancy is not None:
             attrs["occupancy"] = event.occupancy
+        if event.area is not None:
+            attrs["area"] = event.area
         if event.reason is not None:
             attrs["reason"] = str(event.reason)
         if event.detail is not None:
@@ -495,7 +573,15 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if not cv2.imwrite(str(args.out), reference):
         print(f"error: {args.out}: cannot write the image", file=sys.stderr)
         return EXIT_FAILED
-    print(json.dumps({"reference": str(args.out), "width": width, "height": height, "frames": len(frames)}))
+    regime = str(frame_regime(reference))
+    summary = {
+        "reference": str(args.out),
+        "regime": regime,
+        "width": width,
+        "height": height,
+        "frames": len(frames),
+    }
+    print(json.dumps(summary))
     return EXIT_OK
 
 
@@ -507,7 +593,12 @@ def add_firelane_commands(subparsers: argparse._SubParsersAction[argparse.Argume
     evaluate = commands.add_parser("eval", help="print blocked/cleared events of a video")
     evaluate.add_argument("--video", type=Path, required=True)
     evaluate.add_argument("--lane", type=Path, required=True, help="LANE.json")
-    evaluate.add_argument("--reference", type=Path, help="clear-lane image (from calibrate)")
+    evaluate.add_argument(
+        "--reference",
+        type=Path,
+        action="append",
+        help="clear-lane image from calibrate; repeat for another lighting regime (day, infrared)",
+    )
     evaluate.add_argument("--sample-fps", type=float, default=1.0)
     evaluate.set_defaults(func=cmd_eval)
 
@@ -516,8 +607,13 @@ def add_firelane_commands(subparsers: argparse._SubParsersAction[argparse.Argume
     report.add_argument(
         "--simulate", action="store_true", help="first render the standard simulator scenes into the folder"
     )
-    report.add_argument("--seed", type=int, default=1)
-    report.add_argument("--tolerance-s", type=float, default=5.0)
+    report.add_argument(
+        "--split",
+        choices=[str(split) for split in Split],
+        help="with --simulate: only this split (default both)",
+    )
+    report.add_argument("--jobs", type=int, default=1, help="with --simulate: render scenes in N processes")
+    report.add_argument("--tolerance-s", type=float, default=10.0)
     report.add_argument("--sample-fps", type=float, default=1.0)
     report.set_defaults(func=cmd_report)
 

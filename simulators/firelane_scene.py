@@ -1,12 +1,14 @@
 """Synthetic fire-lane videos with ground truth, for tests, benchmarks and the report command.
 
-A scene is a static world (building, pavements, an asphalt fire lane with yellow hatching)
-lit by a time-varying illumination field (daylight drift, cloud and tree shadows, dusk, street
-lights, headlight sweeps), with vehicles and people composited in, then seen through a camera
-(auto exposure, sensor noise, rain, shake, defocus, a covered lens, a frozen stream). Every
-random choice comes from the scene's seed, so a scene renders identically on every run.
+A scene is a ground plane seen in perspective (`simulators.firelane_world`): an asphalt fire
+lane (hatched or not) between pavements and verges, with 3-D vehicles, vans, box stacks,
+building materials, people and cyclists placed along it in metres, so an object at the far end
+of a long lane is a few pixels high. Light varies over time (daylight drift, clouds, moving
+truck shadows, dusk, street lights, headlights) and the camera switches to infrared at night
+(grey image, its own illuminator, other reflectances). The camera adds auto exposure, noise,
+rain, shake, and the lens / stream faults. Every random choice comes from the scene's seed.
 
-Run `python -m simulators.firelane_scene --out DIR` to write the standard suite.
+Run `python -m simulators.firelane_scene --out DIR` to write the evaluation suite.
 """
 
 from __future__ import annotations
@@ -15,25 +17,30 @@ import argparse
 import json
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
+from simulators.firelane_world import BOX_FACES, Box3, LaneGeometry
+
 Image = npt.NDArray[np.uint8]
-FloatImage = npt.NDArray[np.float32]
+# The simulator mixes float32 and float64 maths freely; only its output frames are typed tightly.
+FloatImage = npt.NDArray[Any]
 
 ASPHALT_BGR = (88.0, 90.0, 92.0)
+DEFAULT_GEOMETRY = LaneGeometry("default", width=320, height=180, z0_m=9.0, length_m=40.0)
 
 
 class Condition(StrEnum):
     LIGHTING_DRIFT = "lighting_drift"
     CLOUD_SHADOWS = "cloud_shadows"
-    TREE_SHADOWS = "tree_shadows"
-    DUSK_NIGHT = "dusk_night"
+    TRUCK_SHADOWS = "truck_shadows"
+    DUSK = "dusk"
     STREET_LIGHTS = "street_lights"
     HEADLIGHT_SWEEPS = "headlight_sweeps"
     RAIN = "rain"
@@ -46,31 +53,45 @@ class FaultKind(StrEnum):
     DEFOCUSED = "defocused"
 
 
+class ObjectKind(StrEnum):
+    CAR = "car"
+    VAN = "van"
+    BOXES = "boxes"
+    MATERIALS = "materials"
+    PERSON = "person"
+    CYCLIST = "cyclist"
+
+
 @dataclass(frozen=True, slots=True)
 class Vehicle:
-    """A vehicle that drives onto the lane at `arrive_s`, stands until `leave_s`, drives off.
+    """Something that comes onto the lane, stands from `arrive_s` to `leave_s`, and goes.
 
-    `u` is its position across the lane (0 left edge, 1 right), `v` along it (0 far, 1 near).
-    Its standing interval is the ground truth; entering and leaving each take `move_s`.
+    `along` is its position along the lane (0 near end, 1 far end), `across` its offset from
+    the centre line as a fraction of the lane width. Vehicles drive in and off along the lane
+    in `move_s`; boxes and materials appear and vanish (set down, picked up).
     """
 
     arrive_s: float
     leave_s: float
     color_bgr: tuple[float, float, float] = (40.0, 40.0, 170.0)
-    u: float = 0.5
-    v: float = 0.6
-    move_s: float = 3.0
+    along: float = 0.4
+    across: float = 0.0
+    move_s: float = 4.0
+    kind: ObjectKind = ObjectKind.CAR
+    ir: float = 0.6
 
 
 @dataclass(frozen=True, slots=True)
 class Crosser:
-    """A person or vehicle crossing the lane sideways, optionally pausing in the middle."""
+    """A person, cyclist or vehicle passing: across the lane at `along`, or along it
+    (`lengthwise`), optionally pausing half-way for `pause_s`."""
 
     start_s: float
     cross_s: float = 6.0
     pause_s: float = 0.0
-    v: float = 0.5
-    is_vehicle: bool = False
+    along: float = 0.5
+    kind: ObjectKind = ObjectKind.PERSON
+    lengthwise: bool = False
     color_bgr: tuple[float, float, float] = (60.0, 120.0, 200.0)
 
 
@@ -85,8 +106,7 @@ class FaultWindow:
 class SceneSpec:
     name: str
     seed: int = 0
-    width: int = 320
-    height: int = 180
+    geometry: LaneGeometry = DEFAULT_GEOMETRY
     fps: float = 1.0
     duration_s: float = 90.0
     dwell_s: float = 20.0
@@ -95,9 +115,21 @@ class SceneSpec:
     vehicles: tuple[Vehicle, ...] = ()
     crossers: tuple[Crosser, ...] = ()
     faults: tuple[FaultWindow, ...] = ()
-    night_from_s: float = 0.0
+    dusk_from_s: float = 0.0
+    dusk_s: float = 60.0
     street_lights_on_s: float = 0.0
+    ir_from_s: float | None = None
     hatched: bool = True
+    asphalt_bgr: tuple[float, float, float] = ASPHALT_BGR
+    condition: str = ""
+
+    @property
+    def width(self) -> int:
+        return self.geometry.width
+
+    @property
+    def height(self) -> int:
+        return self.geometry.height
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,58 +148,63 @@ class GroundTruth:
     expected: list[ExpectedEvent] = field(default_factory=list)
     faults: list[FaultWindow] = field(default_factory=list)
     conditions: list[str] = field(default_factory=list)
+    condition: str = ""
+    geometry: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
 
 
-def lane_polygon(width: int, height: int) -> list[list[float]]:
-    """The painted lane's outline (a trapezoid in perspective), in pixels."""
-    return [
-        [0.43 * width, 0.40 * height],
-        [0.61 * width, 0.40 * height],
-        [0.82 * width, 0.95 * height],
-        [0.22 * width, 0.95 * height],
-    ]
+def lane_polygon(spec: SceneSpec | LaneGeometry | int, height: int | None = None) -> list[list[float]]:
+    """The lane's outline in pixels, as an installer would draw it; `lane_polygon(w, h)` is
+    the default geometry's lane at that resolution."""
+    if isinstance(spec, int):
+        return DEFAULT_GEOMETRY.scaled(spec, height or spec * 9 // 16).lane_polygon()
+    geometry = spec.geometry if isinstance(spec, SceneSpec) else spec
+    return geometry.lane_polygon()
 
 
 def ground_truth(spec: SceneSpec) -> GroundTruth:
-    """Blocked a dwell after a vehicle comes onto the lane (if it stays that long); cleared a
-    clear_s after it is off the lane again."""
+    """Blocked a dwell after something stops on the lane (if it stays that long); cleared a
+    clear_s after it has left."""
     truth = GroundTruth(
         name=spec.name,
-        lane={
-            "polygon": lane_polygon(spec.width, spec.height),
-            "dwell_s": spec.dwell_s,
-            "clear_s": spec.clear_s,
-        },
+        lane={"polygon": lane_polygon(spec), "dwell_s": spec.dwell_s, "clear_s": spec.clear_s},
         faults=list(spec.faults),
         conditions=[str(c) for c in spec.conditions],
+        condition=spec.condition,
+        geometry=spec.geometry.name,
     )
     for vehicle in sorted(spec.vehicles, key=lambda v: v.arrive_s):
-        # On the lane from half-way through driving in to half-way through driving off.
-        on_s = vehicle.arrive_s - vehicle.move_s / 2
-        off_s = vehicle.leave_s + vehicle.move_s / 2
+        on_s, off_s = vehicle.arrive_s, vehicle.leave_s + 1.0
         if off_s - on_s < spec.dwell_s:
             continue
-        truth.expected.append(ExpectedEvent("blocked", max(0.0, on_s) + spec.dwell_s, max(0.0, on_s)))
+        truth.expected.append(ExpectedEvent("blocked", on_s + spec.dwell_s, on_s))
         if off_s + spec.clear_s <= spec.duration_s:
-            truth.expected.append(ExpectedEvent("cleared", off_s + spec.clear_s, max(0.0, on_s)))
+            truth.expected.append(ExpectedEvent("cleared", off_s + spec.clear_s, on_s))
     return truth
 
 
+def _smoothstep_line(distance: FloatImage, half_width: float, footprint: FloatImage) -> FloatImage:
+    """Anti-aliased coverage of a painted line `half_width` m either side of distance 0."""
+    return np.clip((half_width - np.abs(distance)) / np.maximum(footprint, 1e-3) + 0.5, 0.0, 1.0)
+
+
 class SceneRenderer:
-    """Renders frame `t` of a scene; `reference()` is the clear lane in plain daylight."""
+    """Renders frame `t` of a scene; `reference()` is the clear lane in plain daylight and
+    `reference(infrared=True)` the clear lane under the camera's infrared illuminator."""
 
     def __init__(self, spec: SceneSpec) -> None:
         self.spec = spec
+        self.geometry = spec.geometry
         self._rng = np.random.default_rng(spec.seed)
-        self._albedo = self._world()
+        self._gx, self._gz, self._footprint = self.geometry.ground_maps()
+        self._albedo, self._albedo_ir, self._sky = self._world()
         w, h = spec.width, spec.height
         self._clouds = self._blobs((2 * h, 3 * w), sigma=0.12 * w, level=0.55)
-        self._leaves = self._blobs((h, w), sigma=0.012 * w, level=0.5, soft=0.004 * w)
-        self._lamps = self._lamp_pools()
         self._frozen: Image | None = None
+        self._hotspot = self._ir_illuminator()
+        self._lamps = self._lamp_pools()
 
     def frames(self) -> Iterator[tuple[float, Image]]:
         count = int(self.spec.duration_s * self.spec.fps)
@@ -175,27 +212,33 @@ class SceneRenderer:
             t = index / self.spec.fps
             yield t, self.render(t)
 
-    def reference(self) -> Image:
+    def reference(self, infrared: bool = False) -> Image:
         frame_rng = np.random.default_rng(self.spec.seed + 10_000)
-        light = np.ones((self.spec.height, self.spec.width, 1), np.float32)
-        return self._camera(self._albedo * light, frame_rng, t=None)
+        if infrared:
+            scene = (self._albedo_ir * self._hotspot)[..., None] * np.ones((1, 1, 3), np.float32)
+            return self._camera(scene, frame_rng, None, infrared=True)
+        return self._camera(self._albedo.copy(), frame_rng, None, infrared=False)
+
+    def is_infrared(self, t: float) -> bool:
+        return self.spec.ir_from_s is not None and t >= self.spec.ir_from_s
 
     def render(self, t: float) -> Image:
         fault = self._fault_at(t)
         if fault is FaultKind.FROZEN and self._frozen is not None:
             return self._frozen
         frame_rng = np.random.default_rng([self.spec.seed, round(t * 1000)])
-        albedo = self._albedo.copy()
-        self._draw_objects(albedo, t)
-        scene = albedo * self._illumination(t)
-        frame = self._camera(scene, frame_rng, t)
+        infrared = self.is_infrared(t)
+        albedo = np.repeat(self._albedo_ir[..., None], 3, axis=2) if infrared else self._albedo.copy()
+        self._draw_objects(albedo, t, infrared)
+        scene = albedo * self._ir_light(t)[..., None] if infrared else albedo * self._illumination(t)
+        frame = self._camera(scene, frame_rng, t, infrared)
         if fault is FaultKind.COVERED:
             dark = np.full_like(frame, 14)
             frame = np.asarray(
                 cv2.add(dark, frame_rng.integers(0, 3, frame.shape, dtype=np.uint8)), dtype=np.uint8
             )
         elif fault is FaultKind.DEFOCUSED:
-            frame = np.asarray(cv2.GaussianBlur(frame, (0, 0), 0.012 * self.spec.width), dtype=np.uint8)
+            frame = np.asarray(cv2.GaussianBlur(frame, (0, 0), 0.02 * self.spec.width), dtype=np.uint8)
         self._frozen = frame
         return frame
 
@@ -205,104 +248,176 @@ class SceneRenderer:
                 return window.kind
         return None
 
-    def _world(self) -> FloatImage:
-        w, h = self.spec.width, self.spec.height
-        rng = self._rng
-        world = np.zeros((h, w, 3), np.float32)
-        world[:] = (150, 165, 175)
-        horizon = int(0.36 * h)
-        world[:horizon] = (170, 190, 205)
-        for row in range(4):
-            for col in range(10):
-                x0, y0 = int((0.04 + 0.1 * col) * w), int((0.03 + 0.08 * row) * h)
-                cv2.rectangle(world, (x0, y0), (x0 + int(0.05 * w), y0 + int(0.045 * h)), (110, 95, 80), -1)
-        for y in range(horizon, h, max(2, h // 24)):
-            cv2.line(world, (0, y), (w, y), (120, 130, 140), 1)
-        poly = np.asarray(lane_polygon(w, h), np.float32)
-        grow = poly.copy()
-        grow[:, 0] += np.array([-0.02, 0.02, 0.04, -0.04]) * w
-        grow[:2, 1] -= 0.02 * h
-        cv2.fillPoly(world, [np.round(grow).astype(np.int32)], (70, 72, 74))
-        lane_mask = np.zeros((h, w), np.uint8)
-        cv2.fillPoly(lane_mask, [np.round(poly).astype(np.int32)], 255)
-        asphalt = np.empty((h, w, 3), np.float32)
-        asphalt[:] = ASPHALT_BGR
-        grain = cv2.GaussianBlur(rng.normal(0, 9, (h, w)).astype(np.float32), (0, 0), 0.6)
-        asphalt += grain[..., None]
-        hatch = np.zeros((h, w), np.uint8)
-        step = max(6, w // 22)
-        thick = max(1, w // 200)
-        for offset in range(-h, w + h, step) if self.spec.hatched else ():
-            cv2.line(hatch, (offset, 0), (offset + h, h), 255, thick)
-            cv2.line(hatch, (offset, h), (offset + h, 0), 255, thick)
-        cv2.polylines(hatch, [np.round(poly).astype(np.int32)], True, 255, 2 * thick + 1)
-        yellow = np.array((40, 190, 225), np.float32)
-        hatch_f = (hatch.astype(np.float32) / 255.0)[..., None]
-        asphalt = asphalt * (1 - hatch_f) + yellow * hatch_f
-        inside = (lane_mask > 0)[..., None]
-        return np.where(inside, asphalt, world).astype(np.float32)
+    # ---- the static world -------------------------------------------------------------------
 
-    def _blobs(self, shape: tuple[int, int], sigma: float, level: float, soft: float = 0.0) -> FloatImage:
+    def _world(self) -> tuple[FloatImage, FloatImage, npt.NDArray[np.bool_]]:
+        spec, geometry, rng = self.spec, self.geometry, self._rng
+        h, w = spec.height, spec.width
+        gx, gz, footprint = self._gx, self._gz, self._footprint
+        sky = ~np.isfinite(gx) | (gz > 400.0)
+        gx = np.nan_to_num(gx, nan=0.0)
+        gz = np.nan_to_num(gz, nan=1000.0)
+        s, d = geometry.to_lane(gx, gz)
+        half = geometry.lane_width_m / 2
+        on_lane = (np.abs(d) <= half) & (s >= -30.0) & (s <= geometry.length_m + 30.0)
+
+        blurred = cv2.GaussianBlur(rng.normal(0, 1, (512, 512)).astype(np.float32), (0, 0), 0.8)
+        texture: FloatImage = np.asarray(blurred, np.float32) / (float(np.std(blurred)) + 1e-6)
+        # Asphalt grain at 4 cm per texel, sampled in metres: it fades with distance as it should.
+        grain = cv2.remap(
+            texture,
+            (gx * 25.0 % 512).astype(np.float32),
+            (gz * 25.0 % 512).astype(np.float32),
+            cv2.INTER_LINEAR,
+        )
+        fade = np.clip(0.04 / np.maximum(footprint, 1e-3), 0.0, 1.0)
+        grain = grain * fade
+        tone = float(rng.uniform(0.85, 1.15))
+        asphalt = np.asarray(spec.asphalt_bgr, np.float32) * tone
+        lane = asphalt[None, None, :] * (1.0 + 0.10 * grain[..., None])
+        lane_ir = 0.32 * tone * (1.0 + 0.10 * grain)
+
+        paving = np.asarray((150.0, 160.0, 168.0), np.float32) * float(rng.uniform(0.85, 1.1))
+        joint_m = float(rng.uniform(0.4, 0.8))
+        joints = np.maximum(
+            _smoothstep_line((gx % joint_m) - joint_m / 2, 0.02, footprint),
+            _smoothstep_line((gz % joint_m) - joint_m / 2, 0.02, footprint),
+        )
+        ground = paving[None, None, :] * (1.0 - 0.25 * joints[..., None]) * (1.0 + 0.05 * grain[..., None])
+        ground_ir = 0.55 * (1.0 - 0.25 * joints) * (1.0 + 0.05 * grain)
+        # A verge of grass on one side: bright in infrared, as vegetation is.
+        side = 1.0 if rng.uniform() < 0.5 else -1.0
+        verge = (side * d > half + float(rng.uniform(1.5, 3.5))) & ~sky
+        grass = np.asarray((60.0, 120.0, 80.0), np.float32) * (1.0 + 0.15 * grain[..., None])
+        ground = np.where(verge[..., None], grass, ground)
+        ground_ir = np.where(verge, 0.85 * (1.0 + 0.15 * grain), ground_ir)
+
+        markings = np.zeros((h, w), np.float32)
+        edge = _smoothstep_line(np.abs(d) - (half - 0.12), 0.08, footprint)
+        markings = np.maximum(markings, edge)
+        if spec.hatched:
+            period = float(rng.uniform(1.5, 2.5))
+            for sign in (1.0, -1.0):
+                phase = (s + sign * d) / math.sqrt(2.0)
+                dist = (phase % period) - period / 2
+                markings = np.maximum(markings, _smoothstep_line(dist, 0.08, footprint * 1.4))
+        markings *= on_lane & (s >= 0) & (s <= geometry.length_m)
+        yellow = np.asarray((40.0, 190.0, 225.0), np.float32)
+        lane = lane * (1 - markings[..., None]) + yellow * markings[..., None]
+        lane_ir = lane_ir * (1 - markings) + 0.75 * markings
+
+        albedo = np.where(on_lane[..., None], lane, ground)
+        albedo_ir = np.where(on_lane, lane_ir, ground_ir)
+        # Above the horizon: a building facade with windows.
+        facade = np.zeros((h, w, 3), np.float32)
+        facade[:] = (170, 180, 190)
+        for row in range(6):
+            for col in range(14):
+                x0, y0 = int((0.02 + 0.07 * col) * w), int((0.02 + 0.06 * row) * h)
+                cv2.rectangle(facade, (x0, y0), (x0 + int(0.04 * w), y0 + int(0.035 * h)), (110, 95, 80), -1)
+        facade_ir = cv2.cvtColor(facade.astype(np.uint8), cv2.COLOR_BGR2GRAY).astype(np.float32) / 255.0
+        albedo = np.where(sky[..., None], facade, albedo).astype(np.float32)
+        albedo_ir = np.where(sky, 0.7 * facade_ir, albedo_ir).astype(np.float32)
+        return albedo, albedo_ir * 255.0, sky
+
+    def _blobs(self, shape: tuple[int, int], sigma: float, level: float) -> FloatImage:
         noise = self._rng.normal(0, 1, shape).astype(np.float32)
         smooth = np.asarray(cv2.GaussianBlur(noise, (0, 0), sigma), dtype=np.float32)
         smooth /= float(smooth.std()) + 1e-6
         mask = (smooth > level).astype(np.float32)
-        blurred = cv2.GaussianBlur(mask, (0, 0), soft if soft > 0 else sigma * 0.3)
-        return np.asarray(blurred, dtype=np.float32)
+        return np.asarray(cv2.GaussianBlur(mask, (0, 0), sigma * 0.3), dtype=np.float32)
+
+    def _ir_illuminator(self) -> FloatImage:
+        """The camera's infrared lamp: bright near the camera, falling off with distance."""
+        distance = np.sqrt(np.nan_to_num(self._gx, nan=0.0) ** 2 + np.nan_to_num(self._gz, nan=200.0) ** 2)
+        light = 1.0 / (1.0 + (distance / float(self._rng.uniform(15.0, 30.0))) ** 2)
+        return np.asarray(0.15 + light, np.float32)
 
     def _lamp_pools(self) -> FloatImage:
-        w, h = self.spec.width, self.spec.height
-        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-        pools = np.zeros((h, w), np.float32)
-        for cx, cy in ((0.25, 0.55), (0.75, 0.5), (0.5, 0.9)):
-            d2 = ((xs - cx * w) / (0.22 * w)) ** 2 + ((ys - cy * h) / (0.18 * h)) ** 2
-            pools += np.exp(-d2)
+        pools = np.zeros((self.spec.height, self.spec.width), np.float32)
+        gx, gz = np.nan_to_num(self._gx, nan=1e4), np.nan_to_num(self._gz, nan=1e4)
+        for k in range(4):
+            x, _, z = self.geometry.lane_point(
+                self.geometry.length_m * (0.15 + 0.25 * k), self.geometry.lane_width_m * 0.9
+            )
+            pools += np.exp(-((gx - x) ** 2 + (gz - z) ** 2) / (2 * 6.0**2)).astype(np.float32)
         return pools
+
+    # ---- light --------------------------------------------------------------------------------
 
     def _daylight(self, t: float) -> float:
         spec = self.spec
         level = 1.0
         if Condition.LIGHTING_DRIFT in spec.conditions:
             level *= 1.0 + 0.35 * math.sin(2 * math.pi * t / max(spec.duration_s, 1.0))
-        if Condition.DUSK_NIGHT in spec.conditions and t >= spec.night_from_s:
-            ramp = min(1.0, (t - spec.night_from_s) / max(1.0, 0.3 * spec.duration_s))
+        if Condition.DUSK in spec.conditions and t >= spec.dusk_from_s:
+            ramp = min(1.0, (t - spec.dusk_from_s) / max(1.0, spec.dusk_s))
             level *= 1.0 - 0.96 * ramp
         return level
+
+    def _shadow_mask(self, t: float) -> FloatImage:
+        """Shadows of trucks driving past on the road beside the lane, cast across it."""
+        spec, geometry = self.spec, self.geometry
+        shadow = np.zeros((spec.height, spec.width), np.float32)
+        s, d = geometry.to_lane(np.nan_to_num(self._gx, nan=1e4), np.nan_to_num(self._gz, nan=1e4))
+        period_s = 40.0
+        phase = t % period_s
+        if phase > 14.0:
+            return shadow
+        center_s = -15.0 + (geometry.length_m + 30.0) * phase / 14.0
+        inside = np.clip(
+            np.minimum(6.0 - np.abs(s - center_s), 2.0 * geometry.lane_width_m - np.abs(d - 1.0)) / 0.6,
+            0.0,
+            1.0,
+        )
+        return np.asarray(inside, np.float32)
 
     def _illumination(self, t: float) -> FloatImage:
         spec = self.spec
         w, h = spec.width, spec.height
-        light = np.full((h, w), self._daylight(t), np.float32)
+        daylight = self._daylight(t)
+        light = np.full((h, w), daylight, np.float32)
         if Condition.CLOUD_SHADOWS in spec.conditions:
             ox = int((t * 0.02 * w) % (2 * w))
             oy = int((t * 0.005 * h) % h)
             light *= 1.0 - 0.55 * self._clouds[oy : oy + h, ox : ox + w]
-        if Condition.TREE_SHADOWS in spec.conditions:
-            sway = np.array([[1, 0, 0.03 * w * math.sin(t / 2.0)], [0, 1, 0]], dtype=np.float32)
-            leaves = cv2.warpAffine(self._leaves, sway, (w, h), borderMode=cv2.BORDER_REFLECT)
-            canopy = np.zeros((h, w), np.float32)
-            canopy[:, : int(0.55 * w)] = 1.0
-            light *= 1.0 - 0.6 * leaves * cv2.GaussianBlur(canopy, (0, 0), 0.05 * w)
+        if Condition.TRUCK_SHADOWS in spec.conditions:
+            light *= 1.0 - 0.55 * self._shadow_mask(t) * min(1.0, daylight)
         color = np.ones((h, w, 3), np.float32) * light[..., None]
         if Condition.STREET_LIGHTS in spec.conditions and t >= spec.street_lights_on_s:
             sodium = np.array((0.35, 0.75, 1.0), np.float32)
             color += 0.5 * self._lamps[..., None] * sodium
-        if Condition.HEADLIGHT_SWEEPS in spec.conditions:
-            phase = (t % 30.0) / 4.0
-            if phase < 1.0:
-                ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-                cx, cy = (0.1 + 0.8 * phase) * w, 0.7 * h
-                beam = np.exp(-(((xs - cx) / (0.15 * w)) ** 2 + ((ys - cy) / (0.2 * h)) ** 2))
-                color += 1.5 * beam[..., None]
+        color += self._headlights(t)[..., None]
         return color
 
-    def _camera(self, scene: FloatImage, rng: np.random.Generator, t: float | None) -> Image:
+    def _headlights(self, t: float) -> FloatImage:
+        spec = self.spec
+        beam = np.zeros((spec.height, spec.width), np.float32)
+        if Condition.HEADLIGHT_SWEEPS not in spec.conditions:
+            return beam
+        phase = (t % 30.0) / 5.0
+        if phase >= 1.0:
+            return beam
+        x, _, z = self.geometry.lane_point(self.geometry.length_m * 0.3, (phase - 0.5) * 20.0)
+        gx, gz = np.nan_to_num(self._gx, nan=1e4), np.nan_to_num(self._gz, nan=1e4)
+        beam += 1.5 * np.exp(-((gx - x) ** 2 / 8.0 + (gz - z) ** 2 / 60.0)).astype(np.float32)
+        return beam
+
+    def _ir_light(self, t: float) -> FloatImage:
+        light = self._hotspot.copy()
+        if Condition.HEADLIGHT_SWEEPS in self.spec.conditions:
+            light += 0.3 * self._headlights(t)
+        return light
+
+    # ---- the camera ---------------------------------------------------------------------------
+
+    def _camera(self, scene: FloatImage, rng: np.random.Generator, t: float | None, infrared: bool) -> Image:
         spec = self.spec
         w, h = spec.width, spec.height
         mean = float(scene.mean())
         gain = float(np.clip(120.0 / max(mean, 1e-3), 0.8, 16.0))
         image = scene * gain
-        sigma = 1.5 * math.sqrt(gain)
+        sigma = 1.5 * math.sqrt(gain) * (1.6 if infrared else 1.0)
         if t is not None and Condition.RAIN in spec.conditions:
             image *= 0.85
             streaks = np.zeros((h, w), np.float32)
@@ -312,104 +427,195 @@ class SceneRenderer:
                 cv2.line(streaks, (int(x), int(y)), (int(x) + length // 6, int(y) + length), 1.0, 1)
             image += 45.0 * cv2.GaussianBlur(streaks, (0, 0), 0.6)[..., None]
             sigma *= 1.5
-        image += rng.normal(0, sigma, (h, w, 1)).astype(np.float32)
+        noise = rng.normal(0, sigma, (h, w, 1)).astype(np.float32)
+        image = image + noise
         frame: Image = np.clip(image, 0, 255).astype(np.uint8)
         if t is not None and Condition.CAMERA_SHAKE in spec.conditions:
             dx, dy = rng.uniform(-0.012, 0.012, 2) * w
             angle = float(rng.uniform(-0.3, 0.3))
             matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
             matrix[:, 2] += (dx, dy)
-            shaken = cv2.warpAffine(frame, matrix, (w, h), borderMode=cv2.BORDER_REFLECT)
-            frame = np.asarray(shaken, dtype=np.uint8)
+            frame = np.asarray(cv2.warpAffine(frame, matrix, (w, h), borderMode=cv2.BORDER_REFLECT), np.uint8)
         return frame
 
-    def _lane_point(self, u: float, v: float) -> tuple[float, float, float]:
-        """Pixel position and local lane width at lane coordinates (u across, v along)."""
-        (x0, y0), (x1, _), (x2, y2), (x3, _) = lane_polygon(self.spec.width, self.spec.height)
-        left = x0 + (x3 - x0) * v
-        right = x1 + (x2 - x1) * v
-        return left + (right - left) * u, y0 + (y2 - y0) * v, right - left
+    # ---- objects ------------------------------------------------------------------------------
 
-    def _draw_objects(self, albedo: FloatImage, t: float) -> None:
-        for vehicle in self.spec.vehicles:
-            start, end = vehicle.arrive_s - vehicle.move_s, vehicle.leave_s + vehicle.move_s
-            if not start <= t < end:
+    def _draw_objects(self, albedo: FloatImage, t: float, infrared: bool) -> None:
+        geometry = self.geometry
+        boxes: list[Box3] = []
+        for index, vehicle in enumerate(self.spec.vehicles):
+            placed = self._vehicle_position(vehicle, t)
+            if placed is None:
                 continue
-            if t < vehicle.arrive_s:
-                offset = (vehicle.arrive_s - t) / vehicle.move_s
-            elif t >= vehicle.leave_s:
-                offset = (t - vehicle.leave_s) / vehicle.move_s
-            else:
-                offset = 0.0
-            self._draw_vehicle(albedo, vehicle.u, vehicle.v + 0.8 * offset, vehicle.color_bgr)
-        for crosser in self.spec.crossers:
-            total = crosser.cross_s + crosser.pause_s
-            if not crosser.start_s <= t < crosser.start_s + total:
+            s, d = placed
+            boxes.extend(
+                object_boxes(vehicle.kind, s, d, vehicle.color_bgr, vehicle.ir, self.spec.seed + index)
+            )
+        for index, crosser in enumerate(self.spec.crossers):
+            crossing = self._crosser_position(crosser, t)
+            if crossing is None:
                 continue
-            elapsed = t - crosser.start_s
-            half = crosser.cross_s / 2
-            if elapsed < half:
-                progress = elapsed / crosser.cross_s
-            elif elapsed < half + crosser.pause_s:
-                progress = 0.5
-            else:
-                progress = (elapsed - crosser.pause_s) / crosser.cross_s
-            u = -0.3 + 1.6 * progress
-            if crosser.is_vehicle:
-                self._draw_vehicle(albedo, u, crosser.v, crosser.color_bgr)
-            else:
-                self._draw_person(albedo, u, crosser.v, crosser.color_bgr)
+            s, d, yaw = crossing
+            ir = 0.55
+            boxes.extend(
+                object_boxes(crosser.kind, s, d, crosser.color_bgr, ir, self.spec.seed + 100 + index, yaw)
+            )
+        if not boxes:
+            return
+        camera = np.array([0.0, geometry.cam_height_m, 0.0])
+        faces: list[tuple[float, npt.NDArray[np.float64], tuple[float, float, float]]] = []
+        shadow = np.zeros(albedo.shape[:2], np.float32)
+        for box in boxes:
+            corners = box.corners(geometry)
+            pixels = geometry.project(corners)
+            if box.bottom < 0.4:
+                # Contact shadow: the ground under the object, a little larger than it, darkened.
+                centre = pixels[:4].mean(axis=0)
+                grown = np.round((centre + 1.15 * (pixels[:4] - centre)) * 8).astype(np.int32)
+                cv2.fillConvexPoly(shadow, cv2.convexHull(grown), 1.0, lineType=cv2.LINE_AA, shift=3)
+            world = np.asarray(corners)
+            for indices, factor in BOX_FACES:
+                centre3 = world[list(indices)].mean(axis=0)
+                color = (
+                    (box.ir * 255.0 * factor,) * 3
+                    if infrared
+                    else tuple(float(c) * factor for c in box.color_bgr)
+                )
+                faces.append((float(np.linalg.norm(centre3 - camera)), pixels[list(indices)], color))  # type: ignore[arg-type]
+        albedo *= (1.0 - 0.55 * np.minimum(shadow, 1.0))[..., None]
+        for _, polygon, color in sorted(faces, key=lambda face: -face[0]):
+            points = np.round(polygon * 8).astype(np.int32)
+            cv2.fillConvexPoly(albedo, cv2.convexHull(points), color, lineType=cv2.LINE_AA, shift=3)
 
-    def _draw_vehicle(
-        self, albedo: FloatImage, u: float, v: float, color: tuple[float, float, float]
-    ) -> None:
-        x, y, lane_w = self._lane_point(u, min(v, 1.3))
-        half_w, length = 0.3 * lane_w, 0.55 * lane_w
-        top, bottom = int(y - length / 2), int(y + length / 2)
-        left, right = int(x - half_w), int(x + half_w)
-        cv2.ellipse(
-            albedo,
-            (int(x), bottom),
-            (int(half_w * 1.1), max(2, int(length * 0.12))),
-            0,
-            0,
-            360,
-            (30, 30, 30),
-            -1,
+    def _vehicle_position(self, vehicle: Vehicle, t: float) -> tuple[float, float] | None:
+        geometry = self.geometry
+        s_stop = vehicle.along * geometry.length_m
+        d = vehicle.across * geometry.lane_width_m
+        drives = vehicle.kind in (ObjectKind.CAR, ObjectKind.VAN)
+        move_s = vehicle.move_s if drives else 0.0
+        if not vehicle.arrive_s - move_s <= t < vehicle.leave_s + move_s:
+            return None
+        if t < vehicle.arrive_s:
+            offset = (vehicle.arrive_s - t) / max(move_s, 1e-6)
+        elif t >= vehicle.leave_s:
+            offset = (t - vehicle.leave_s) / max(move_s, 1e-6)
+        else:
+            offset = 0.0
+        # Driving in from (and off to) the near end of the lane at about 5 m/s.
+        return s_stop - offset * 5.0 * move_s, d
+
+    def _crosser_position(self, crosser: Crosser, t: float) -> tuple[float, float, float] | None:
+        geometry = self.geometry
+        total = crosser.cross_s + crosser.pause_s
+        if not crosser.start_s <= t < crosser.start_s + total:
+            return None
+        elapsed = t - crosser.start_s
+        half = crosser.cross_s / 2
+        if elapsed < half:
+            progress = elapsed / crosser.cross_s
+        elif elapsed < half + crosser.pause_s:
+            progress = 0.5
+        else:
+            progress = (elapsed - crosser.pause_s) / crosser.cross_s
+        if crosser.lengthwise:
+            s = -5.0 + (geometry.length_m + 10.0) * progress
+            return s, 0.15 * geometry.lane_width_m, 0.0
+        d = (-0.8 + 1.6 * progress) * geometry.lane_width_m
+        return crosser.along * geometry.length_m, d, 90.0
+
+
+def object_boxes(
+    kind: ObjectKind,
+    s: float,
+    d: float,
+    color: tuple[float, float, float],
+    ir: float,
+    seed: int,
+    yaw_deg: float = 0.0,
+) -> list[Box3]:
+    """The boxes an object is made of, centred at lane point (s, d)."""
+    rng = np.random.default_rng(seed)
+    glass = (62.0, 56.0, 52.0)
+
+    def box(
+        ds: float,
+        dd: float,
+        length: float,
+        width: float,
+        bottom: float,
+        top: float,
+        c: tuple[float, float, float],
+        r: float,
+    ) -> Box3:
+        yaw = math.radians(yaw_deg)
+        return Box3(
+            s + ds * math.cos(yaw) - dd * math.sin(yaw),
+            d + ds * math.sin(yaw) + dd * math.cos(yaw),
+            length,
+            width,
+            bottom,
+            top,
+            c,
+            r,
+            yaw_deg,
         )
-        cv2.rectangle(albedo, (left, top), (right, bottom), color, -1)
-        edge = tuple(0.6 * c for c in color)
-        cv2.rectangle(albedo, (left, top), (right, bottom), edge, max(1, int(lane_w / 60)))
-        glass = (70.0, 60.0, 55.0)
-        cv2.rectangle(
-            albedo,
-            (left + int(0.15 * half_w), top + int(0.12 * length)),
-            (right - int(0.15 * half_w), top + int(0.38 * length)),
-            glass,
-            -1,
-        )
-        cv2.rectangle(
-            albedo,
-            (left + int(0.2 * half_w), top + int(0.7 * length)),
-            (right - int(0.2 * half_w), top + int(0.85 * length)),
-            glass,
-            -1,
-        )
-        wheel = (max(1, int(0.12 * half_w)), max(1, int(0.1 * length)))
-        for wx in (left, right):
-            for wy in (top + int(0.2 * length), bottom - int(0.2 * length)):
-                cv2.ellipse(albedo, (wx, wy), wheel, 0, 0, 360, (15, 15, 15), -1)
 
-    def _draw_person(self, albedo: FloatImage, u: float, v: float, color: tuple[float, float, float]) -> None:
-        x, y, lane_w = self._lane_point(u, v)
-        body_h, body_w = 0.18 * lane_w, 0.05 * lane_w
-        cv2.rectangle(albedo, (int(x - body_w), int(y - body_h)), (int(x + body_w), int(y)), color, -1)
-        cv2.circle(albedo, (int(x), int(y - body_h - body_w)), max(1, int(body_w)), (80, 110, 150), -1)
+    if kind is ObjectKind.CAR:
+        width = float(rng.uniform(1.7, 1.9))
+        return [
+            box(0, 0, 4.4, width, 0.25, 0.95, color, ir),
+            box(-0.2, 0, 2.3, width - 0.15, 0.95, 1.45, glass, 0.1),
+            box(-0.2, 0, 1.9, width - 0.25, 1.45, 1.5, color, ir),
+        ]
+    if kind is ObjectKind.VAN:
+        return [
+            box(0, 0, 5.0, 2.0, 0.3, 2.3, color, ir),
+            box(-2.45, 0, 0.12, 1.8, 1.3, 2.1, glass, 0.1),
+        ]
+    if kind is ObjectKind.BOXES:
+        parts = []
+        for row in range(2):
+            for level in range(int(rng.integers(1, 3))):
+                tone = float(rng.uniform(0.75, 1.1))
+                c = (60.0 * tone, 110.0 * tone, 160.0 * tone)
+                parts.append(
+                    box(
+                        0,
+                        (row - 0.5) * 0.75,
+                        0.7,
+                        0.7,
+                        0.72 * level,
+                        0.72 * level + 0.7,
+                        c,
+                        0.7,
+                    )
+                )
+        return parts
+    if kind is ObjectKind.MATERIALS:
+        return [
+            box(0, -0.4, 1.2, 1.0, 0.0, 0.15, (90.0, 130.0, 150.0), 0.5),
+            box(0, -0.4, 1.1, 0.95, 0.15, 0.85, (60.0, 70.0, 150.0), 0.45),
+            box(0.3, 0.7, 3.0, 0.8, 0.0, 0.45, (140.0, 140.0, 140.0), 0.6),
+        ]
+    if kind is ObjectKind.PERSON:
+        return [
+            box(0, 0, 0.25, 0.4, 0.0, 0.85, (50.0, 45.0, 40.0), 0.3),
+            box(0, 0, 0.28, 0.45, 0.85, 1.45, color, 0.6),
+            box(0, 0, 0.2, 0.2, 1.5, 1.72, (90.0, 120.0, 160.0), 0.7),
+        ]
+    return [
+        box(0, 0, 1.7, 0.08, 0.3, 0.9, (30.0, 30.0, 30.0), 0.2),
+        box(0, 0, 0.3, 0.4, 0.9, 1.5, color, 0.6),
+        box(0, 0, 0.2, 0.2, 1.5, 1.7, (90.0, 120.0, 160.0), 0.7),
+    ]
 
 
-def write_scene(spec: SceneSpec, directory: Path) -> tuple[Path, Path, Path]:
+def write_scene(
+    spec: SceneSpec, directory: Path, references: Sequence[str] = ("day",)
+) -> tuple[Path, Path, Path]:
     """Write `<name>.avi` (MJPG), `<name>.truth.json` (ground truth), `<name>.lane.json` (the
-    SPEC 11 LANE.json) and `<name>.reference.png` (the calibrated clear lane)."""
+    SPEC 11 LANE.json) and the calibrated clear-lane references asked for: `<name>.reference.png`
+    (daylight) and `<name>.reference_ir.png` (infrared). Returns (video, truth, day reference)."""
     directory.mkdir(parents=True, exist_ok=True)
     video_path = directory / f"{spec.name}.avi"
     renderer = SceneRenderer(spec)
@@ -427,96 +633,30 @@ def write_scene(spec: SceneSpec, directory: Path) -> tuple[Path, Path, Path]:
     truth_path = directory / f"{spec.name}.truth.json"
     truth_path.write_text(truth.to_json())
     (directory / f"{spec.name}.lane.json").write_text(json.dumps(truth.lane))
-    reference_path = directory / f"{spec.name}.reference.png"
-    # Through the same JPEG coding as the video, as `firelane calibrate` would capture it.
-    _, coded = cv2.imencode(".jpg", renderer.reference(), [cv2.IMWRITE_JPEG_QUALITY, 90])
-    decoded = cv2.imdecode(coded, cv2.IMREAD_COLOR)
-    if decoded is None or not cv2.imwrite(str(reference_path), decoded):
-        raise RuntimeError(f"cannot write the reference image {reference_path}")
-    return video_path, truth_path, reference_path
+    day_path = directory / f"{spec.name}.reference.png"
+    for regime in references:
+        path = day_path if regime == "day" else directory / f"{spec.name}.reference_ir.png"
+        # Through the same JPEG coding as the video, as `firelane calibrate` would capture it.
+        _, coded = cv2.imencode(".jpg", renderer.reference(regime == "ir"), [cv2.IMWRITE_JPEG_QUALITY, 90])
+        decoded = cv2.imdecode(coded, cv2.IMREAD_COLOR)
+        if decoded is None or not cv2.imwrite(str(path), decoded):
+            raise RuntimeError(f"cannot write the reference image {path}")
+    return video_path, truth_path, day_path
 
 
-def standard_scenes(
-    seed: int = 1, width: int = 320, height: int = 180, dwell_s: float = 20.0, clear_s: float = 5.0
-) -> list[SceneSpec]:
-    """One scene per condition of issue 6, each with a vehicle standing past the dwell."""
-    base = SceneSpec("base", seed=seed, width=width, height=height, dwell_s=dwell_s, clear_s=clear_s)
-    parked = (Vehicle(arrive_s=20.0, leave_s=60.0),)
-    pause_s = 0.6 * dwell_s
-    return [
-        replace(base, name="plain", vehicles=parked),
-        replace(base, name="lighting_drift", conditions=(Condition.LIGHTING_DRIFT,), vehicles=parked),
-        replace(base, name="cloud_shadows", conditions=(Condition.CLOUD_SHADOWS,), vehicles=parked),
-        replace(
-            base,
-            name="tree_shadows",
-            conditions=(Condition.TREE_SHADOWS,),
-            vehicles=(Vehicle(20.0, 60.0, u=0.35),),
-        ),
-        replace(
-            base,
-            name="dusk_night",
-            conditions=(Condition.DUSK_NIGHT, Condition.STREET_LIGHTS),
-            duration_s=120.0,
-            street_lights_on_s=30.0,
-            vehicles=(Vehicle(50.0, 95.0),),
-        ),
-        replace(
-            base,
-            name="headlight_sweeps",
-            conditions=(Condition.DUSK_NIGHT, Condition.HEADLIGHT_SWEEPS),
-            vehicles=parked,
-        ),
-        replace(base, name="rain", conditions=(Condition.RAIN,), vehicles=parked),
-        replace(base, name="camera_shake", conditions=(Condition.CAMERA_SHAKE,), vehicles=parked),
-        replace(base, name="asphalt_vehicle", vehicles=(Vehicle(20.0, 60.0, color_bgr=ASPHALT_BGR),)),
-        replace(base, name="present_at_start", vehicles=(Vehicle(0.0, 40.0, move_s=0.0),)),
-        replace(
-            base,
-            name="night_rain_everything",
-            conditions=(
-                Condition.DUSK_NIGHT,
-                Condition.STREET_LIGHTS,
-                Condition.HEADLIGHT_SWEEPS,
-                Condition.RAIN,
-                Condition.CAMERA_SHAKE,
-            ),
-            vehicles=(Vehicle(20.0, 60.0, color_bgr=ASPHALT_BGR, u=0.6),),
-        ),
-        replace(base, name="half_on_the_lane", vehicles=(Vehicle(20.0, 60.0, u=0.95, v=0.5),)),
-        replace(
-            base,
-            name="passers_by",
-            duration_s=120.0,
-            crossers=(
-                Crosser(5.0),
-                Crosser(20.0, pause_s=pause_s, v=0.7),
-                Crosser(40.0, cross_s=3.0, is_vehicle=True),
-                Crosser(
-                    60.0, cross_s=4.0, pause_s=pause_s, is_vehicle=True, v=0.6, color_bgr=(200, 200, 200)
-                ),
-                Crosser(90.0, cross_s=8.0, v=0.3),
-            ),
-        ),
-    ]
-
-
-def fault_scenes(seed: int = 1, width: int = 320, height: int = 180) -> list[SceneSpec]:
+def fault_scenes(seed: int = 1) -> list[SceneSpec]:
     """One scene per lens / stream fault, each 30 s long in the middle of a 90 s clear scene."""
-    base = SceneSpec("base", seed=seed, width=width, height=height)
     return [
-        replace(base, name=f"fault_{kind}", faults=(FaultWindow(kind, 30.0, 60.0),)) for kind in FaultKind
+        SceneSpec(f"fault_{kind}", seed=seed, faults=(FaultWindow(kind, 30.0, 60.0),)) for kind in FaultKind
     ]
 
 
-def long_stay_scene(seed: int = 1, width: int = 320, height: int = 180) -> SceneSpec:
-    """A vehicle parked for three hours while day drifts into a street-lit night, one frame
+def long_stay_scene(seed: int = 1) -> SceneSpec:
+    """A car parked for three hours while day drifts into dusk and an infrared night, one frame
     every 10 s: it must stay blocked (never fade into the background) and clear when it goes."""
     return SceneSpec(
         "long_stay",
         seed=seed,
-        width=width,
-        height=height,
         fps=0.1,
         duration_s=4 * 3600.0,
         dwell_s=180.0,
@@ -524,28 +664,26 @@ def long_stay_scene(seed: int = 1, width: int = 320, height: int = 180) -> Scene
         conditions=(
             Condition.LIGHTING_DRIFT,
             Condition.CLOUD_SHADOWS,
-            Condition.DUSK_NIGHT,
+            Condition.DUSK,
             Condition.STREET_LIGHTS,
         ),
-        night_from_s=1.5 * 3600.0,
-        street_lights_on_s=2.5 * 3600.0,
-        vehicles=(Vehicle(600.0, 600.0 + 3 * 3600.0, move_s=10.0),),
+        dusk_from_s=1.5 * 3600.0,
+        dusk_s=3600.0,
+        street_lights_on_s=2.2 * 3600.0,
+        ir_from_s=2.6 * 3600.0,
+        vehicles=(Vehicle(600.0, 600.0 + 3 * 3600.0, along=0.5, move_s=10.0),),
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from simulators.firelane_suite import Split, suite
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--out", type=Path, required=True, help="directory to write scenes into")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--width", type=int, default=320)
-    parser.add_argument("--height", type=int, default=180)
-    parser.add_argument("--long", action="store_true", help="also write the 4-hour long-stay scene")
+    parser.add_argument("--split", choices=[str(s) for s in Split], default=str(Split.HELD_OUT))
     args = parser.parse_args(argv)
-    specs = standard_scenes(args.seed, args.width, args.height)
-    if args.long:
-        specs.append(long_stay_scene(args.seed, args.width, args.height))
-    for spec in specs:
-        video, _, _ = write_scene(spec, args.out)
+    for scene in suite(Split(args.split)):
+        video, _, _ = write_scene(scene.spec, args.out, scene.references)
         print(video)
     return 0
 

@@ -1,12 +1,18 @@
 """Fire-lane analytics (SPEC section 11): pure image maths and state machines, no I/O.
 
-- `LaneOccupancyDetector`: per-lane occupancy of a frame against a clear-lane reference.
+- `LaneOccupancyDetector`: per-lane obstruction (worst cross-section) against the clear-lane
+  reference of the frame's lighting regime (day, infrared).
 - `DwellStateMachine`: occupancy over time -> blocked / cleared.
 - `CameraHealthMonitor`: no frames, frozen, covered, defocused.
 - `CameraPipeline`: the three together for one camera, returning `FirelaneEvent`s.
 """
 
-from analytics.firelane.detector import DetectorParams, LaneOccupancyDetector
+from analytics.firelane.detector import (
+    DetectorParams,
+    LaneOccupancy,
+    LaneOccupancyDetector,
+    ObstructionParams,
+)
 from analytics.firelane.dwell import DwellPolicy, DwellStateMachine, LaneEventKind, LaneState
 from analytics.firelane.errors import FirelaneError, FrameSizeError, LaneGeometryError
 from analytics.firelane.health import CameraHealthMonitor, FaultReason, HealthPolicy
@@ -16,6 +22,7 @@ from analytics.firelane.pipeline import (
     FirelaneEventName,
     LaneConfig,
 )
+from analytics.firelane.regime import LightRegime
 
 __all__ = [
     "CameraHealthMonitor",
@@ -32,6 +39,9 @@ __all__ = [
     "LaneConfig",
     "LaneEventKind",
     "LaneGeometryError",
+    "LaneOccupancy",
     "LaneOccupancyDetector",
     "LaneState",
+    "LightRegime",
+    "ObstructionParams",
 ]

@@ -1,13 +1,22 @@
-"""Per-lane occupancy from one frame compared with a calibrated clear-lane reference.
+"""Per-lane obstruction from one frame compared with a clear-lane reference of its lighting.
 
 The comparison works on illumination-invariant structure, not on brightness: each frame is
 downscaled to a working width, registered to the reference by phase correlation (camera shake),
 band-passed and divided by its local mean (so gain, offset, smooth shadows, dusk and street
 lights cancel), and compared cell by cell with normalised cross-correlation. A cell is occupied
 when the lane structure the reference shows there (markings, kerbs, joints, texture) is hidden,
-or when strong new structure appears on a cell the reference shows as flat. The reference
-adapts slowly, and only on cells that have been confirmed clear for a while, so a vehicle
-parked for hours never becomes background.
+or when strong new structure appears on a cell the reference shows as flat.
+
+Only cells occupied for `stationary_s` count (people, bicycles, rain and passing shadows move
+on), and a lane's figure is its obstruction: the largest share of its width blocked at any
+cross-section (`geometry.CrossSections`), not the share of its area.
+
+There is one reference per lighting regime (daylight, infrared night). A missing one is learned
+from the first frames of that regime; cells that were occupied when the regime switched (a car
+standing through dusk) are learned as "untrusted": they count as occupied while they still look
+as learned, and are only taken into the reference once they have changed and stayed changed.
+References adapt slowly, and only on cells confirmed clear for a while, so a vehicle parked for
+hours never becomes background.
 """
 
 from __future__ import annotations
@@ -20,18 +29,20 @@ import numpy as np
 import numpy.typing as npt
 
 from analytics.firelane.errors import FrameSizeError, LaneGeometryError
-from analytics.firelane.geometry import cell_weights, validate_polygon
+from analytics.firelane.geometry import CrossSections, cell_weights, validate_polygon, with_far_end_headroom
+from analytics.firelane.regime import LightRegime, RegimeTracker, frame_regime
 
 Image = npt.NDArray[np.uint8]
 FloatImage = npt.NDArray[np.float32]
+BoolGrid = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True, slots=True)
 class DetectorParams:
-    """Tuning of the structure comparison; defaults suit 720p-1080p CCTV at 1 fps."""
+    """Tuning of the structure comparison; defaults suit 360p-1080p CCTV at 1 fps."""
 
-    work_width_px: int = 320
-    cell_px: int = 10
+    work_width_px: int = 640
+    cell_px: int = 4
     fine_sigma_px: float = 0.9
     coarse_sigma_px: float = 3.0
     mean_floor: float = 12.0
@@ -39,131 +50,364 @@ class DetectorParams:
     textured_energy: float = 0.0025
     occupied_ncc: float = 0.35
     new_structure_ratio: float = 4.0
+    faint_energy: float = 0.0004
+    decorrelated_ncc: float = 0.2
     max_shift_frac: float = 0.08
     adapt_ncc: float = 0.7
     adapt_after_samples: int = 20
     adapt_rate: float = 0.02
+    width_bins: int = 24
+    far_end_headroom_frac: float = 0.35
+    stationary_s: float = 5.0
+    stable_ncc: float = 0.5
+    gap_s: float = 1.5
+    learn_frames: int = 3
+    adopt_after_samples: int = 5
+    left_share: float = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class ObstructionParams:
+    """Per lane: what counts as blocked (issue 12).
+
+    Args:
+        blocked_width_frac: share of the lane's width (at one cross-section) that, once taken
+            by something standing, blocks the lane. 0.15 of a 5 m lane is 0.75 m; as measured
+            (bins of the width, a cell taken off each side) a stack of boxes 1.4 m wide reads
+            0.12-0.42, a car 0.3-0.6, and a person standing still 0.08-0.25: someone standing
+            in the lane for longer than the dwell is reported too.
+        min_length_frac: how long along the lane (in lane widths, in the image) the occupied
+            structure must be; a thin line (a shadow's edge) never blocks.
+        band_frac: length of the stretch of lane (in lane widths) one cross-section's
+            obstruction is gathered over; parts of one object (roof, bumper) are in it.
+    """
+
+    blocked_width_frac: float = 0.15
+    min_length_frac: float = 0.1
+    band_frac: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class LaneOccupancy:
+    """`obstruction`: worst cross-section's blocked share of the width (0..1);
+    `area`: share of the polygon's area occupied."""
+
+    obstruction: float
+    area: float
 
 
 @dataclass(frozen=True, slots=True)
 class OccupancyMeasurement:
-    """One frame's result: occupancy per lane (0..1) and the shake it compensated."""
+    """One frame's result per lane, the shake it compensated and the regime it was read in."""
 
-    occupancy: Mapping[str, float]
+    lanes: Mapping[str, LaneOccupancy]
     shift_px: tuple[float, float]
+    regime: LightRegime
+    learning: bool = False
+
+    @property
+    def occupancy(self) -> dict[str, float]:
+        return {lane_id: lane.obstruction for lane_id, lane in self.lanes.items()}
 
 
-def to_work_gray(frame: Image, work_size: tuple[int, int]) -> FloatImage:
-    """Downscale a BGR (or grey) frame to the working size as float32 grey."""
+def to_work_image(frame: Image, work_size: tuple[int, int]) -> FloatImage:
+    """Downscale a BGR (or grey) frame to the working size as float32 BGR. Colour is kept:
+    a brown box on grey asphalt can have the asphalt's brightness but not its colour."""
     small = cv2.resize(frame, work_size, interpolation=cv2.INTER_AREA)
-    if small.ndim == 3:
-        small = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+    if small.ndim == 2:
+        small = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR)
     return small.astype(np.float32)
 
 
+CHANNEL_MEAN = np.full((1, 3), 1.0 / 3.0, np.float32)
+
+
+class _Reference:
+    """One regime's clear-lane structure, with its adaptation and trust state per cell."""
+
+    def __init__(
+        self, image: FloatImage, structure: FloatImage, energy: FloatImage, untrusted: BoolGrid
+    ) -> None:
+        self.image = image
+        self.structure = structure
+        self.energy = energy
+        self.untrusted = untrusted
+        self.clear_run = np.zeros(energy.shape, np.int32)
+        self.changed_run = np.zeros(energy.shape, np.int32)
+        # The regime whose reference saw the untrusted blobs as occupied (the one before).
+        self.origin: LightRegime | None = None
+
+
 class LaneOccupancyDetector:
-    """Measures the occupancy of every lane of one camera against its clear-lane reference."""
+    """Measures the obstruction of every lane of one camera, frame by frame (clock-injected)."""
 
     def __init__(
         self,
-        reference: Image,
+        frame_size: tuple[int, int],
         lanes: Mapping[str, Sequence[Sequence[float]]],
+        references: Mapping[LightRegime, Image] | None = None,
         params: DetectorParams | None = None,
+        lane_params: Mapping[str, ObstructionParams] | None = None,
     ) -> None:
         self.params = p = params or DetectorParams()
-        height, width = reference.shape[:2]
-        self.frame_size = (width, height)
-        rows = max(1, round(height * p.work_width_px / width) // p.cell_px)
-        cols = max(1, p.work_width_px // p.cell_px)
+        width, height = frame_size
+        self.frame_size = frame_size
+        work_width = min(p.work_width_px, width)
+        rows = max(1, round(height * work_width / width) // p.cell_px)
+        cols = max(1, work_width // p.cell_px)
         self.grid_shape = (rows, cols)
         self.work_size = (cols * p.cell_px, rows * p.cell_px)
-        self._lane_weights: dict[str, FloatImage] = {}
+        self._sections: dict[str, CrossSections] = {}
+        self._lane_params = {
+            lane_id: (lane_params or {}).get(lane_id, ObstructionParams()) for lane_id in lanes
+        }
+        in_lanes = np.zeros(self.grid_shape, bool)
         for lane_id, polygon in lanes.items():
             try:
                 points = validate_polygon(polygon, width, height)
             except LaneGeometryError as exc:
                 raise LaneGeometryError(f"lane {lane_id!r}: {exc}") from exc
             scale = (self.work_size[0] / width, self.work_size[1] / height)
-            weights = cell_weights(points, scale, self.grid_shape, p.cell_px)
+            analysed = with_far_end_headroom(points, p.far_end_headroom_frac)
+            weights = cell_weights(analysed, scale, self.grid_shape, p.cell_px)
             weights[weights < p.min_cell_coverage] = 0.0
             if not weights.any():
                 raise LaneGeometryError(f"lane {lane_id!r}: polygon covers no detector cell")
-            self._lane_weights[lane_id] = weights
-        self._window = cv2.createHanningWindow(self.work_size, cv2.CV_32F)
-        self._ref_gray = to_work_gray(reference, self.work_size)
-        self._ref_structure = self._structure(self._ref_gray)
-        self._ref_energy = self._cell_mean(self._ref_structure**2)
-        self._clear_run = np.zeros(self.grid_shape, dtype=np.int32)
+            self._sections[lane_id] = CrossSections.of(weights, p.width_bins)
+            in_lanes |= weights > 0
+        self._roi = self._lane_roi(in_lanes)
+        reg_size = (self.work_size[0] // 2, self.work_size[1] // 2)
+        self._reg_size = reg_size
+        self._window = cv2.createHanningWindow(reg_size, cv2.CV_32F)
+        self._regime = RegimeTracker()
+        self._references: dict[LightRegime, _Reference] = {}
+        for regime, image in (references or {}).items():
+            if image.shape[1] != width or image.shape[0] != height:
+                raise FrameSizeError(
+                    f"the {regime} reference is {image.shape[1]}x{image.shape[0]} but frames are {width}x{height}"
+                )
+            self._references[regime] = self._reference(to_work_image(image, self.work_size))
+        self._learning: list[FloatImage] = []
+        self._occupied_since = np.full(self.grid_shape, np.inf)
+        self._last_occupied = np.full(self.grid_shape, -np.inf)
+        self._stationary = np.zeros(self.grid_shape, bool)
+        self._previous: tuple[FloatImage, FloatImage] | None = None
+        self._last_ts: float | None = None
+        self._last: OccupancyMeasurement | None = None
 
-    def measure(self, frame: Image) -> OccupancyMeasurement:
-        """Compare one frame with the reference; adapts the reference on long-clear cells."""
+    @property
+    def regimes(self) -> tuple[LightRegime, ...]:
+        """The regimes a reference is known (calibrated or learned) for."""
+        return tuple(self._references)
+
+    def measure(self, frame: Image, ts: float = 0.0) -> OccupancyMeasurement:
+        """Compare one frame taken at `ts` with the reference of its regime."""
         height, width = frame.shape[:2]
         if (width, height) != self.frame_size:
             raise FrameSizeError(
                 f"frame is {width}x{height} but the reference is "
                 f"{self.frame_size[0]}x{self.frame_size[1]}; re-calibrate the camera"
             )
-        gray = to_work_gray(frame, self.work_size)
-        gray, shift = self._register(gray)
-        structure = self._structure(gray)
+        regime = self._regime.update(frame)
+        image = to_work_image(frame, self.work_size)
+        reference = self._references.get(regime)
+        if reference is None:
+            return self._learn(regime, image)
+        image, shift = self._register(reference.image, image)
+        structure = self._structure(image)
         energy = self._cell_mean(structure**2)
-        cross = self._cell_mean(structure * self._ref_structure)
-        ncc = cross / np.sqrt(energy * self._ref_energy + 1e-12)
+        cross = self._cell_mean(structure * reference.structure)
+        ncc = cross / np.sqrt(energy * reference.energy + 1e-12)
         p = self.params
-        textured = self._ref_energy >= p.textured_energy
+        textured = reference.energy >= p.textured_energy
         hidden = textured & (ncc < p.occupied_ncc)
-        new_structure = ~textured & (
-            energy > p.new_structure_ratio * np.maximum(self._ref_energy, p.textured_energy / 4)
+        # New structure counts on textured cells too: a small box stack beside a kerb line
+        # leaves the line visible (the correlation stays positive) but adds strong edges.
+        new_structure = energy > p.new_structure_ratio * np.maximum(reference.energy, p.textured_energy / 4)
+        # Weaker evidence on faintly textured cells: the asphalt's grain no longer correlates
+        # (a brown box on grey asphalt hides it). Sensor noise does that too, but noise is
+        # never still from frame to frame, so it never counts as standing (see _still).
+        decorrelated = (reference.energy >= p.faint_energy) & (ncc < p.decorrelated_ncc)
+        changed = hidden | new_structure | decorrelated
+        # Untrusted cells were learned with something standing on them: occupied while they
+        # still look as learned, taken into the reference once changed for a while.
+        standing = self._adopt(reference, structure, changed) & self._still_occupied_in_origin(
+            reference, structure, energy
         )
-        occupied = self._drop_isolated(hidden | new_structure)
-        self._adapt(structure, ~occupied & (ncc >= p.adapt_ncc))
-        occupancy = {
-            lane_id: float((weights * occupied).sum() / weights.sum())
-            for lane_id, weights in self._lane_weights.items()
-        }
-        return OccupancyMeasurement(occupancy, shift)
+        occupied = np.where(reference.untrusted, standing, changed)
+        occupied = self._drop_isolated(occupied & self._roi)
+        still = self._still(structure, energy)
+        stationary = self._stationary_cells(ts, occupied & still)
+        self._adapt(reference, structure, ~occupied & ~reference.untrusted & (ncc >= p.adapt_ncc))
+        lanes = {}
+        for lane_id, sections in self._sections.items():
+            lp = self._lane_params[lane_id]
+            lanes[lane_id] = LaneOccupancy(
+                sections.obstruction(stationary, lp.band_frac, lp.min_length_frac), sections.area(stationary)
+            )
+        self._last = OccupancyMeasurement(lanes, shift, regime)
+        return self._last
 
-    def _register(self, gray: FloatImage) -> tuple[FloatImage, tuple[float, float]]:
+    def _learn(self, regime: LightRegime, image: FloatImage) -> OccupancyMeasurement:
+        """Collect frames of a regime without a reference; learn it from their median. Until
+        then the last figures hold, so a standing blockage is not dropped by the switch."""
+        self._learning.append(image)
+        if len(self._learning) >= self.params.learn_frames:
+            median = np.median(np.stack(self._learning), axis=0).astype(np.float32)
+            self._learning.clear()
+            learned = self._reference(median, self._standing_regions())
+            learned.origin = self._last.regime if self._last is not None else None
+            self._references[regime] = learned
+        if self._last is None:
+            empty = {lane_id: LaneOccupancy(0.0, 0.0) for lane_id in self._sections}
+            return OccupancyMeasurement(empty, (0.0, 0.0), regime, learning=True)
+        return OccupancyMeasurement(self._last.lanes, (0.0, 0.0), regime, learning=True)
+
+    def _standing_regions(self) -> BoolGrid:
+        """What stood on the lane at the switch, whole: the convex hull of each standing blob
+        (a car's flat roof has no structure of its own, but is not road either), grown a cell."""
+        mask = np.zeros(self.grid_shape, np.uint8)
+        blobs = cv2.dilate(self._stationary.astype(np.uint8), np.ones((3, 3), np.uint8))
+        contours, _ = cv2.findContours(blobs, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        for contour in contours:
+            cv2.fillConvexPoly(mask, cv2.convexHull(contour), 1)
+        return cv2.dilate(mask, np.ones((3, 3), np.uint8)) > 0
+
+    def _reference(self, image: FloatImage, untrusted: BoolGrid | None = None) -> _Reference:
+        structure = self._structure(image)
+        trust = untrusted if untrusted is not None else np.zeros(self.grid_shape, bool)
+        return _Reference(image, structure, self._cell_mean(structure**2), trust)
+
+    def _lane_roi(self, in_lanes: BoolGrid) -> BoolGrid:
+        return in_lanes
+
+    def _register(self, reference: FloatImage, image: FloatImage) -> tuple[FloatImage, tuple[float, float]]:
+        ref_small = cv2.transform(
+            cv2.resize(reference, self._reg_size, interpolation=cv2.INTER_AREA), CHANNEL_MEAN
+        )
+        small = cv2.transform(cv2.resize(image, self._reg_size, interpolation=cv2.INTER_AREA), CHANNEL_MEAN)
         # Copies: OpenCV 5.0's phaseCorrelate multiplies its inputs by the window in place.
-        (dx, dy), response = cv2.phaseCorrelate(self._ref_gray.copy(), gray.copy(), self._window)
+        (dx, dy), response = cv2.phaseCorrelate(ref_small.copy(), small.copy(), self._window)
+        dx, dy = 2.0 * dx, 2.0 * dy
         limit = self.params.max_shift_frac * self.work_size[0]
-        if response < 0.05 or abs(dx) > limit or abs(dy) > limit or (dx == 0 and dy == 0):
-            return gray, (0.0, 0.0)
+        if response < 0.05 or abs(dx) > limit or abs(dy) > limit or (abs(dx) < 0.2 and abs(dy) < 0.2):
+            return image, (0.0, 0.0)
         shift = np.array([[1, 0, -dx], [0, 1, -dy]], dtype=np.float32)
         aligned = cv2.warpAffine(
-            gray, shift, self.work_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+            image, shift, self.work_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
         )
         to_frame_x = self.frame_size[0] / self.work_size[0]
         to_frame_y = self.frame_size[1] / self.work_size[1]
         return aligned.astype(np.float32), (dx * to_frame_x, dy * to_frame_y)
 
-    def _structure(self, gray: FloatImage) -> FloatImage:
+    def _structure(self, image: FloatImage) -> FloatImage:
         """Band-pass divided by the local mean: contrast that gain, offset and shade cancel from."""
         p = self.params
-        fine = cv2.GaussianBlur(gray, (0, 0), p.fine_sigma_px)
-        coarse = cv2.GaussianBlur(gray, (0, 0), p.coarse_sigma_px)
+        fine = cv2.GaussianBlur(image, (0, 0), p.fine_sigma_px)
+        coarse = cv2.GaussianBlur(image, (0, 0), p.coarse_sigma_px)
         return ((fine - coarse) / (coarse + p.mean_floor)).astype(np.float32)
 
     def _cell_mean(self, image: FloatImage) -> FloatImage:
+        """Mean over each cell (and over the colour channels)."""
+        if image.ndim == 3:
+            image = np.asarray(cv2.transform(image, CHANNEL_MEAN), np.float32)
         rows, cols = self.grid_shape
-        return cv2.resize(image, (cols, rows), interpolation=cv2.INTER_AREA).astype(np.float32)
+        cells = cv2.resize(image, (cols, rows), interpolation=cv2.INTER_AREA)
+        # Each cell's figure over its 3x3 neighbourhood: small cells, steadier statistics.
+        return cv2.blur(cells, (3, 3)).astype(np.float32)
 
     @staticmethod
-    def _drop_isolated(occupied: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
-        """A lone occupied cell is noise (a raindrop, a glint); real objects span neighbours."""
+    def _drop_isolated(occupied: BoolGrid) -> BoolGrid:
+        """A lone occupied cell is noise (a raindrop, a glint); real objects span neighbours.
+        Then one cell is taken off each side across the lane: the 3x3 neighbourhood of the
+        cell statistics widens everything by that much, which at the far end of a long lane
+        would make a walker look as wide as a car."""
         neighbours = cv2.filter2D(
             occupied.astype(np.float32), -1, np.ones((3, 3), np.float32), borderType=cv2.BORDER_CONSTANT
         )
-        return occupied & (neighbours >= 2.0)
+        kept = (occupied & (neighbours >= 3.0)).astype(np.uint8)
+        return cv2.erode(kept, np.ones((1, 3), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0
 
-    def _adapt(self, structure: FloatImage, clear: npt.NDArray[np.bool_]) -> None:
+    def _still(self, structure: FloatImage, energy: FloatImage) -> BoolGrid:
+        """Cells whose structure matches the previous frame's: what moves (a car driving
+        through, a walker) never stands long enough to count, however slowly it goes."""
+        previous = self._previous
+        self._previous = (structure, energy)
+        if previous is None or previous[0].shape != structure.shape:
+            return np.ones(self.grid_shape, bool)
+        ncc = self._cell_mean(structure * previous[0]) / np.sqrt(energy * previous[1] + 1e-12)
+        return np.asarray(ncc >= self.params.stable_ncc)
+
+    def _stationary_cells(self, ts: float, occupied: BoolGrid) -> BoolGrid:
+        """Cells occupied (bridging gaps up to gap_s) for at least stationary_s."""
         p = self.params
-        self._clear_run = np.where(clear, self._clear_run + 1, 0).astype(np.int32)
-        confirmed = self._clear_run >= p.adapt_after_samples
+        # At a slow sample rate (one frame per 10 s) consecutive samples are the gap to bridge.
+        gap_s = max(p.gap_s, 1.5 * (ts - self._last_ts)) if self._last_ts is not None else p.gap_s
+        self._last_ts = ts
+        recent = (ts - self._last_occupied) <= gap_s
+        self._occupied_since = np.where(occupied & ~recent, ts, self._occupied_since)
+        self._last_occupied = np.where(occupied, ts, self._last_occupied)
+        held = occupied | ((ts - self._last_occupied) <= gap_s)
+        self._occupied_since = np.where(held, self._occupied_since, np.inf)
+        self._stationary = held & (ts - self._occupied_since >= p.stationary_s)
+        return self._stationary
+
+    def _still_occupied_in_origin(
+        self, reference: _Reference, structure: FloatImage, energy: FloatImage
+    ) -> BoolGrid:
+        """Untrusted cells must also differ from the reference of the regime they were found
+        occupied in: a car does (its edges are new in any light), a lane that was only
+        mistaken for occupied in deep dusk does not, so it cannot stay "standing" for ever."""
+        origin = self._references.get(reference.origin) if reference.origin is not None else None
+        if origin is None or not reference.untrusted.any():
+            return np.ones(self.grid_shape, bool)
+        p = self.params
+        ncc = self._cell_mean(structure * origin.structure) / np.sqrt(energy * origin.energy + 1e-12)
+        new = energy > p.new_structure_ratio * np.maximum(origin.energy, p.textured_energy / 4)
+        hidden = (origin.energy >= p.faint_energy) & (ncc < p.occupied_ncc)
+        return np.asarray(new | hidden)
+
+    def _adopt(self, reference: _Reference, structure: FloatImage, changed: BoolGrid) -> BoolGrid:
+        """Untrusted cells still standing: those of blobs that mostly look as learned. A blob
+        that has mostly changed (what stood there left) is taken into the reference whole after
+        adopt_after_samples, so no ghost edge is left behind."""
+        standing = np.zeros(self.grid_shape, bool)
+        if not reference.untrusted.any():
+            return standing
+        count, labels = cv2.connectedComponents(reference.untrusted.astype(np.uint8), connectivity=8)
+        adopt = np.zeros(self.grid_shape, bool)
+        for label in range(1, count):
+            blob = labels == label
+            left = float(changed[blob].mean()) >= self.params.left_share
+            if not left:
+                standing |= blob & ~changed
+            reference.changed_run[blob] = reference.changed_run[blob] + 1 if left else 0
+            if left and int(reference.changed_run[blob].max()) >= self.params.adopt_after_samples:
+                adopt |= blob
+        if adopt.any():
+            mask = self._cells_to_pixels(cv2.dilate(adopt.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
+            reference.structure[mask] = structure[mask]
+            reference.energy = self._cell_mean(reference.structure**2)
+            reference.untrusted &= ~adopt
+            reference.changed_run[adopt] = 0
+        return standing
+
+    def _adapt(self, reference: _Reference, structure: FloatImage, clear: BoolGrid) -> None:
+        p = self.params
+        reference.clear_run = np.where(clear, reference.clear_run + 1, 0).astype(np.int32)
+        confirmed = reference.clear_run >= p.adapt_after_samples
         if p.adapt_rate <= 0 or not confirmed.any():
             return
-        mask = cv2.resize(confirmed.astype(np.uint8), self.work_size, interpolation=cv2.INTER_NEAREST).astype(
+        mask = cv2.resize(confirmed.astype(np.uint8), self.work_size, interpolation=cv2.INTER_NEAREST)
+        cv2.accumulateWeighted(structure, reference.structure, p.adapt_rate, mask)
+        reference.energy = self._cell_mean(reference.structure**2)
+
+    def _cells_to_pixels(self, cells: BoolGrid) -> npt.NDArray[np.bool_]:
+        return cv2.resize(cells.astype(np.uint8), self.work_size, interpolation=cv2.INTER_NEAREST).astype(
             bool
         )
-        self._ref_structure[mask] += p.adapt_rate * (structure[mask] - self._ref_structure[mask])
-        self._ref_energy = self._cell_mean(self._ref_structure**2)
+
+
+def regime_of(image: Image) -> LightRegime:
+    """The regime a calibrated reference image belongs to."""
+    return frame_regime(image)

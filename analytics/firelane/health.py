@@ -89,8 +89,8 @@ class HealthPolicy:
     ok_s: float = 10.0
     frozen_max_diff: float = 0.05
     covered_std: float = 4.0
-    defocused_fine_ratio: float = 0.12
-    defocused_mid_ratio: float = 0.35
+    defocused_fine_ratio: float = 0.5
+    defocused_mid_ratio: float = 0.2
 
 
 class CameraHealthMonitor:

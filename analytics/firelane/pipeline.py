@@ -6,14 +6,19 @@ feed it frames with their timestamps and act on the events it returns.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 import numpy as np
 import numpy.typing as npt
 
-from analytics.firelane.detector import DetectorParams, LaneOccupancyDetector
+from analytics.firelane.detector import (
+    DetectorParams,
+    LaneOccupancyDetector,
+    ObstructionParams,
+    regime_of,
+)
 from analytics.firelane.dwell import DwellPolicy, DwellStateMachine, LaneEventKind
 from analytics.firelane.errors import FrameSizeError, LaneGeometryError
 from analytics.firelane.health import (
@@ -24,6 +29,7 @@ from analytics.firelane.health import (
     HealthTransition,
     frame_stats,
 )
+from analytics.firelane.regime import LightRegime
 
 Image = npt.NDArray[np.uint8]
 
@@ -41,7 +47,7 @@ class LaneConfig:
     polygon: tuple[tuple[float, float], ...]
     dwell_s: float = 180.0
     clear_s: float = 30.0
-    occupied_threshold: float = 0.12
+    obstruction: ObstructionParams = field(default_factory=ObstructionParams)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,49 +58,65 @@ class FirelaneEvent:
     ts: float
     lane_id: str | None = None
     occupancy: float | None = None
+    area: float | None = None
     reason: str | None = None
     detail: str | None = None
     frame: Image | None = field(default=None, repr=False, compare=False)
 
 
-class CameraPipeline:
-    """Feeds frames through health checks, the occupancy detector and each lane's dwell.
+References = Mapping[LightRegime, Image]
 
-    Without a calibrated reference it learns one as the per-pixel median of the first
-    `learn_samples` usable frames; a vehicle already standing then is not detected, which is
-    why `firelane calibrate` exists.
+
+def as_references(images: Image | Sequence[Image] | References | None) -> dict[LightRegime, Image]:
+    """Calibrated reference images by the regime each one shows (read from the image)."""
+    if images is None:
+        return {}
+    if isinstance(images, Mapping):
+        return dict(images)
+    if isinstance(images, np.ndarray):
+        return {regime_of(images): images}
+    return {regime_of(image): image for image in images}
+
+
+class CameraPipeline:
+    """Feeds frames through health checks, the obstruction detector and each lane's dwell.
+
+    `references` are the calibrated clear-lane images, at most one per lighting regime (day,
+    infrared); a regime without one is learned from its first frames (see the detector).
     """
 
     def __init__(
         self,
         lanes: Sequence[LaneConfig],
         start_ts: float,
-        reference: Image | None = None,
+        references: Image | Sequence[Image] | References | None = None,
         health_policy: HealthPolicy | None = None,
         detector_params: DetectorParams | None = None,
-        learn_samples: int = 5,
     ) -> None:
         self.lanes = list(lanes)
-        self._params = detector_params
+        self._params = detector_params or DetectorParams()
         self._health = CameraHealthMonitor(health_policy or HealthPolicy(), None, start_ts)
+        # Cells count only once they have stood for stationary_s, so the dwell is shortened by
+        # as much: blocked still comes dwell_s after the object stopped.
+        stationary_s = self._params.stationary_s
         self._dwell = {
             lane.lane_id: DwellStateMachine(
                 DwellPolicy(
-                    dwell_s=lane.dwell_s,
+                    dwell_s=max(0.0, lane.dwell_s - stationary_s),
                     clear_s=lane.clear_s,
-                    occupied_threshold=lane.occupied_threshold,
-                    clear_threshold=lane.occupied_threshold / 2,
+                    occupied_threshold=lane.obstruction.blocked_width_frac,
+                    clear_threshold=lane.obstruction.blocked_width_frac / 2,
                     gap_tolerance_s=min(5.0, lane.clear_s),
                 )
             )
             for lane in self.lanes
         }
-        self._learn_samples = learn_samples
-        self._learning: list[Image] = []
+        self._references = as_references(references)
         self.detector: LaneOccupancyDetector | None = None
         self._lane_error: str | None = None
-        if reference is not None:
-            self._calibrate(reference)
+        if self._references:
+            image = next(iter(self._references.values()))
+            self._start_detector((image.shape[1], image.shape[0]))
 
     def frame(self, ts: float, image: Image) -> list[FirelaneEvent]:
         """Process one sampled frame taken at `ts`."""
@@ -113,13 +135,23 @@ class CameraPipeline:
         if self._health.suspect is not None:
             return events  # not trusted, but not yet a fault: skip it, keep the dwell running
         if self.detector is None:
-            return events + self._learn(ts, image)
+            try:
+                self._start_detector((image.shape[1], image.shape[0]))
+            except LaneGeometryError as exc:
+                self._lane_error = str(exc)
+                fault = FirelaneEvent(
+                    FirelaneEventName.CAMERA_FAULT, ts, reason=FaultReason.BAD_LANE, detail=str(exc)
+                )
+                return [*events, fault]
+        assert self.detector is not None
         try:
-            measurement = self.detector.measure(image)
+            measurement = self.detector.measure(image, ts)
         except FrameSizeError:
             return events + self._health_events(self._health.bad_frame(ts, FaultReason.WRONG_SIZE))
-        for lane_id, occupancy in measurement.occupancy.items():
-            transition = self._dwell[lane_id].update(ts, occupancy)
+        if self._health.reference is None and not measurement.learning:
+            self._health.reference = stats
+        for lane_id, lane in measurement.lanes.items():
+            transition = self._dwell[lane_id].update(ts, lane.obstruction)
             if transition is None:
                 continue
             name = (
@@ -127,35 +159,22 @@ class CameraPipeline:
                 if transition.kind is LaneEventKind.BLOCKED
                 else FirelaneEventName.LANE_CLEARED
             )
-            events.append(FirelaneEvent(name, ts, lane_id, round(occupancy, 3), frame=image))
+            events.append(
+                FirelaneEvent(name, ts, lane_id, round(lane.obstruction, 3), round(lane.area, 3), frame=image)
+            )
         return events
 
     def tick(self, ts: float) -> list[FirelaneEvent]:
         """Time passed without a frame (capture failing, stream stalled)."""
         return self._health_events(self._health.tick(ts))
 
-    def _calibrate(self, reference: Image) -> None:
+    def _start_detector(self, frame_size: tuple[int, int]) -> None:
         lanes = {lane.lane_id: lane.polygon for lane in self.lanes}
-        self.detector = LaneOccupancyDetector(reference, lanes, self._params)
-        self._health.reference = frame_stats(reference)
-
-    def _learn(self, ts: float, image: Image) -> list[FirelaneEvent]:
-        if self._learning and self._learning[0].shape != image.shape:
-            self._learning.clear()
-        self._learning.append(image)
-        if len(self._learning) < self._learn_samples:
-            return []
-        reference = np.median(np.stack(self._learning), axis=0).astype(np.uint8)
-        self._learning.clear()
-        try:
-            self._calibrate(reference)
-        except LaneGeometryError as exc:
-            self._lane_error = str(exc)
-            fault = FirelaneEvent(
-                FirelaneEventName.CAMERA_FAULT, ts, reason=FaultReason.BAD_LANE, detail=str(exc)
-            )
-            return [fault]
-        return []
+        obstruction = {lane.lane_id: lane.obstruction for lane in self.lanes}
+        self.detector = LaneOccupancyDetector(frame_size, lanes, self._references, self._params, obstruction)
+        day = self._references.get(LightRegime.DAY)
+        if day is not None:
+            self._health.reference = frame_stats(day)
 
     def _health_events(
         self, transition: HealthTransition | None, image: Image | None = None

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
+import numpy as np
+import numpy.typing as npt
 
 from analytics.firelane import CameraPipeline, FirelaneEvent, HealthPolicy, LaneConfig
 from drivers.camera import read_video_file
@@ -27,6 +29,14 @@ class RenderedScene:
         polygon = tuple((float(x), float(y)) for x, y in raw["polygon"])
         return LaneConfig("lane", polygon, float(raw["dwell_s"]), float(raw["clear_s"]))
 
+    def references(self) -> list[npt.NDArray[np.uint8]]:
+        """The calibrated references written with the scene (day, and infrared if any)."""
+        paths = [
+            self.reference,
+            self.reference.with_name(self.reference.name.replace(".reference", ".reference_ir")),
+        ]
+        return [np.asarray(cv2.imread(str(path)), np.uint8) for path in paths if path.is_file()]
+
     def expected(self) -> list[tuple[str, float]]:
         events = self.truth["expected"]
         assert isinstance(events, list)
@@ -34,16 +44,14 @@ class RenderedScene:
 
     def run(self, health: HealthPolicy | None = None) -> list[FirelaneEvent]:
         """Every event the camera pipeline reports over the whole video, at the video's times."""
-        reference = cv2.imread(str(self.reference))
-        assert reference is not None
-        pipeline = CameraPipeline([self.lane], 0.0, reference, health_policy=health)
+        pipeline = CameraPipeline([self.lane], 0.0, self.references(), health_policy=health)
         events: list[FirelaneEvent] = []
         for t, image in read_video_file(self.video, sample_fps=1.0):
             events.extend(pipeline.frame(t, image))
         return events
 
 
-def render(spec: SceneSpec, directory: Path) -> RenderedScene:
-    video, truth, reference = write_scene(spec, directory)
+def render(spec: SceneSpec, directory: Path, references: tuple[str, ...] = ("day",)) -> RenderedScene:
+    video, truth, reference = write_scene(spec, directory, references)
     lane_file = directory / f"{spec.name}.lane.json"
     return RenderedScene(spec, video, lane_file, reference, json.loads(truth.read_text()))

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from simulators.firelane_scene import SceneSpec, Vehicle, standard_scenes, write_scene
+from simulators.firelane_scene import SceneSpec, Vehicle, write_scene
+from simulators.firelane_suite import Split, suite
 from tests.firelane.scenes import RenderedScene, render
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,7 +28,7 @@ def firelane(*args: str | Path, timeout_s: float = 120) -> subprocess.CompletedP
 
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory: pytest.TempPathFactory) -> RenderedScene:
-    spec = SceneSpec("parked", seed=11, duration_s=80.0, vehicles=(Vehicle(15.0, 50.0),))
+    spec = SceneSpec("parked", seed=11, duration_s=80.0, vehicles=(Vehicle(15.0, 50.0, along=0.6),))
     return render(spec, tmp_path_factory.mktemp("cli"))
 
 
@@ -37,11 +38,12 @@ def test_eval_prints_spec_json_lines_with_video_times(scene: RenderedScene) -> N
     )
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [set(line) for line in lines] == [{"t", "event", "occupancy"}] * 2
+    assert [set(line) for line in lines] == [{"t", "event", "occupancy", "area"}] * 2
     assert [line["event"] for line in lines] == ["blocked", "cleared"]
     for line, (_, t_expected) in zip(lines, scene.expected(), strict=True):
         assert abs(line["t"] - t_expected) <= 3.0
     assert 0.2 < lines[0]["occupancy"] <= 1.0
+    assert lines[0]["area"] < lines[0]["occupancy"]
 
 
 def test_eval_ignores_unknown_lane_keys_and_defaults_the_dwell(scene: RenderedScene, tmp_path: Path) -> None:
@@ -109,14 +111,19 @@ def test_eval_rejects_a_malformed_lane_file(scene: RenderedScene, tmp_path: Path
 
 
 def test_report_scores_a_folder_of_scenes(tmp_path: Path) -> None:
-    for spec in standard_scenes(seed=4)[:4]:
-        write_scene(spec, tmp_path)
-    result = firelane("report", "--scenes", tmp_path)
+    picked = [s for s in suite(Split.TUNING) if s.spec.geometry.width == 640][:3]
+    for scene in picked:
+        write_scene(scene.spec, tmp_path, scene.references)
+    result = firelane("report", "--scenes", tmp_path, timeout_s=300)
     assert result.returncode == 0, result.stderr
-    summary = json.loads(result.stdout.splitlines()[-1])
-    assert summary["scenes"] == 4
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    summary = lines[-1]
+    assert summary["condition"] == "all" and summary["scenes"] == 3
     assert summary["precision"] == 1.0 and summary["recall"] == 1.0
-    assert summary["mean_time_to_detect_s"] == pytest.approx(20.0, abs=3.0)
+    assert summary["mean_time_to_detect_s"] == pytest.approx(30.0, abs=5.0)
+    assert {line["condition"] for line in lines if "split" in line} == {s.spec.condition for s in picked} | {
+        "all"
+    }
 
 
 def test_calibrate_writes_the_median_reference(scene: RenderedScene, tmp_path: Path) -> None:

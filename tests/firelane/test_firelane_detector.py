@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analytics.firelane import FrameSizeError, LaneGeometryError, LaneOccupancyDetector
+from analytics.firelane import FrameSizeError, LaneGeometryError, LaneOccupancyDetector, LightRegime
 from analytics.firelane.geometry import validate_polygon
-from simulators.firelane_scene import SceneRenderer, SceneSpec, Vehicle, lane_polygon
+from simulators.firelane_scene import DEFAULT_GEOMETRY, SceneRenderer, SceneSpec, Vehicle, lane_polygon
 
 
 @pytest.mark.parametrize(
@@ -24,18 +24,29 @@ def test_bad_polygons_are_refused_with_a_reason(polygon: list[list[float]], mess
         validate_polygon(polygon, 320, 180)
 
 
-@pytest.mark.parametrize(("width", "height"), [(320, 180), (352, 288), (400, 300)])
-def test_occupancy_is_high_with_a_vehicle_and_low_without(width: int, height: int) -> None:
-    spec = SceneSpec("frame", seed=6, width=width, height=height, vehicles=(Vehicle(10.0, 50.0),))
+@pytest.mark.parametrize(("width", "height"), [(320, 180), (640, 360), (1280, 720)])
+def test_obstruction_is_high_with_a_standing_vehicle_and_zero_without(width: int, height: int) -> None:
+    geometry = DEFAULT_GEOMETRY.scaled(width, height)
+    spec = SceneSpec("frame", seed=6, geometry=geometry, vehicles=(Vehicle(10.0, 50.0, along=0.8),))
     renderer = SceneRenderer(spec)
-    detector = LaneOccupancyDetector(renderer.reference(), {"lane": lane_polygon(width, height)})
-    assert detector.measure(renderer.render(0.0)).occupancy["lane"] < 0.06
-    assert detector.measure(renderer.render(20.0)).occupancy["lane"] > 0.3
+    detector = LaneOccupancyDetector(
+        (width, height), {"lane": lane_polygon(spec)}, {LightRegime.DAY: renderer.reference()}
+    )
+    clear = [detector.measure(renderer.render(t), t).lanes["lane"] for t in range(0, 6)]
+    assert all(lane.obstruction == 0.0 for lane in clear)
+    standing = [detector.measure(renderer.render(t), t).lanes["lane"] for t in range(10, 20)]
+    # Only once it has stood for stationary_s; then a car far along the lane blocks most of
+    # the width at its cross-section while covering a small share of the lane's area.
+    assert standing[0].obstruction == 0.0
+    assert standing[-1].obstruction > 0.3
+    assert standing[-1].area < standing[-1].obstruction / 3
 
 
 def test_a_frame_of_another_size_is_refused() -> None:
     renderer = SceneRenderer(SceneSpec("frame"))
-    detector = LaneOccupancyDetector(renderer.reference(), {"lane": lane_polygon(320, 180)})
+    detector = LaneOccupancyDetector(
+        (320, 180), {"lane": lane_polygon(320, 180)}, {LightRegime.DAY: renderer.reference()}
+    )
     with pytest.raises(FrameSizeError, match="re-calibrate"):
         detector.measure(np.zeros((240, 320, 3), np.uint8))
 
@@ -43,4 +54,6 @@ def test_a_frame_of_another_size_is_refused() -> None:
 def test_a_lane_outside_the_reference_frame_names_the_lane() -> None:
     renderer = SceneRenderer(SceneSpec("frame"))
     with pytest.raises(LaneGeometryError, match="lane 'south'"):
-        LaneOccupancyDetector(renderer.reference(), {"south": [[0, 0], [400, 0], [400, 100]]})
+        LaneOccupancyDetector(
+            (320, 180), {"south": [[0, 0], [400, 0], [400, 100]]}, {LightRegime.DAY: renderer.reference()}
+        )

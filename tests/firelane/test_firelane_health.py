@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from analytics.firelane import CameraPipeline, FaultReason, FirelaneEventName, HealthPolicy, LaneConfig
-from simulators.firelane_scene import SceneRenderer, SceneSpec, fault_scenes, lane_polygon
+from simulators.firelane_scene import DEFAULT_GEOMETRY, SceneRenderer, SceneSpec, fault_scenes, lane_polygon
 from tests.firelane.scenes import render
 
 HEALTH = HealthPolicy(no_frames_s=5.0, hold_s=5.0, ok_s=3.0)
@@ -29,7 +29,7 @@ def test_lens_and_stream_faults_are_reported_then_cleared(spec: SceneSpec, tmp_p
 
 
 def lane_pipeline(width: int = 320, height: int = 180) -> tuple[CameraPipeline, SceneRenderer]:
-    renderer = SceneRenderer(SceneSpec("clear", width=width, height=height, seed=2))
+    renderer = SceneRenderer(SceneSpec("clear", geometry=DEFAULT_GEOMETRY.scaled(width, height), seed=2))
     polygon = tuple((x, y) for x, y in lane_polygon(width, height))
     lane = LaneConfig("north", polygon, dwell_s=10.0, clear_s=5.0)
     return CameraPipeline([lane], 0.0, renderer.reference(), health_policy=HEALTH), renderer

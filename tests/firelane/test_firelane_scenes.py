@@ -1,58 +1,151 @@
-"""The detector on simulator scenes: every condition of issue 6, blocked/cleared on time, no
-false alarms, and no camera fault raised by weather or light."""
+"""The detector on simulator scenes in perspective: one test per condition of issue 12, each
+blocked within dwell + 10 s and cleared within clear_s + 10 s, and no false alarm.
+
+Scenes are 320x180 (the default geometry, a 40 m lane) to stay fast; the full generated suite
+over eight geometries is `campus-gateway firelane report --simulate`.
+"""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from analytics.firelane import FirelaneEventName
-from simulators.firelane_scene import long_stay_scene, standard_scenes
+from analytics.firelane import CameraPipeline, FirelaneEventName
+from drivers.camera import read_video_file
+from gateway.firelane import evaluate_video, median_reference
+from simulators.firelane_scene import (
+    ASPHALT_BGR,
+    DEFAULT_GEOMETRY,
+    Condition,
+    Crosser,
+    ObjectKind,
+    SceneSpec,
+    Vehicle,
+    long_stay_scene,
+)
 from tests.firelane.scenes import RenderedScene, render
 
-TOLERANCE_S = 3.0
-SCENES = {spec.name: spec for spec in standard_scenes(seed=7)}
+LATE_S = 10.0
+EARLY_S = 3.0
+BASE = SceneSpec("base", seed=21, duration_s=100.0, dwell_s=30.0, clear_s=10.0)
+PARKED = Vehicle(20.0, 70.0, along=0.5)
 
 
-@pytest.fixture(scope="module")
-def scenes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, RenderedScene]:
-    directory = tmp_path_factory.mktemp("firelane_scenes")
-    return {name: render(spec, directory) for name, spec in SCENES.items()}
+def parked(name: str, vehicle: Vehicle = PARKED, **changes: object) -> SceneSpec:
+    return replace(BASE, name=name, vehicles=(vehicle,), **changes)  # type: ignore[arg-type]
 
 
-def lane_events(scene: RenderedScene) -> list[tuple[str, float]]:
-    events = scene.run()
+def lane_events(scene: RenderedScene, references: list[np.ndarray] | None = None) -> list[tuple[str, float]]:
+    refs = scene.references() if references is None else references
+    pipeline = CameraPipeline([scene.lane], 0.0, refs)
+    events = [e for t, image in read_video_file(scene.video, 1.0) for e in pipeline.frame(t, image)]
     faults = [e for e in events if e.name is FirelaneEventName.CAMERA_FAULT]
     assert faults == [], f"{scene.spec.name}: unexpected camera faults {faults}"
     names = {FirelaneEventName.LANE_BLOCKED: "blocked", FirelaneEventName.LANE_CLEARED: "cleared"}
     return [(names[e.name], e.ts) for e in events if e.name in names]
 
 
-def assert_matches(detected: list[tuple[str, float]], expected: list[tuple[str, float]]) -> None:
+def assert_on_time(detected: list[tuple[str, float]], expected: list[tuple[str, float]]) -> None:
     assert [name for name, _ in detected] == [name for name, _ in expected], (detected, expected)
     for (name, t), (_, t_expected) in zip(detected, expected, strict=True):
-        assert abs(t - t_expected) <= TOLERANCE_S, f"{name} at {t} s, expected {t_expected} s"
+        assert t_expected - EARLY_S <= t <= t_expected + LATE_S, f"{name} at {t} s, expected {t_expected} s"
 
 
-@pytest.mark.parametrize("name", sorted(SCENES))
-def test_scene_blocks_and_clears_on_time(scenes: dict[str, RenderedScene], name: str) -> None:
+STAYS = {
+    "car_near": parked("car_near", replace(PARKED, along=0.1)),
+    "car_far_end": parked("car_far_end", replace(PARKED, along=0.95)),
+    "grey_car_unhatched": parked("grey_car_unhatched", replace(PARKED, color_bgr=ASPHALT_BGR), hatched=False),
+    "van": parked("van", replace(PARKED, kind=ObjectKind.VAN, along=0.7)),
+    "boxes": parked("boxes", replace(PARKED, kind=ObjectKind.BOXES, along=0.6)),
+    "materials": parked("materials", replace(PARKED, kind=ObjectKind.MATERIALS, along=0.3)),
+    "truck_shadows": parked("truck_shadows", conditions=(Condition.TRUCK_SHADOWS, Condition.CLOUD_SHADOWS)),
+    "rain": parked("rain", conditions=(Condition.RAIN,)),
+    "camera_shake": parked("camera_shake", conditions=(Condition.CAMERA_SHAKE,)),
+    "headlights_street_lights_infrared": parked(
+        "headlights_street_lights_infrared",
+        conditions=(Condition.STREET_LIGHTS, Condition.HEADLIGHT_SWEEPS),
+        ir_from_s=0.0,
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, RenderedScene]:
+    directory = tmp_path_factory.mktemp("firelane_scenes")
+    return {name: render(spec, directory) for name, spec in STAYS.items()}
+
+
+@pytest.mark.parametrize("name", sorted(STAYS))
+def test_something_standing_anywhere_along_the_lane_blocks_it_on_time(
+    scenes: dict[str, RenderedScene], name: str
+) -> None:
     scene = scenes[name]
-    assert_matches(lane_events(scene), scene.expected())
+    assert_on_time(lane_events(scene), scene.expected())
 
 
-def test_passers_by_and_short_pauses_never_alarm(scenes: dict[str, RenderedScene]) -> None:
-    scene = scenes["passers_by"]
+def test_people_cyclists_and_cars_passing_or_pausing_under_the_dwell_never_alarm(tmp_path: Path) -> None:
+    crossers = (
+        Crosser(5.0, 8.0, along=0.3),
+        Crosser(12.0, 20.0, kind=ObjectKind.CYCLIST, lengthwise=True),
+        Crosser(20.0, 4.0, pause_s=18.0, along=0.6, kind=ObjectKind.CAR),
+        Crosser(45.0, 25.0, kind=ObjectKind.PERSON, lengthwise=True),
+        Crosser(60.0, 15.0, pause_s=15.0, kind=ObjectKind.CAR, lengthwise=True),
+        Crosser(95.0, 5.0, along=0.9, kind=ObjectKind.CYCLIST),
+    )
+    scene = render(replace(BASE, name="passers", duration_s=120.0, crossers=crossers), tmp_path)
     assert scene.expected() == []
     assert lane_events(scene) == []
 
 
-def test_vehicle_present_at_start_is_blocked_one_dwell_in(scenes: dict[str, RenderedScene]) -> None:
-    detected = lane_events(scenes["present_at_start"])
-    assert detected[0] == ("blocked", pytest.approx(SCENES["present_at_start"].dwell_s, abs=1.0))
+def test_a_car_parking_at_night_is_found_with_only_a_daylight_reference(
+    scenes: dict[str, RenderedScene],
+) -> None:
+    scene = scenes["headlights_street_lights_infrared"]
+    assert len(scene.references()) == 1  # daylight only; infrared is learned
+    assert_on_time(lane_events(scene), scene.expected())
 
 
-def test_vehicle_parked_for_hours_through_dusk_never_fades_into_background(tmp_path: Path) -> None:
+def test_the_switch_to_infrared_raises_no_alarm_and_a_stay_through_it_clears_when_it_leaves(
+    tmp_path: Path,
+) -> None:
+    dusk = replace(
+        BASE,
+        name="dusk",
+        duration_s=170.0,
+        conditions=(Condition.DUSK, Condition.STREET_LIGHTS),
+        dusk_from_s=20.0,
+        dusk_s=50.0,
+        street_lights_on_s=40.0,
+        ir_from_s=80.0,
+    )
+    clear = render(dusk, tmp_path)
+    assert lane_events(clear) == []
+    stay = render(replace(dusk, name="dusk_stay", vehicles=(Vehicle(20.0, 130.0, along=0.4),)), tmp_path)
+    assert_on_time(lane_events(stay), stay.expected())
+
+
+def test_a_car_there_from_the_first_frame_without_any_reference_is_blocked_then_cleared(
+    tmp_path: Path,
+) -> None:
+    spec = replace(
+        BASE, name="pre_blocked", duration_s=110.0, vehicles=(Vehicle(0.0, 45.0, along=0.4, move_s=0.0),)
+    )
+    scene = render(spec, tmp_path, references=())
+    assert scene.references() == []
+    events = evaluate_video(scene.video, scene.lane, [], 1.0)
+    assert_on_time([(e.event, e.t) for e in events], scene.expected())
+    # The estimate of the clear lane does not contain the car: measured against it, the first
+    # frame's lane is obstructed.
+    reference = median_reference(scene.video)
+    assert lane_events(scene, [reference])[0][0] == "blocked"
+
+
+def test_a_car_parked_for_hours_through_dusk_and_infrared_never_fades_into_the_background(
+    tmp_path: Path,
+) -> None:
     scene = render(long_stay_scene(seed=3), tmp_path)
     expected = scene.expected()
     assert [name for name, _ in expected] == ["blocked", "cleared"]
@@ -60,4 +153,18 @@ def test_vehicle_parked_for_hours_through_dusk_never_fades_into_background(tmp_p
     assert [name for name, _ in detected] == ["blocked", "cleared"]
     # One sample every 10 s: allow one sample of slack either way.
     for (_, t), (_, t_expected) in zip(detected, expected, strict=True):
-        assert abs(t - t_expected) <= 10.0 + TOLERANCE_S
+        assert abs(t - t_expected) <= 10.0 + LATE_S
+
+
+def test_area_share_is_reported_beside_the_obstruction(scenes: dict[str, RenderedScene]) -> None:
+    scene = scenes["car_far_end"]
+    pipeline = CameraPipeline([scene.lane], 0.0, scene.references())
+    blocked = next(
+        e
+        for t, image in read_video_file(scene.video, 1.0)
+        for e in pipeline.frame(t, image)
+        if e.name is FirelaneEventName.LANE_BLOCKED
+    )
+    assert blocked.occupancy is not None and blocked.area is not None
+    assert blocked.occupancy >= 0.2 and blocked.area < 0.1  # far away: a few % of the area
+    assert DEFAULT_GEOMETRY.length_m == 40.0

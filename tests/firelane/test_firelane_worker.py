@@ -157,3 +157,24 @@ def test_invalid_worker_config_names_the_file_and_the_key(tmp_path: Path) -> Non
     )
     assert result.returncode == 2
     assert "cameras.0.lanes.0.polygon" in result.stderr
+
+
+def test_worker_config_takes_a_reference_per_regime_and_names_a_missing_one(tmp_path: Path) -> None:
+    (tmp_path / "day.png").write_bytes(b"png")
+    camera = {
+        "id": "cam1",
+        "source": "rtsp://x/y",
+        "lanes": [{"id": "a", "polygon": [[0, 0], [9, 0], [9, 9]]}],
+    }
+    config = {
+        "campus_id": CAMPUS,
+        "snapshot_dir": "snaps",
+        "cameras": [{**camera, "references": ["day.png"]}],
+    }
+    path = tmp_path / "ok.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert load_worker_config(path).cameras[0].references == [tmp_path / "day.png"]
+    config["cameras"] = [{**camera, "reference": "day.png", "references": ["ir.png"]}]
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError, match=r"cameras\.0\.references\.0: no such file"):
+        load_worker_config(path)
