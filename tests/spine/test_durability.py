@@ -19,7 +19,7 @@ from analytics.records import DeviceKind
 from drivers.mqtt.client import MqttSubscriber
 from simulators.fleet import Fleet
 from tests.conftest import Broker
-from tests.harness import gateway_config, running_gateway
+from tests.harness import RunningGateway, gateway_config, running_gateway
 
 SMOKES = [DeviceSpec(id=f"smoke-{n:02d}", kind=DeviceKind.SMOKE, building="教学楼") for n in range(20)]
 TEMPERATURE = DeviceSpec(
@@ -99,6 +99,15 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+async def _one_reading_stored_then_disk_full(gw: RunningGateway, fleet: Fleet, mount: Path) -> Path:
+    """A gateway with a committed reading of temp-1, then a full disk; returns the filler file."""
+    fleet.temperature("temp-1").telemetry(temperature_c=20.0)
+    fleet.flush()
+    await gw.wait_for_messages(1)
+    gw.flush_store()
+    return _fill(mount)
+
+
 def _fill(mount: Path) -> Path:
     filler = mount / "filler"
     subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=64k"], capture_output=True, check=False)
@@ -115,11 +124,7 @@ async def test_a_full_disk_pauses_ingest_reports_degraded_and_resumes_by_itself(
     config = gateway_config(mosquitto, db, [TEMPERATURE])
     sensor = fleet.temperature("temp-1")
     async with running_gateway(config) as gw:
-        sensor.telemetry(temperature_c=20.0)
-        fleet.flush()
-        await gw.wait_for_messages(1)
-        gw.flush_store()
-        filler = _fill(small_disk)
+        filler = await _one_reading_stored_then_disk_full(gw, fleet, small_disk)
         caplog.clear()
         with caplog.at_level(logging.WARNING):
             for n in range(300):
@@ -150,11 +155,7 @@ async def test_a_gateway_stopped_while_the_disk_is_full_loses_nothing(
     config = gateway_config(mosquitto, db, [TEMPERATURE])
     sensor = fleet.temperature("temp-1")
     async with running_gateway(config) as gw:
-        sensor.telemetry(temperature_c=20.0)
-        fleet.flush()
-        await gw.wait_for_messages(1)
-        gw.flush_store()
-        filler = _fill(small_disk)
+        filler = await _one_reading_stored_then_disk_full(gw, fleet, small_disk)
         for n in range(200):
             sensor.publish(
                 "telemetry", json.dumps({"seq": 1000 + n, "values": {"temperature_c": 20.0}}).encode()
