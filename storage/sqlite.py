@@ -3,8 +3,9 @@
 Every write is a typed operation (`storage.operations`) applied by the one `SqliteWriter` on its
 thread, so the event loop never waits for the disk. Writes made inside `unit()` commit together
 in one transaction, and the unit's future completes when they have: the ingest path acknowledges
-a batch of QoS 1 messages that way, an operator's action answers that way. Reads use their own
-connection, which WAL lets run beside the writer.
+a batch of QoS 1 messages that way, an operator's action answers that way. Reads use a small
+pool of connections, which WAL lets run beside the writer and each other. History (rollups,
+retention, disk budget) is kept by `storage.history`, queried by `storage.queries`.
 """
 
 from __future__ import annotations
