@@ -159,8 +159,12 @@ async def run_demo(
         stop_simulation.set()
         if panel is not None:
             panel.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await panel
+            except asyncio.CancelledError:
+                pass
+            except Exception:  # the simulated panel must not turn a clean Ctrl-C into a failure
+                log.exception("demo panel stopped with an error")
         if simulator is not None:
             simulator.join(timeout=10)
         if fleet is not None:

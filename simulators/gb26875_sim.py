@@ -89,7 +89,8 @@ class SimulatedTransmitter:
                 await self._writer.wait_closed()
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            # The reader may already have ended with the connection (reset by the gateway).
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
                 await self._task
 
     def now_label(self) -> TimeLabel:
