@@ -116,11 +116,10 @@ class IngestValidator:
         if envelope.device_ts is not None and not math.isfinite(envelope.device_ts):
             raise PayloadError("bad_ts", "ts is not finite", device_id)
 
-        session = self._sessions.get(device_id) or self.session(device_id)
+        session = self.session(device_id)
         lane = envelope.lane
         if seq is not None:
-            window = session.windows.get(lane) or session.window(lane)
-            if not window.admit(seq):
+            if not session.window(lane).admit(seq):
                 return Duplicate(device_id, seq)
             changed = self._windows_changed.get(lane)
             if changed is None:

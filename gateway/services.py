@@ -11,8 +11,8 @@ import contextlib
 import logging
 import pickle
 import time
-from collections.abc import Awaitable, Callable, Generator
-from typing import Protocol
+from collections.abc import Callable, Coroutine, Generator
+from typing import Any, Protocol
 
 import uvicorn
 from fastapi import FastAPI
@@ -50,13 +50,13 @@ class Service(Protocol):
 class BackgroundTask:
     """A coroutine run as a task from `start` until `stop` cancels it."""
 
-    def __init__(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
+    def __init__(self, name: str, run: Callable[[], Coroutine[Any, Any, None]]) -> None:
         self.name = name
         self._run = run
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=self.name)  # type: ignore[arg-type]
+        self._task = asyncio.create_task(self._run(), name=self.name)
 
     async def stop(self) -> None:
         if self._task is not None:
