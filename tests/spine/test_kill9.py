@@ -59,9 +59,14 @@ def _stored(db: Path) -> tuple[int, int]:
     if not db.exists():
         return 0, 0
     with sqlite3.connect(db, timeout=10) as conn:
-        total, distinct = conn.execute(
-            "SELECT COUNT(*), COUNT(DISTINCT device_id || ':' || ts) FROM readings"
-        ).fetchone()
+        try:
+            total, distinct = conn.execute(
+                "SELECT COUNT(*), COUNT(DISTINCT device_id || ':' || ts) FROM readings"
+            ).fetchone()
+        except sqlite3.OperationalError as exc:  # the file exists before the gateway made its schema
+            if "no such table" not in str(exc):
+                raise
+            return 0, 0
     return int(total), int(distinct)
 
 
