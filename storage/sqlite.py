@@ -321,7 +321,10 @@ class SqliteStore:
             self.flush()
         with self._reading() as conn:
             plan = self.history.plan(conn, now)
-        self.write(Maintain(plan)).result(timeout=120)
+        # Two transactions, so that urgent writes (an operator's acknowledge) go in between.
+        folded = self.write(Maintain(plan, "fold")).result(timeout=120)
+        if folded[0]:
+            self.write(Maintain(plan, "retire")).result(timeout=120)
 
     def flush(self, timeout_s: float = 10.0) -> None:
         """Block until everything submitted so far is committed (tests and shutdown)."""
@@ -335,9 +338,12 @@ class SqliteStore:
     def write_errors(self) -> int:
         return self.writer.stats.write_errors
 
-    def _apply_maintain(self, conn: sqlite3.Connection, op: Maintain) -> None:
-        """Apply one bounded pass of rollups, retention and the disk budget (`storage.history`)."""
-        self.history.apply(conn, op.plan)
+    def _apply_maintain(self, conn: sqlite3.Connection, op: Maintain) -> object:
+        """Apply one stage of a bounded pass of rollups, retention and the disk budget
+        (`storage.history`); what it returns says whether it applied."""
+        if op.stage == "fold":
+            return self.history.fold(conn, op.plan)
+        return self.history.retire(conn, op.plan)
 
     # -- reads (any thread) -----------------------------------------------------------------------
 
