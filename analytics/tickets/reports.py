@@ -54,16 +54,31 @@ class ReportError(ValueError):
     pass
 
 
+# A cell starting with one of these is a formula to Excel and WPS (CSV injection): "=HYPERLINK(...)".
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> object:
+    """Text that a spreadsheet would run as a formula is prefixed with ' and so shown as text."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(_FORMULA_STARTS) else value
+
+
 def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerows([_cell(value) for value in row] for row in rows)
     return buffer.getvalue().encode("utf-8-sig")
 
 
 def format_ts(ts: float | None, tz: ZoneInfo) -> str:
-    return "" if ts is None else datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%d %H:%M")
+    """Local minutes; a stored time no calendar can show (written before inputs were bounded) as is."""
+    if ts is None:
+        return ""
+    try:
+        return datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%d %H:%M")
+    except (OverflowError, OSError, ValueError):
+        return f"{ts!r} (invalid time)"
 
 
 def _person(person: PersonConfig | None, fallback: str | None) -> str:
