@@ -15,9 +15,14 @@ from datetime import datetime
 from pathlib import Path as FilePath
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, WebSocket, WebSocketDisconnect
-from fastapi.responses import FileResponse, PlainTextResponse
+from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from pydantic import Field
+from starlette.routing import Match
 
 from analytics.alerts import Alert, AlertNotFound, AlertState, Severity
 from analytics.modes import Mode
@@ -35,6 +40,7 @@ from api.schemas import (
     DeviceOut,
     ModeBody,
     ResolveBody,
+    content,
     incident_out,
 )
 from api.security_headers import SecurityHeaders
@@ -52,6 +58,8 @@ COMMIT_WAIT_S = 5.0
 _STEP = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")
 _STEP_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 MAX_STEP_S = 366 * 86400.0
+_STATE = "(active|acknowledged|cleared|resolved|open)"
+_STATES = f"^{_STATE}(,{_STATE})*$"
 # Query texts are matched against ids and names, never stored: bounded so the schema says so.
 DeviceIdPath = Annotated[str, Path(max_length=NAME_CHARS)]
 TimeQuery = Annotated[str | None, Query(max_length=40, description="Unix seconds or RFC 3339")]
@@ -177,7 +185,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
         ] = None,
         to: TimeQuery = None,
         step: Annotated[
-            str | None, Query(max_length=40, description="bucket size: seconds, or 30s / 5m / 1h")
+            str | None,
+            Query(max_length=40, pattern=_STEP.pattern, description="bucket size: seconds, or 30s / 5m / 1h"),
         ] = None,
         limit: Annotated[int, Query(ge=1, le=100000)] = 10000,
     ) -> dict[str, Any]:
@@ -203,8 +212,10 @@ def create_app(ctx: ApiContext) -> FastAPI:
     async def alerts(
         _: SecurityRoom,
         state: Annotated[
-            list[str] | None,
-            Query(description="active, acknowledged, cleared, resolved, or open (= not resolved)"),
+            list[Annotated[str, Field(pattern=_STATES)]] | None,
+            Query(
+                description="active, acknowledged, cleared, resolved, or open (= not resolved); or several, comma-separated"
+            ),
         ] = None,
         severity: Annotated[list[Severity] | None, Query()] = None,
         since: TimeQuery = None,
@@ -263,8 +274,6 @@ def create_app(ctx: ApiContext) -> FastAPI:
 
     @api.post("/alerts/{alert_id}/resolve", response_model=AlertOut)
     async def resolve(alert_id: RowIdPath, body: ResolveBody, who: SecurityRoom) -> AlertOut:
-        if not body.note.strip():
-            raise HTTPException(422, "note: a resolution needs a note saying what was done")
         try:
             resolved = await committed(
                 ctx.store, lambda: ctx.alerts.resolve(alert_id, who.name, body.note.strip())
@@ -427,17 +436,35 @@ def create_app(ctx: ApiContext) -> FastAPI:
                 await asyncio.gather(*tasks)
 
     app.include_router(api)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_input(request: Request, exc: RequestValidationError) -> Response:
+        """FastAPI's 422, with the echoed input made JSON-safe: a NaN in a body made it a 500."""
+        return JSONResponse({"detail": json_safe(jsonable_encoder(exc.errors()))}, 422)
+
+    @app.exception_handler(405)
+    async def method_not_allowed(request: Request, exc: Exception) -> Response:
+        """405 with an Allow header naming every method of the path (RFC 9110, section 15.5.6);
+        Starlette names only those of the first route that matches the path."""
+        allowed = {
+            method
+            for route in app.router.routes
+            if isinstance(route, APIRoute) and route.matches(request.scope)[0] is not Match.NONE
+            for method in route.methods or ()
+        }
+        return JSONResponse({"detail": "Method Not Allowed"}, 405, {"Allow": ", ".join(sorted(allowed))})
+
     if ctx.tickets is not None:
         app.include_router(tickets_router(ctx.tickets))
 
-    @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus exposition")
-    async def metrics(_: AnyRole) -> str:
-        return prometheus_text(ctx)
+    @app.get("/metrics", summary="Prometheus exposition", responses=content("text/plain"))
+    async def metrics(_: AnyRole) -> PlainTextResponse:
+        return PlainTextResponse(prometheus_text(ctx))
 
     if ctx.snapshot_dir is not None:
         snapshot_dir = ctx.snapshot_dir
 
-        @app.get("/api/v1/snapshots/{name}", response_class=FileResponse)
+        @app.get("/api/v1/snapshots/{name}", responses=content("image/jpeg"))
         async def snapshot(name: Annotated[str, Path(max_length=255)], _: SecurityRoom) -> FileResponse:
             path = snapshot_dir / name
             # A NUL in the name would make os.stat raise instead of answer.

@@ -100,7 +100,7 @@ class DeviceOut(BaseModel):
 
 
 class ResolveBody(BaseModel):
-    note: LongText
+    note: LongText = Field(pattern=r"\S", description="what was done; not blank")
 
 
 class ErrorOut(BaseModel):
@@ -113,6 +113,7 @@ class ErrorOut(BaseModel):
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorOut, "description": description}
     for status, description in (
+        (400, "the body is not what its Content-Type says"),
         (401, "missing or unknown bearer token"),
         (403, "the token's role may not do this"),
         (404, "no such resource"),
@@ -155,3 +156,8 @@ class ModeBody(BaseModel):
     )
     duration_s: float = Field(gt=0, le=7 * 86400, description="time box; the mode ends by itself")
     reason: LongText = Field(min_length=1)
+
+
+def content(*media_types: str) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route answering 200 in other types than JSON (its errors stay JSON)."""
+    return {200: {"description": "OK", "content": {media_type: {} for media_type in media_types}}}

@@ -62,6 +62,7 @@ from api.bounds import (
     TitleText,
     Version,
 )
+from api.schemas import content
 
 # The photo types a phone camera produces, with the bytes each file must start with.
 PHOTO_TYPES: dict[str, tuple[str, bytes]] = {
@@ -271,7 +272,11 @@ def tickets_router(ctx: TicketApiContext) -> APIRouter:
     def today() -> str:
         return datetime.fromtimestamp(ctx.clock(), ctx.timezone).strftime("%Y%m%d")
 
-    @router.get("/tickets/export/hazards.csv", summary="隐患清单: the hazard list as CSV (UTF-8 with BOM)")
+    @router.get(
+        "/tickets/export/hazards.csv",
+        summary="隐患清单: the hazard list as CSV (UTF-8 with BOM)",
+        responses=content("text/csv"),
+    )
     def export_hazards(_: SecurityRoom) -> Response:
         content = hazard_list_csv(
             service.repository.tickets(), service.repository.alert_ids, people, ctx.clock(), ctx.timezone
@@ -281,16 +286,26 @@ def tickets_router(ctx: TicketApiContext) -> APIRouter:
     @router.get(
         "/tickets/export/responsibilities.csv",
         summary="责任清单: the responsibility list of open hazards as CSV (UTF-8 with BOM)",
+        responses=content("text/csv"),
     )
     def export_responsibilities(_: SecurityRoom) -> Response:
         content = responsibility_list_csv(service.repository.tickets(OPEN_STATES), people, ctx.timezone)
         return attachment(content, f"responsibilities-{today()}.csv")
 
-    @router.get("/tickets/reports/monthly", summary="Monthly hazard report as HTML or CSV")
+    @router.get(
+        "/tickets/reports/monthly",
+        summary="Monthly hazard report as HTML or CSV",
+        responses=content("text/html", "text/csv"),
+    )
     def report_monthly(
         _: AnyRole,
         month: Annotated[
-            str, Query(max_length=7, description="YYYY-MM in the campus time zone", examples=["2026-10"])
+            str,
+            Query(
+                pattern=r"^(19[7-9]\d|20\d\d)-(0[1-9]|1[0-2])$",  # 1970..2099, as timestamps are
+                description="YYYY-MM in the campus time zone",
+                examples=["2026-10"],
+            ),
         ],
         format: Literal["html", "csv"] = "html",
     ) -> Response:
@@ -431,7 +446,7 @@ def tickets_router(ctx: TicketApiContext) -> APIRouter:
         load(ticket_id)
         return _store_photo(ctx, ticket_id, who, file)
 
-    @router.get("/tickets/{ticket_id}/photos/{photo_id}", response_class=FileResponse)
+    @router.get("/tickets/{ticket_id}/photos/{photo_id}", responses=content(*PHOTO_TYPES))
     def get_photo(ticket_id: RowIdPath, photo_id: RowIdPath, _: SecurityRoom) -> FileResponse:
         for photo in service.repository.photos(ticket_id):
             path = ctx.photo_dir / photo.stored_name

@@ -126,3 +126,33 @@ def test_report_monthly_command_writes_html_and_csv(
     assert run_report(["report", "hazards", "--config", str(config), "--out", str(out)]) == 0
     assert run_report(["report", "monthly", "--month", "10/2026", "--config", str(config)]) == 2
     assert "expected YYYY-MM" in capsys.readouterr().err
+
+
+def test_a_stored_time_no_calendar_can_show_leaves_the_lists_readable() -> None:
+    # Written before the API bounded deadlines: 1e17 s is past year 9999, which made both CSV
+    # exports answer 500 for as long as the ticket existed.
+    broken = ticket(1, deadline_ts=1e17)
+    rows = list(
+        csv.reader(
+            io.StringIO(
+                hazard_list_csv([broken], lambda _: [], PeopleDirectory(PEOPLE), at(2), TZ).decode(
+                    "utf-8-sig"
+                )
+            )
+        )
+    )
+    assert "1e+17 (invalid time)" in rows[1]
+
+
+@pytest.mark.parametrize("formula", ['=HYPERLINK("http://x")', "+1+2", "-1+2", "@SUM(A1)", "\tx"])
+def test_text_a_spreadsheet_would_run_as_a_formula_is_exported_as_text(formula: str) -> None:
+    rows = list(
+        csv.reader(
+            io.StringIO(
+                hazard_list_csv(
+                    [ticket(1, title=formula)], lambda _: [], PeopleDirectory(PEOPLE), at(2), TZ
+                ).decode("utf-8-sig")
+            )
+        )
+    )
+    assert rows[1][1] == f"'{formula}"
