@@ -26,7 +26,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @schema.parametrize()
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 def test_every_answer_is_declared_and_none_is_a_server_error(
     case: schemathesis.Case, served: ServedGateway
 ) -> None:
