@@ -3,6 +3,7 @@ every answer as the schema declares it (status, content type, body)."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -42,3 +43,20 @@ def test_every_answer_is_declared_and_none_is_a_server_error(
             )
         except AssertionError as exc:
             raise AssertionError(f"as {role}: {exc}") from exc
+
+
+def test_after_the_fuzz_every_list_and_export_still_answers(served: ServedGateway) -> None:
+    # What the fuzz stored (tickets, modes, notes at every bound) must not break later reads: a
+    # stored deadline of 1e17 once made both CSV exports answer 500 for good.
+    for path in (
+        "/api/v1/alerts?state=open",
+        "/api/v1/tickets",
+        "/api/v1/tickets/export/hazards.csv",
+        "/api/v1/tickets/export/responsibilities.csv",
+        "/api/v1/tickets/reports/monthly?month=2026-12&format=csv",
+        "/api/v1/admin/modes",
+        "/api/v1/summary",
+        "/metrics",
+    ):
+        answer = httpx.get(f"{served.base_url}{path}", headers=served.auth("admin"), timeout=10)
+        assert answer.status_code == 200, (path, answer.text[:300])
