@@ -12,27 +12,24 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
-from pathlib import Path as FilePath
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request, WebSocket, WebSocketDisconnect
-from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
-from fastapi.routing import APIRoute
+from fastapi import APIRouter, FastAPI, HTTPException, Query, WebSocket, WebSocketDisconnect
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import Field
-from starlette.routing import Match
 
 from analytics.alerts import Alert, AlertNotFound, AlertState, Severity
 from analytics.modes import Mode
 from analytics.records import DeviceKind
 from api.auth import Admin, AnyRole, SecurityRoom
-from api.bounds import MAX_JSON_BODY_BYTES, MAX_TS, NAME_CHARS, TITLE_CHARS, RowIdPath
+from api.bounds import MAX_TS, NAME_CHARS, TITLE_CHARS, RowIdPath
 from api.context import ApiContext
+from api.hardening import harden
 from api.jsonsafe import dumps, json_safe
 from api.metrics import prometheus_text
-from api.request_guard import RequestGuard
 from api.schemas import (
     ERROR_RESPONSES,
     AlertOut,
@@ -43,16 +40,15 @@ from api.schemas import (
     content,
     incident_out,
 )
-from api.security_headers import SecurityHeaders
 from api.stream import origin_allowed
-from api.tickets import PHOTO_UPLOAD_PATH, tickets_router
+from api.tickets import tickets_router
 from storage.sqlite import SqliteStore
 
 T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
-STATIC_DIR = FilePath(__file__).parent / "static"
+STATIC_DIR = Path(__file__).parent / "static"
 # How long an operator's action waits for its commit before it is confirmed anyway.
 COMMIT_WAIT_S = 5.0
 _STEP = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")
@@ -61,7 +57,7 @@ MAX_STEP_S = 366 * 86400.0
 _STATE = "(active|acknowledged|cleared|resolved|open)"
 _STATES = f"^{_STATE}(,{_STATE})*$"
 # Query texts are matched against ids and names, never stored: bounded so the schema says so.
-DeviceIdPath = Annotated[str, Path(max_length=NAME_CHARS)]
+DeviceIdPath = Annotated[str, PathParam(max_length=NAME_CHARS)]
 TimeQuery = Annotated[str | None, Query(max_length=40, description="Unix seconds or RFC 3339")]
 NameQuery = Annotated[str | None, Query(max_length=NAME_CHARS)]
 
@@ -124,17 +120,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         responses=ERROR_RESPONSES,
     )
     app.state.tokens = ctx.tokens
-    docs_paths = {app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url}
-    photo_body_bytes = MAX_JSON_BODY_BYTES + (ctx.tickets.photo_max_bytes if ctx.tickets else 0)
-    app.add_middleware(
-        RequestGuard,
-        tokens=ctx.tokens,
-        refusals=ctx.refusals,
-        open_paths={"/", "/api/v1/health", *(path for path in docs_paths if path)},
-        open_prefixes=("/static/",),
-        body_limit=lambda path: photo_body_bytes if PHOTO_UPLOAD_PATH.match(path) else MAX_JSON_BODY_BYTES,
-    )
-    app.add_middleware(SecurityHeaders, docs_paths={path for path in docs_paths if path})
+    harden(app, ctx)
     api = APIRouter(prefix="/api/v1")
 
     @api.get("/health", summary="Liveness and key counters (open)")
@@ -437,23 +423,6 @@ def create_app(ctx: ApiContext) -> FastAPI:
 
     app.include_router(api)
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid_input(request: Request, exc: RequestValidationError) -> Response:
-        """FastAPI's 422, with the echoed input made JSON-safe: a NaN in a body made it a 500."""
-        return JSONResponse({"detail": json_safe(jsonable_encoder(exc.errors()))}, 422)
-
-    @app.exception_handler(405)
-    async def method_not_allowed(request: Request, exc: Exception) -> Response:
-        """405 with an Allow header naming every method of the path (RFC 9110, section 15.5.6);
-        Starlette names only those of the first route that matches the path."""
-        allowed = {
-            method
-            for route in app.router.routes
-            if isinstance(route, APIRoute) and route.matches(request.scope)[0] is not Match.NONE
-            for method in route.methods or ()
-        }
-        return JSONResponse({"detail": "Method Not Allowed"}, 405, {"Allow": ", ".join(sorted(allowed))})
-
     if ctx.tickets is not None:
         app.include_router(tickets_router(ctx.tickets))
 
@@ -465,7 +434,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         snapshot_dir = ctx.snapshot_dir
 
         @app.get("/api/v1/snapshots/{name}", responses=content("image/jpeg"))
-        async def snapshot(name: Annotated[str, Path(max_length=255)], _: SecurityRoom) -> FileResponse:
+        async def snapshot(name: Annotated[str, PathParam(max_length=255)], _: SecurityRoom) -> FileResponse:
             path = snapshot_dir / name
             # A NUL in the name would make os.stat raise instead of answer.
             if "\x00" in name or path.resolve().parent != snapshot_dir.resolve() or not path.is_file():
