@@ -37,8 +37,8 @@ from api.schemas import (
     DeviceOut,
     ModeBody,
     ResolveBody,
-    content,
     incident_out,
+    ok_as,
 )
 from api.stream import origin_allowed
 from api.tickets import tickets_router
@@ -426,14 +426,14 @@ def create_app(ctx: ApiContext) -> FastAPI:
     if ctx.tickets is not None:
         app.include_router(tickets_router(ctx.tickets))
 
-    @app.get("/metrics", summary="Prometheus exposition", responses=content("text/plain"))
+    @app.get("/metrics", summary="Prometheus exposition", responses=ok_as("text/plain"))
     async def metrics(_: AnyRole) -> PlainTextResponse:
         return PlainTextResponse(prometheus_text(ctx))
 
     if ctx.snapshot_dir is not None:
         snapshot_dir = ctx.snapshot_dir
 
-        @app.get("/api/v1/snapshots/{name}", responses=content("image/jpeg"))
+        @app.get("/api/v1/snapshots/{name}", responses=ok_as("image/jpeg"))
         async def snapshot(name: Annotated[str, PathParam(max_length=255)], _: SecurityRoom) -> FileResponse:
             path = snapshot_dir / name
             # A NUL in the name would make os.stat raise instead of answer.

@@ -158,6 +158,6 @@ class ModeBody(BaseModel):
     reason: LongText = Field(min_length=1)
 
 
-def content(*media_types: str) -> dict[int | str, dict[str, Any]]:
+def ok_as(*media_types: str) -> dict[int | str, dict[str, Any]]:
     """`responses=` for a route answering 200 in other types than JSON (its errors stay JSON)."""
     return {200: {"description": "OK", "content": {media_type: {} for media_type in media_types}}}

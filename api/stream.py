@@ -21,9 +21,9 @@ class Broadcaster:
     browser from holding memory or slowing everyone else.
     """
 
-    def __init__(self, queue_size: int = 1000, refusals: Refusals | None = None) -> None:
+    def __init__(self, queue_size: int = 1000) -> None:
         self._queue_size = queue_size
-        self.refusals = Refusals() if refusals is None else refusals
+        self.refusals = Refusals()  # the API's, too: see ApiContext.refusals
         self._subscribers: set[asyncio.Queue[str | None]] = set()
         self.dropped_clients = 0
 

@@ -62,7 +62,7 @@ from api.bounds import (
     TitleText,
     Version,
 )
-from api.schemas import content
+from api.schemas import ok_as
 
 # The photo types a phone camera produces, with the bytes each file must start with.
 PHOTO_TYPES: dict[str, tuple[str, bytes]] = {
@@ -275,7 +275,7 @@ def tickets_router(ctx: TicketApiContext) -> APIRouter:
     @router.get(
         "/tickets/export/hazards.csv",
         summary="隐患清单: the hazard list as CSV (UTF-8 with BOM)",
-        responses=content("text/csv"),
+        responses=ok_as("text/csv"),
     )
     def export_hazards(_: SecurityRoom) -> Response:
         content = hazard_list_csv(
@@ -286,7 +286,7 @@ def tickets_router(ctx: TicketApiContext) -> APIRouter:
     @router.get(
         "/tickets/export/responsibilities.csv",
         summary="责任清单: the responsibility list of open hazards as CSV (UTF-8 with BOM)",
-        responses=content("text/csv"),
+        responses=ok_as("text/csv"),
     )
     def export_responsibilities(_: SecurityRoom) -> Response:
         content = responsibility_list_csv(service.repository.tickets(OPEN_STATES), people, ctx.timezone)
@@ -295,7 +295,7 @@ def tickets_router(ctx: TicketApiContext) -> APIRouter:
     @router.get(
         "/tickets/reports/monthly",
         summary="Monthly hazard report as HTML or CSV",
-        responses=content("text/html", "text/csv"),
+        responses=ok_as("text/html", "text/csv"),
     )
     def report_monthly(
         _: AnyRole,
@@ -446,7 +446,7 @@ def tickets_router(ctx: TicketApiContext) -> APIRouter:
         load(ticket_id)
         return _store_photo(ctx, ticket_id, who, file)
 
-    @router.get("/tickets/{ticket_id}/photos/{photo_id}", responses=content(*PHOTO_TYPES))
+    @router.get("/tickets/{ticket_id}/photos/{photo_id}", responses=ok_as(*PHOTO_TYPES))
     def get_photo(ticket_id: RowIdPath, photo_id: RowIdPath, _: SecurityRoom) -> FileResponse:
         for photo in service.repository.photos(ticket_id):
             path = ctx.photo_dir / photo.stored_name

@@ -21,9 +21,12 @@ from tests.api.conftest import PROXY_ORIGIN, ServedGateway
 
 BIG = 200 * 1024 * 1024
 TOO_BIG_ID = 2**63  # one past SQLite's largest integer
+UPLOAD_HEAD = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\nContent-Type: image/jpeg\r\n\r\n'
 
 
-def send_huge_body(served: ServedGateway, path: str, headers: dict[str, str], chunked: bool) -> int:
+def send_huge_body(
+    served: ServedGateway, path: str, headers: dict[str, str], chunked: bool, content_type: str
+) -> int:
     """POST a 200 MB body the way a hostile client would; return the status the gateway answered.
 
     The body goes out in 1 MB pieces until the gateway answers (it should, long before the end)."""
@@ -33,14 +36,15 @@ def send_huge_body(served: ServedGateway, path: str, headers: dict[str, str], ch
     piece = b"x" * (1024 * 1024)
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         sock.sendall(
-            f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n{framing}\r\n{head}\r\n".encode()
+            f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n{framing}\r\n{head}\r\n".encode()
         )
         answer = b""
-        for _ in range(BIG // len(piece)):
+        for n in range(BIG // len(piece)):
             if select.select([sock], [], [], 0)[0]:
                 break
+            data = (UPLOAD_HEAD if n == 0 and "multipart" in content_type else b"") + piece
             try:
-                sock.sendall(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+                sock.sendall(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
             except OSError:  # the gateway answered and closed: what it said is in the socket
                 break
         deadline = time.monotonic() + 10
@@ -58,15 +62,22 @@ def send_huge_body(served: ServedGateway, path: str, headers: dict[str, str], ch
 
 
 @pytest.mark.parametrize(
-    ("role", "chunked", "expected"),
-    [("anonymous", False, 401), ("anonymous", True, 401), ("operator", False, 413), ("operator", True, 413)],
+    ("role", "path", "chunked", "expected"),
+    [
+        ("anonymous", "/api/v1/alerts/1/resolve", False, 401),
+        ("anonymous", "/api/v1/alerts/1/resolve", True, 401),
+        ("operator", "/api/v1/alerts/1/resolve", False, 413),
+        ("operator", "/api/v1/alerts/1/resolve", True, 413),
+        ("operator", "/api/v1/tickets/1/photos", True, 413),  # a multipart upload, past the photo size
+    ],
 )
 def test_a_200_mb_body_is_refused_before_it_is_read(
-    served: ServedGateway, role: str, chunked: bool, expected: int
+    served: ServedGateway, role: str, path: str, chunked: bool, expected: int
 ) -> None:
     process = psutil.Process(served.pid)
     before = process.memory_info().rss
-    status = send_huge_body(served, "/api/v1/alerts/1/resolve", served.auth(role), chunked)
+    content_type = "multipart/form-data; boundary=b" if path.endswith("photos") else "application/json"
+    status = send_huge_body(served, path, served.auth(role), chunked, content_type)
     grown_mb = (process.memory_info().rss - before) / 1e6
     assert (status, grown_mb < 20) == (expected, True), f"answered {status}, RSS grew {grown_mb:.0f} MB"
 
