@@ -256,6 +256,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
 
     @api.post("/alerts/{alert_id}/resolve", response_model=AlertOut)
     async def resolve(alert_id: RowIdPath, body: ResolveBody, who: SecurityRoom) -> AlertOut:
+        if not body.note.strip():
+            raise HTTPException(422, "note: a resolution needs a note saying what was done")
         try:
             resolved = await committed(
                 ctx.store, lambda: ctx.alerts.resolve(alert_id, who.name, body.note.strip())

@@ -100,7 +100,7 @@ class DeviceOut(BaseModel):
 
 
 class ResolveBody(BaseModel):
-    note: LongText = Field(pattern=r"\S", description="what was done; not blank")
+    note: LongText = Field(description="what was done; not blank")
 
 
 class ErrorOut(BaseModel):

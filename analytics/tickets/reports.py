@@ -47,7 +47,7 @@ RESPONSIBILITY_LIST_HEADER = (
     "电话 phone", "整改措施 measures", "资金(元) funds_cny", "整改时限 deadline",
     "应急预案 contingency_plan", "状态 state", "验收人 verifier",
 )  # fmt: skip
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+_MONTH = re.compile(r"^(19[7-9]\d|20\d\d)-(0[1-9]|1[0-2])$")  # years a timestamp holds: 1970..2099
 
 
 class ReportError(ValueError):
@@ -137,7 +137,7 @@ def month_bounds(month: str, tz: ZoneInfo) -> MonthBounds:
     """A calendar month "YYYY-MM" in the campus time zone."""
     match = _MONTH.match(month)
     if match is None:
-        raise ReportError(f"month: expected YYYY-MM such as 2026-10, got {month!r}")
+        raise ReportError(f"month: expected YYYY-MM from 1970-01 to 2099-12, such as 2026-10; got {month!r}")
     year, number = int(match.group(1)), int(match.group(2))
     start = datetime(year, number, 1, tzinfo=tz)
     end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=tz)

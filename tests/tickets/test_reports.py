@@ -15,6 +15,7 @@ import pytest
 
 from analytics.tickets import HazardCategory, HazardLevel, PeopleDirectory, Ticket, TicketState
 from analytics.tickets.reports import (
+    ReportError,
     fleet_availability_pct,
     hazard_list_csv,
     month_bounds,
@@ -156,3 +157,9 @@ def test_text_a_spreadsheet_would_run_as_a_formula_is_exported_as_text(formula: 
         )
     )
     assert rows[1][1] == f"'{formula}"
+
+
+@pytest.mark.parametrize("month", ["0000-01", "9999-12", "1969-12", "2026-13"])
+def test_a_month_no_timestamp_holds_is_refused_by_name(month: str) -> None:
+    with pytest.raises(ReportError, match="month: expected YYYY-MM from 1970-01 to 2099-12"):
+        month_bounds(month, TZ)
