@@ -26,6 +26,7 @@ from api.context import ApiContext
 from api.metrics import prometheus_text
 from api.schemas import AlertOut, AuditOut, DeviceOut, ModeBody, ResolveBody, incident_out
 from api.tickets import tickets_router
+from api.uptime import uptime_router
 from storage.sqlite import SqliteStore
 
 T = TypeVar("T")
@@ -379,6 +380,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
                 await asyncio.gather(*tasks)
 
     app.include_router(api)
+    app.include_router(uptime_router(ctx))
     if ctx.tickets is not None:
         app.include_router(tickets_router(ctx.tickets))
 

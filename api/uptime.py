@@ -1,0 +1,143 @@
+"""`GET /api/v1/uptime`: the bureau's view of one gateway's devices (SPEC section 8)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel
+
+from analytics.tickets.model import HazardLevel, TicketState
+from analytics.tickets.overdue import is_overdue
+from analytics.uptime import (
+    HEARTBEAT_S,
+    WINDOWS_S,
+    DeviceAvailability,
+    GroupAvailability,
+    Span,
+    by_kind,
+    fleet_availability,
+    summarize,
+)
+from api.auth import AnyRole
+from api.context import ApiContext
+from storage.uptime import read_uptime_history
+
+
+class OutageOut(BaseModel):
+    start: float
+    end: float | None
+    cause: str
+    offline_s: float
+
+
+class DeviceUptimeOut(BaseModel):
+    device_id: str
+    kind: str
+    location: str
+    online_now: bool
+    last_seen: float | None
+    reported_in_window: bool
+    availability: float | None  # 0..1 of the known time; None when nothing is known
+    online_s: float
+    offline_s: float
+    unknown_s: float
+    outages: list[OutageOut]
+
+    @classmethod
+    def of(cls, device: DeviceAvailability) -> DeviceUptimeOut:
+        uptime = device.uptime
+        return cls(
+            device_id=device.device_id,
+            kind=device.kind,
+            location=device.location,
+            online_now=device.online_now,
+            last_seen=device.last_seen,
+            reported_in_window=device.reported,
+            availability=uptime.availability,
+            online_s=uptime.online_s,
+            offline_s=uptime.offline_s,
+            unknown_s=uptime.unknown_s,
+            outages=[
+                OutageOut(start=o.start, end=o.end, cause=o.cause, offline_s=o.offline_s)
+                for o in uptime.outages
+            ],
+        )
+
+
+class GroupOut(BaseModel):
+    registered: int
+    online_now: int
+    reported_in_window: int
+    online_rate: float | None  # 在线率: online now / registered
+    networked_rate: float | None  # 联网率: reported at least once in the window / registered
+    mean_availability: float | None
+
+    @classmethod
+    def of(cls, group: GroupAvailability) -> GroupOut:
+        return cls(
+            registered=group.registered,
+            online_now=group.online_now,
+            reported_in_window=group.reported,
+            online_rate=group.online_rate,
+            networked_rate=group.networked_rate,
+            mean_availability=group.mean_availability,
+        )
+
+
+class CampusOut(GroupOut):
+    id: str
+    name: str
+    overdue_major_hazards: int | None  # 挂牌督办; None when tickets are not enabled
+
+
+class UptimeOut(BaseModel):
+    window: str
+    start: float
+    end: float
+    campus: CampusOut
+    by_kind: dict[str, GroupOut]
+    devices: list[DeviceUptimeOut]
+
+
+def availability_now(ctx: ApiContext, window_s: float, now: float) -> list[DeviceAvailability]:
+    """Every device over the last `window_s` (blocking: reads the store)."""
+    window = Span(now - window_s, now)
+    history = read_uptime_history(ctx.store.query, window, 3 * HEARTBEAT_S)
+    return fleet_availability(ctx.inventory, ctx.tracker.get, history, window)
+
+
+def overdue_major_hazards(ctx: ApiContext, now: float) -> int | None:
+    if ctx.tickets is None:
+        return None
+    open_states = [state for state in TicketState if state is not TicketState.CLOSED]
+    found = ctx.tickets.service.repository.tickets(open_states, HazardLevel.MAJOR, None)
+    return sum(1 for ticket in found if is_overdue(ticket, now))
+
+
+def uptime_router(ctx: ApiContext, clock: Callable[[], float] = time.time) -> APIRouter:
+    router = APIRouter(prefix="/api/v1")
+
+    @router.get(
+        "/uptime", response_model=UptimeOut, summary="Device availability, online and networked rates"
+    )
+    async def uptime(_: AnyRole, window: str = "24h") -> UptimeOut:
+        window_s = WINDOWS_S.get(window)
+        if window_s is None:
+            raise HTTPException(422, f"window: expected one of {', '.join(WINDOWS_S)}, got {window!r}")
+        now = clock()
+        devices = await asyncio.to_thread(availability_now, ctx, window_s, now)
+        overdue = await asyncio.to_thread(overdue_major_hazards, ctx, now)
+        campus = GroupOut.of(summarize(devices)).model_dump()
+        return UptimeOut(
+            window=window,
+            start=now - window_s,
+            end=now,
+            campus=CampusOut(id=ctx.campus_id, name=ctx.campus_name, overdue_major_hazards=overdue, **campus),
+            by_kind={kind: GroupOut.of(group) for kind, group in by_kind(devices).items()},
+            devices=[DeviceUptimeOut.of(device) for device in devices],
+        )
+
+    return router
