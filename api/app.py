@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, WebSocket, WebSocketDisconnect
-from fastapi.responses import FileResponse, PlainTextResponse
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from analytics.alerts import Alert, AlertNotFound, AlertState, Severity
@@ -23,7 +23,7 @@ from analytics.modes import Mode
 from analytics.records import DeviceKind
 from api.auth import Admin, AnyRole, SecurityRoom
 from api.context import ApiContext
-from api.metrics import prometheus_text
+from api.metrics import metrics_router
 from api.schemas import AlertOut, AuditOut, DeviceOut, ModeBody, ResolveBody, incident_out
 from api.tickets import tickets_router
 from api.uptime import uptime_router
@@ -381,12 +381,9 @@ def create_app(ctx: ApiContext) -> FastAPI:
 
     app.include_router(api)
     app.include_router(uptime_router(ctx))
+    app.include_router(metrics_router(ctx))
     if ctx.tickets is not None:
         app.include_router(tickets_router(ctx.tickets))
-
-    @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus exposition")
-    async def metrics(_: AnyRole) -> str:
-        return prometheus_text(ctx)
 
     if ctx.snapshot_dir is not None:
         snapshot_dir = ctx.snapshot_dir

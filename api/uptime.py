@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel
 
+from analytics.device_tracker import DeviceStatus
 from analytics.tickets.model import HazardLevel, TicketState
 from analytics.tickets.overdue import is_overdue
 from analytics.uptime import (
@@ -102,11 +103,21 @@ class UptimeOut(BaseModel):
     devices: list[DeviceUptimeOut]
 
 
-def availability_now(ctx: ApiContext, window_s: float, now: float) -> list[DeviceAvailability]:
+def status_snapshot(ctx: ApiContext) -> dict[str, DeviceStatus]:
+    """Each device's online state and last contact, copied on the event loop that changes them."""
+    return {
+        status.device_id: DeviceStatus(status.device_id, status.kind, status.online, status.last_seen)
+        for status in ctx.tracker.all()
+    }
+
+
+def read_availability(
+    ctx: ApiContext, statuses: Mapping[str, DeviceStatus], window_s: float, now: float
+) -> list[DeviceAvailability]:
     """Every device over the last `window_s` (blocking: reads the store)."""
     window = Span(now - window_s, now)
     history = read_uptime_history(ctx.store.query, window, 3 * HEARTBEAT_S)
-    return fleet_availability(ctx.inventory, ctx.tracker.get, history, window)
+    return fleet_availability(ctx.inventory, statuses.get, history, window)
 
 
 def overdue_major_hazards(ctx: ApiContext, now: float) -> int | None:
@@ -127,8 +138,9 @@ def uptime_router(ctx: ApiContext, clock: Callable[[], float] = time.time) -> AP
         window_s = WINDOWS_S.get(window)
         if window_s is None:
             raise HTTPException(422, f"window: expected one of {', '.join(WINDOWS_S)}, got {window!r}")
+        statuses = status_snapshot(ctx)
         now = clock()
-        devices = await asyncio.to_thread(availability_now, ctx, window_s, now)
+        devices = await asyncio.to_thread(read_availability, ctx, statuses, window_s, now)
         overdue = await asyncio.to_thread(overdue_major_hazards, ctx, now)
         campus = GroupOut.of(summarize(devices)).model_dump()
         return UptimeOut(
