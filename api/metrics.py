@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -24,6 +24,8 @@ from api.auth import AnyRole
 from api.context import ApiContext
 from api.uptime import overdue_major_hazards, read_availability, status_snapshot
 
+# The text format every Prometheus reads (Debian 12 ships 2.42, older than format 1.0.0).
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # The window of the availability gauges; Prometheus itself can average `device_up` over others.
 AVAILABILITY_WINDOW = "24h"
 
@@ -175,6 +177,6 @@ def metrics_router(ctx: ApiContext, clock: Callable[[], float] = time.time) -> A
             overdue = overdue_major_hazards(ctx, now)
             return prometheus_text(Scrape(ctx.campus_id, devices, open_alerts, overdue, counters))
 
-        return Response(await asyncio.to_thread(scrape), media_type=CONTENT_TYPE_LATEST)
+        return Response(await asyncio.to_thread(scrape), media_type=CONTENT_TYPE)
 
     return router
