@@ -100,6 +100,23 @@ class _PollFailure(Exception):
         self.retry = retry
 
 
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    """Whether `kind` is in the chain: httpx wraps the socket's own error (through anyio) twice."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, kind):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _cause_text(exc: BaseException) -> str:
+    """The innermost error's words ("Connect call failed ..."), not the wrappers' generic ones."""
+    while (inner := exc.__cause__ or exc.__context__) is not None:
+        exc = inner
+    return str(exc) or type(exc).__name__
+
+
 async def _fetch(client: httpx.AsyncClient, entry: GatewayEntry, window: str) -> UptimeOut:
     url = entry.url.rstrip("/") + "/api/v1/uptime"
     try:
@@ -107,10 +124,8 @@ async def _fetch(client: httpx.AsyncClient, entry: GatewayEntry, window: str) ->
             url, params={"window": window}, headers={"Authorization": f"Bearer {entry.token}"}
         )
     except httpx.ConnectError as exc:
-        refused = "refused" in str(exc).lower() or isinstance(exc.__cause__, ConnectionRefusedError)
-        raise _PollFailure(
-            "refused" if refused else "network error", str(exc) or type(exc).__name__
-        ) from None
+        refused = _caused_by(exc, ConnectionRefusedError)
+        raise _PollFailure("refused" if refused else "network error", _cause_text(exc)) from None
     except httpx.TimeoutException as exc:
         raise _PollFailure("timeout", type(exc).__name__) from None
     except httpx.HTTPError as exc:
@@ -196,7 +211,7 @@ SUMMARY_HEADER = (
 )  # fmt: skip
 OUTAGE_HEADER = (
     "学校 school", "设备 device", "类型 kind", "位置 location", "开始 start", "结束 end",
-    "时长(分钟) offline (min)", "原因 cause",
+    "时长(秒) offline (s)", "原因 cause",
 )  # fmt: skip
 
 
@@ -250,7 +265,7 @@ def outage_rows(results: Sequence[SchoolResult], tz: ZoneInfo) -> list[tuple[str
             device.location,
             _time(outage.start, tz),
             _time(outage.end, tz),
-            f"{outage.offline_s / 60:.1f}",
+            f"{outage.offline_s:.1f}",
             outage.cause,
         )
         for result in results
