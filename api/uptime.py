@@ -116,7 +116,8 @@ def read_availability(
 ) -> list[DeviceAvailability]:
     """Every device over the last `window_s` (blocking: reads the store)."""
     window = Span(now - window_s, now)
-    history = read_uptime_history(ctx.store.query, window, 3 * HEARTBEAT_S)
+    device_ids = [device.id for device in ctx.inventory]
+    history = read_uptime_history(ctx.store.query, window, 3 * HEARTBEAT_S, device_ids)
     return fleet_availability(ctx.inventory, statuses.get, history, window)
 
 

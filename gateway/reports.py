@@ -10,6 +10,7 @@ import argparse
 import sqlite3
 import sys
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -32,7 +33,7 @@ from storage.uptime import read_uptime_history
 
 
 def device_availability_pct(
-    db_path: Path, start_ts: float, end_ts: float, now: float | None = None
+    db_path: Path, device_ids: Sequence[str], start_ts: float, end_ts: float, now: float | None = None
 ) -> float | None:
     """Mean device availability in [start, min(end, now)), in percent, by the maths of
     `GET /api/v1/uptime`; None when nothing is known. The future is not time yet."""
@@ -42,7 +43,7 @@ def device_availability_pct(
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
         history = read_uptime_history(
-            lambda sql, params: conn.execute(sql, params).fetchall(), window, 3 * HEARTBEAT_S
+            lambda sql, params: conn.execute(sql, params).fetchall(), window, 3 * HEARTBEAT_S, device_ids
         )
     finally:
         conn.close()
@@ -90,7 +91,9 @@ def _write_report(
             config.campus.name or config.campus.id,
             bounds,
             repository.tickets(),
-            device_availability_pct(db_path, bounds.start_ts, bounds.end_ts),
+            device_availability_pct(
+                db_path, [device.id for device in config.devices], bounds.start_ts, bounds.end_ts
+            ),
         )
     finally:
         repository.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -10,30 +11,38 @@ from analytics.uptime import Span, Transition, UptimeHistory, merge_spans
 Query = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
 
 
-def read_uptime_history(query: Query, window: Span, beat_interval_s: float) -> UptimeHistory:
-    """Read through `query` (a store's reader, or a read-only connection's execute).
+def read_uptime_history(
+    query: Query, window: Span, beat_interval_s: float, device_ids: Sequence[str]
+) -> UptimeHistory:
+    """The history of `device_ids` over `window`, read through `query` (a store's reader, or a
+    read-only connection's execute).
 
     A run's last heartbeat may be up to `beat_interval_s` old while it is still running: the
     newest run counts as running through `window.end` when its last beat is that recent.
     """
-    transitions: dict[str, list[Transition]] = {}
-    # SQLite returns the other columns of the row holding MAX(ts): the state at the window's start.
-    before = query(
-        "SELECT device_id, online, MAX(ts), reason FROM status_changes WHERE ts <= ? GROUP BY device_id",
-        (window.start,),
-    )
-    inside = query(
-        "SELECT device_id, online, ts, reason FROM status_changes WHERE ts > ? AND ts < ? ORDER BY ts, id",
-        (window.start, window.end),
-    )
-    for device_id, online, ts, reason in [*before, *inside]:
-        transitions.setdefault(device_id, []).append(Transition(ts, bool(online), reason))
+    ids = json.dumps(list(device_ids))
+    # Both look each device up on its (device_id, ts) index: years of transitions are not scanned.
     rows = query(
-        "SELECT started_at, last_beat FROM gateway_runs WHERE last_beat >= ? AND started_at < ? "
-        "ORDER BY started_at",
-        (window.start, window.end),
+        "SELECT s.device_id, s.online, s.ts, s.reason FROM json_each(?) AS d JOIN status_changes AS s "
+        "ON s.id = (SELECT id FROM status_changes WHERE device_id = d.value AND ts <= ? "
+        "ORDER BY ts DESC, id DESC LIMIT 1) "
+        "UNION ALL "
+        "SELECT s.device_id, s.online, s.ts, s.reason FROM json_each(?) AS d JOIN status_changes AS s "
+        "ON s.device_id = d.value AND s.ts > ? AND s.ts < ? "
+        "ORDER BY 1, 3",
+        (ids, window.start, ids, window.start, window.end),
     )
-    runs = [Span(started_at, last_beat) for started_at, last_beat in rows]
+    transitions: dict[str, list[Transition]] = {}
+    for device_id, online, ts, reason in rows:
+        transitions.setdefault(device_id, []).append(Transition(ts, bool(online), reason))
+    runs = [
+        Span(started_at, last_beat)
+        for started_at, last_beat in query(
+            "SELECT started_at, last_beat FROM gateway_runs WHERE last_beat >= ? AND started_at < ? "
+            "ORDER BY started_at",
+            (window.start, window.end),
+        )
+    ]
     if runs and window.end - runs[-1].end <= beat_interval_s:
         runs[-1] = Span(runs[-1].start, window.end)
     return UptimeHistory(transitions, merge_spans(runs))

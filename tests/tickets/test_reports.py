@@ -88,7 +88,10 @@ def test_report_monthly_command_writes_html_and_csv(
 ) -> None:
     db_path = tmp_path / "gateway.db"
     config = tmp_path / "gateway.yaml"
-    config.write_text(f"campus: {{id: school-1, name: 实验中学}}\nstorage: {{sqlite_path: {db_path}}}\n")
+    config.write_text(
+        f"campus: {{id: school-1, name: 实验中学}}\nstorage: {{sqlite_path: {db_path}}}\n"
+        "inventory: [{id: efm-1, kind: electrical_fire}]\n"
+    )
     repository = SqliteTicketRepository(db_path)
     repository.create(replace(DRAFT, discovered_at=at(3)), "op", [])
     repository.close()

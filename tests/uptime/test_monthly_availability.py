@@ -17,6 +17,7 @@ from storage.sqlite import SqliteStore
 
 TZ = ZoneInfo("Asia/Shanghai")
 OCTOBER = month_bounds("2026-10", TZ)
+DEVICES = ["a", "b"]
 
 
 def day(number: int) -> float:
@@ -47,22 +48,25 @@ def db(tmp_path: Path) -> Path:
 
 def test_the_month_counts_known_time_only(db: Path) -> None:
     # Known: 31 days less the 1-day gap. a: 29 of 30 days online; b: 23 of 30 (off from the 25th).
-    assert device_availability_pct(db, OCTOBER.start_ts, OCTOBER.end_ts, now=day(40)) == pytest.approx(
-        100 * (29 / 30 + 23 / 30) / 2
-    )
+    assert device_availability_pct(
+        db, DEVICES, OCTOBER.start_ts, OCTOBER.end_ts, now=day(40)
+    ) == pytest.approx(100 * (29 / 30 + 23 / 30) / 2)
 
 
 def test_a_month_not_over_yet_ends_now(db: Path) -> None:
     """Was 100.00 for a month with outages: the present state ran on through future days."""
     # On the 15th: a 13 of 14 days, b 14 of 14.
-    assert device_availability_pct(db, OCTOBER.start_ts, OCTOBER.end_ts, now=day(15)) == pytest.approx(
-        100 * (13 / 14 + 1) / 2
-    )
+    assert device_availability_pct(
+        db, DEVICES, OCTOBER.start_ts, OCTOBER.end_ts, now=day(15)
+    ) == pytest.approx(100 * (13 / 14 + 1) / 2)
 
 
 def test_the_report_command_prints_it(db: Path, tmp_path: Path) -> None:
     config = tmp_path / "gateway.yaml"
-    config.write_text(f"campus: {{id: school-1, name: 实验中学}}\nstorage: {{sqlite_path: {db}}}\n")
+    config.write_text(
+        f"campus: {{id: school-1, name: 实验中学}}\nstorage: {{sqlite_path: {db}}}\n"
+        "inventory: [{id: a, kind: smoke}, {id: b, kind: smoke}]\n"
+    )
     parser = argparse.ArgumentParser(prog="campus-gateway")
     add_report_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["report", "monthly", "--month", "2026-10", "--format", "csv"])
