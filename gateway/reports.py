@@ -26,7 +26,7 @@ from analytics.tickets.reports import (
     responsibility_list_csv,
 )
 from analytics.tickets.service import OPEN_STATES
-from analytics.uptime import HEARTBEAT_S, Span, device_uptime, mean_availability
+from analytics.uptime import HEARTBEAT_S, RunningTime, Span, device_uptime, mean_availability
 from gateway.config import ConfigError, GatewayConfig, load_config
 from storage.tickets import SqliteTicketRepository
 from storage.uptime import read_uptime_history
@@ -47,7 +47,8 @@ def device_availability_pct(
         )
     finally:
         conn.close()
-    uptimes = [device_uptime(changes, history.running, window) for changes in history.transitions.values()]
+    watched = RunningTime(history.running, window)
+    uptimes = [device_uptime(changes, watched, window) for changes in history.transitions.values()]
     availability = mean_availability(uptimes)
     return None if availability is None else 100.0 * availability
 

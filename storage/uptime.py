@@ -34,7 +34,7 @@ def read_uptime_history(
     )
     transitions: dict[str, list[Transition]] = {}
     for device_id, online, ts, reason in rows:
-        transitions.setdefault(device_id, []).append(Transition(ts, bool(online), reason))
+        transitions.setdefault(device_id, []).append(Transition(ts, online == 1, reason))
     runs = [
         Span(started_at, last_beat)
         for started_at, last_beat in query(
