@@ -13,7 +13,6 @@ import asyncio
 import csv
 import html
 import io
-import json
 import random
 import sys
 import time
@@ -29,7 +28,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from analytics.uptime import WINDOWS_S
-from api.uptime import UptimeOut
+from api.uptime import CampusOut, OutageOut, UptimeOut
 from gateway.config import ConfigError
 
 FailureReason = Literal["refused", "timeout", "401", "bad JSON", "5xx", "HTTP error", "network error"]
@@ -79,11 +78,46 @@ def load_district(path: Path) -> DistrictConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class OutageRow:
+    device_id: str
+    kind: str
+    location: str
+    outage: OutageOut
+
+
+@dataclass(frozen=True, slots=True)
+class SchoolUptime:
+    """What the report needs of one answer; the answer itself (every device) is not kept, so
+    500 schools fit in a small poller."""
+
+    campus: CampusOut
+    outage_count: int
+    downtime_s: float
+    unknown_s: float  # the largest of its devices': the gateway's own gaps are in every device's
+    outages: list[OutageRow]
+
+    @classmethod
+    def of(cls, answer: UptimeOut) -> SchoolUptime:
+        devices = answer.devices
+        return cls(
+            campus=answer.campus,
+            outage_count=sum(device.outage_count for device in devices),
+            downtime_s=sum(device.offline_s for device in devices),
+            unknown_s=max((device.unknown_s for device in devices), default=0.0),
+            outages=[
+                OutageRow(device.device_id, device.kind, device.location, outage)
+                for device in devices
+                for outage in device.outages
+            ],
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class SchoolResult:
     """One gateway's answer, or why there is none."""
 
     entry: GatewayEntry
-    uptime: UptimeOut | None
+    uptime: SchoolUptime | None
     reason: FailureReason | None = None
     detail: str = ""
     attempts: int = 1
@@ -117,7 +151,7 @@ def _cause_text(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-async def _fetch(client: httpx.AsyncClient, entry: GatewayEntry, window: str) -> UptimeOut:
+async def _fetch(client: httpx.AsyncClient, entry: GatewayEntry, window: str) -> SchoolUptime:
     url = entry.url.rstrip("/") + "/api/v1/uptime"
     try:
         response = await client.get(
@@ -137,8 +171,8 @@ async def _fetch(client: httpx.AsyncClient, entry: GatewayEntry, window: str) ->
     if response.status_code != 200:
         raise _PollFailure("HTTP error", f"HTTP {response.status_code}: {response.text[:200]}", retry=False)
     try:
-        return UptimeOut.model_validate(json.loads(response.content))
-    except (ValueError, ValidationError) as exc:
+        return SchoolUptime.of(UptimeOut.model_validate_json(response.content))
+    except ValidationError as exc:
         raise _PollFailure("bad JSON", str(exc).splitlines()[0][:200], retry=False) from None
 
 
@@ -231,10 +265,6 @@ def summary_rows(results: Sequence[SchoolResult]) -> list[tuple[str, ...]]:
             reason = f"{result.reason}: {result.detail}" if result.detail else str(result.reason)
             rows.append((school, "无应答 unreachable", reason, *[""] * 9, result.entry.url))
             continue
-        outages = [outage for device in up.devices for outage in device.outages]
-        downtime_h = sum(device.offline_s for device in up.devices) / 3600
-        # The gateway's own gaps are every device's unknown time: the largest shows them.
-        unknown_h = max((device.unknown_s for device in up.devices), default=0.0) / 3600
         overdue = "" if up.campus.overdue_major_hazards is None else str(up.campus.overdue_major_hazards)
         rows.append(
             (
@@ -246,9 +276,9 @@ def summary_rows(results: Sequence[SchoolResult]) -> list[tuple[str, ...]]:
                 _pct(up.campus.online_rate),
                 _pct(up.campus.networked_rate),
                 _pct(up.campus.mean_availability),
-                str(len(outages)),
-                f"{downtime_h:.2f}",
-                f"{unknown_h:.2f}",
+                str(up.outage_count),
+                f"{up.downtime_s / 3600:.2f}",
+                f"{up.unknown_s / 3600:.2f}",
                 overdue,
                 result.entry.url,
             )
@@ -260,18 +290,17 @@ def outage_rows(results: Sequence[SchoolResult], tz: ZoneInfo) -> list[tuple[str
     return [
         (
             result.entry.school,
-            device.device_id,
-            device.kind,
-            device.location,
-            _time(outage.start, tz),
-            _time(outage.end, tz),
-            f"{outage.offline_s:.1f}",
-            outage.cause,
+            row.device_id,
+            row.kind,
+            row.location,
+            _time(row.outage.start, tz),
+            _time(row.outage.end, tz),
+            f"{row.outage.offline_s:.1f}",
+            row.outage.cause,
         )
         for result in results
         if result.uptime is not None
-        for device in result.uptime.devices
-        for outage in device.outages
+        for row in result.uptime.outages
     ]
 
 
