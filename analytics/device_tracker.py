@@ -24,10 +24,9 @@ class DeviceStatus:
 
 @dataclass(frozen=True, slots=True)
 class DeviceStatusChanged:
-    """Published on the bus when a device goes online or offline; `cause` says why."""
+    """Published on the bus when a device goes online or offline."""
 
     status: DeviceStatus
-    cause: str = ""
 
 
 def transition_cause(record: Record) -> str:

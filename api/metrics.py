@@ -119,25 +119,35 @@ class GatewayCollector(Collector):
         yield from _counters(scrape.counters, campus)
 
 
+# Per campus and per kind: name suffix, help, value, whether it is over the availability window.
+_GROUP_FAMILIES: tuple[tuple[str, str, Callable[[GroupAvailability], float | None], bool], ...] = (
+    ("online_ratio", "online now over registered devices (在线率)", lambda g: g.online_rate, False),
+    (
+        "networked_ratio",
+        "devices heard from in the window over registered devices (联网率)",
+        lambda g: g.networked_rate,
+        True,
+    ),
+    (
+        "mean_availability_ratio",
+        "mean device availability in the window",
+        lambda g: g.mean_availability,
+        True,
+    ),
+)
+
+
 def _group_metrics(
     scope: str, labels: list[str], groups: Mapping[tuple[str, ...], GroupAvailability]
 ) -> Iterator[Metric]:
-    families = {
-        "online_ratio": "online now over registered devices (在线率)",
-        "networked_ratio": "devices heard from in the window over registered devices (联网率)",
-        "mean_availability_ratio": "mean device availability in the window",
-    }
-    for suffix, doc in families.items():
-        extra = [] if suffix == "online_ratio" else ["window"]
-        family = GaugeMetricFamily(f"campus_gateway_{scope}_{suffix}", doc, labels=labels + extra)
+    for suffix, doc, value_of, windowed in _GROUP_FAMILIES:
+        window = [AVAILABILITY_WINDOW] if windowed else []
+        family = GaugeMetricFamily(
+            f"campus_gateway_{scope}_{suffix}", doc, labels=labels + (["window"] if windowed else [])
+        )
         for key, group in groups.items():
-            value = {
-                "online_ratio": group.online_rate,
-                "networked_ratio": group.networked_rate,
-                "mean_availability_ratio": group.mean_availability,
-            }[suffix]
-            if value is not None:
-                family.add_metric([*key, *([AVAILABILITY_WINDOW] if extra else [])], value)
+            if (value := value_of(group)) is not None:
+                family.add_metric([*key, *window], value)
         yield family
 
 

@@ -245,4 +245,4 @@ class Pipeline:
         status = self.tracker.get(device_id)
         if status is not None and status.online is not None and status.state_changed_at is not None:
             self.store.add_status_change(device_id, status.online, status.state_changed_at, cause)
-            self.bus.publish(DeviceStatusChanged(status, cause))
+            self.bus.publish(DeviceStatusChanged(status))
