@@ -93,7 +93,8 @@ class SchoolUptime:
     campus: CampusOut
     outage_count: int
     downtime_s: float
-    unknown_s: float  # the largest of its devices': the gateway's own gaps are in every device's
+    # The least of its known devices': the gateway's own gaps are in every device's unknown time.
+    unknown_s: float | None
     outages: list[OutageRow]
 
     @classmethod
@@ -103,7 +104,7 @@ class SchoolUptime:
             campus=answer.campus,
             outage_count=sum(device.outage_count for device in devices),
             downtime_s=sum(device.offline_s for device in devices),
-            unknown_s=max((device.unknown_s for device in devices), default=0.0),
+            unknown_s=min((d.unknown_s for d in devices if d.availability is not None), default=None),
             outages=[
                 OutageRow(device.device_id, device.kind, device.location, outage)
                 for device in devices
@@ -278,7 +279,7 @@ def summary_rows(results: Sequence[SchoolResult]) -> list[tuple[str, ...]]:
                 _pct(up.campus.mean_availability),
                 str(up.outage_count),
                 f"{up.downtime_s / 3600:.2f}",
-                f"{up.unknown_s / 3600:.2f}",
+                "" if up.unknown_s is None else f"{up.unknown_s / 3600:.2f}",
                 overdue,
                 result.entry.url,
             )

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from analytics.device_tracker import DeviceStatus
 from analytics.devices import DeviceSpec
 from analytics.records import DeviceKind
 from simulators.fleet import Fleet
+from storage.sqlite import SqliteStore
 from tests.conftest import Broker
 from tests.harness import gateway_config, running_gateway
 
@@ -60,3 +62,22 @@ async def test_uptime_for_each_role_and_window_with_a_camera_fault_as_an_outage(
         assert wrong.status_code == 422
         assert wrong.json()["detail"] == "window: expected one of 24h, 7d, 30d, got '1y'"
         assert (await gw.http.get("/api/v1/uptime")).status_code == 401
+
+
+async def test_a_restart_takes_online_state_from_the_last_transition(
+    mosquitto: Broker, tmp_path: Path
+) -> None:
+    """After a kill -9 the device state (flushed once a second) can be older than the transition
+    that committed with its cause; the restarted tracker must agree with the intervals."""
+    db = tmp_path / "gw.db"
+    store = SqliteStore(db)
+    store.open()
+    went_offline = time.time() - 30
+    store.save_device_states([DeviceStatus("smoke-1", "smoke", True, went_offline - 60, went_offline - 60)])
+    store.add_status_change("smoke-1", False, went_offline, "status")
+    store.close()
+    async with running_gateway(gateway_config(mosquitto, db, DEVICES)) as gw:
+        assert gw.is_online("smoke-1") is False
+        body = await gw.get("/api/v1/uptime", role="bureau")
+        smoke = next(device for device in body["devices"] if device["device_id"] == "smoke-1")
+        assert smoke["online_now"] is False and smoke["outages"][0]["start"] == went_offline
