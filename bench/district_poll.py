@@ -5,8 +5,8 @@ some of them dropped off) answer for themselves; their `GET /api/v1/uptime?windo
 recorded, and a small replay server (a separate process) stands in for the other 498 schools:
 it answers each with one of the recorded bodies after 20-300 ms, except for a share of schools
 that fail the ways real ones do (5xx, 401, bad JSON, never answering); 10 more addresses have
-nothing listening (refused). The poll runs as the real command in its own process: its wall time
-and its peak RSS (wait4) are the figures.
+nothing listening (refused). The poll runs as the real command in its own process: its wall time,
+CPU time and peak RSS (wait4) are the figures (on a shared machine, wall time is mostly waiting).
 
 Usage: python bench/district_poll.py [--schools 500] [--concurrency 50]
 """
@@ -221,7 +221,8 @@ def main() -> None:
                 "timeout 3 s, 1 retry"
             )
             print(
-                f"district poll: {elapsed_s:.1f} s wall, peak RSS {usage.ru_maxrss / 1024:.0f} MB, "
+                f"district poll: {elapsed_s:.1f} s wall, {usage.ru_utime + usage.ru_stime:.1f} s CPU, "
+                f"peak RSS {usage.ru_maxrss / 1024:.0f} MB, "
                 f"exit {poll.returncode}; {dict(sorted(reasons.items()))}"
             )
         finally:
