@@ -5,7 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from analytics.devices import DeviceSpec
-from analytics.records import DeviceState, Reading, Record, StatusChange
+from analytics.records import DeviceEvent, DeviceState, Reading, Record, StatusChange
+
+# A camera that reports a fault (no frames, frozen, covered, defocused) gives no usable video:
+# for uptime it is down until it reports camera_ok or anything else that needs frames.
+CAMERA_FAULT = "camera_fault"
 
 
 @dataclass
@@ -23,6 +27,15 @@ class DeviceStatusChanged:
     """Published on the bus when a device goes online or offline."""
 
     status: DeviceStatus
+
+
+def transition_cause(record: Record) -> str:
+    """Why `record` changed its device's online state, as stored with the transition."""
+    if type(record) is StatusChange:
+        return record.reason or "status"
+    if type(record) is DeviceEvent and record.name == CAMERA_FAULT:
+        return f"{CAMERA_FAULT}:{record.attrs.get('reason', '')}"
+    return "data"
 
 
 class DeviceTracker:
@@ -46,7 +59,10 @@ class DeviceTracker:
             status.last_seen = record.ts
         if type(record) is Reading:
             status.last_values[record.metric] = record.value
-        online = not (type(record) is StatusChange and record.state is DeviceState.OFFLINE)
+        online = not (
+            (type(record) is StatusChange and record.state is DeviceState.OFFLINE)
+            or (type(record) is DeviceEvent and record.name == CAMERA_FAULT)
+        )
         if status.online is online:
             return False
         status.online = online

@@ -17,7 +17,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, WebSocket, WebSocketDisconnect
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse, PlainTextResponse
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from analytics.alerts import Alert, AlertNotFound, AlertState, Severity
@@ -28,7 +28,7 @@ from api.bounds import MAX_TS, NAME_CHARS, TITLE_CHARS, RowIdPath
 from api.context import ApiContext
 from api.hardening import harden
 from api.jsonsafe import dumps, json_safe
-from api.metrics import prometheus_text
+from api.metrics import metrics_router
 from api.schemas import (
     ERROR_RESPONSES,
     AlertOut,
@@ -41,6 +41,7 @@ from api.schemas import (
 )
 from api.stream import origin_allowed
 from api.tickets import tickets_router
+from api.uptime import uptime_router
 from storage.sqlite import SqliteStore
 
 T = TypeVar("T")
@@ -420,13 +421,10 @@ def create_app(ctx: ApiContext) -> FastAPI:
                 await asyncio.gather(*tasks)
 
     app.include_router(api)
-
+    app.include_router(uptime_router(ctx))
+    app.include_router(metrics_router(ctx))
     if ctx.tickets is not None:
         app.include_router(tickets_router(ctx.tickets))
-
-    @app.get("/metrics", summary="Prometheus exposition", responses=ok_as("text/plain"))
-    async def metrics(_: AnyRole) -> PlainTextResponse:
-        return PlainTextResponse(prometheus_text(ctx))
 
     if ctx.snapshot_dir is not None:
         snapshot_dir = ctx.snapshot_dir

@@ -11,13 +11,13 @@ import pickle
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from analytics.alerts import AlertChanged, AlertService
 from analytics.bus import MessageBus
-from analytics.device_tracker import DeviceStatusChanged, DeviceTracker
+from analytics.device_tracker import DeviceStatus, DeviceStatusChanged, DeviceTracker
 from analytics.devices import Inventory
 from analytics.incidents import IncidentChanged, IncidentTracker
 from analytics.ingest import IngestValidator
@@ -36,6 +36,7 @@ from gateway.notify.notifier import Notifier
 from gateway.pipeline import Pipeline
 from storage.sqlite import SqliteStore
 from storage.tickets import SqliteTicketRepository
+from storage.uptime import last_transitions
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +95,15 @@ def bootstrap(
     saved = {row.device_id: row for row in store.device_states()}
     offline_rule = next((rule for rule in engine.rules if isinstance(rule, DeviceOfflineRule)), None)
     now = time.time()
+    # The uptime intervals are the truth about online state: after a kill -9 the device state
+    # (flushed once a second) may be older than the last transition, which committed with its cause.
+    last = last_transitions(store.query, [device.id for device in inventory], now)
     for device in inventory:
         status = saved.get(device.id)
+        change = last.get(device.id)
+        if change is not None and (status is None or (status.state_changed_at or 0.0) < change.ts):
+            status = replace(status or DeviceStatus(device.id, device.kind.value), online=change.online)
+            status.state_changed_at = change.ts
         if status is not None:
             tracker.restore(status)
         if offline_rule is not None:

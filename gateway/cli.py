@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from gateway.config import ConfigError, hash_token, load_config
+from gateway.district import add_district_commands
 from gateway.firelane import add_firelane_commands
 from gateway.reports import add_report_commands
 
@@ -124,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_report_commands(commands)
     add_firelane_commands(commands)
+    add_district_commands(commands)
     return parser
 
 

@@ -18,15 +18,16 @@ from itertools import groupby
 
 from analytics.alerts import Alert, AlertService, AlertSignal
 from analytics.bus import MessageBus
-from analytics.device_tracker import DeviceStatusChanged, DeviceTracker
+from analytics.device_tracker import DeviceStatusChanged, DeviceTracker, transition_cause
 from analytics.devices import Inventory
 from analytics.errors import PayloadError
 from analytics.ingest import Duplicate, Envelope, IngestValidator
 from analytics.modes import ModeBook
-from analytics.records import DeviceEvent, DeviceState, Reading, Record, StatusChange
+from analytics.records import DeviceEvent, Reading, Record
 from analytics.rules.catalogue import rule_entry
 from analytics.rules.engine import RuleEngine
 from analytics.sessions import Lane
+from analytics.uptime import HEARTBEAT_S
 from drivers.mqtt.client import InboundMessage
 from drivers.mqtt.codec import ProtocolV1Decoder
 from gateway.counters import Counters, LogLimiter
@@ -65,6 +66,8 @@ class Pipeline:
         self.modes = modes
         self._clock = clock
         self._log_limiter = LogLimiter()
+        self.run_started_at = clock()
+        self._last_beat = float("-inf")
 
     def handle_mqtt_batch(self, batch: list[InboundMessage], urgent: bool = False) -> Future[None]:
         """Process a batch of MQTT messages; the future completes once all it caused is committed."""
@@ -140,11 +143,8 @@ class Pipeline:
                     record.device_id, record.kind.value, record.name, record.ts, record.attrs
                 )
                 self.counters.inc("events", record.name)
-            elif isinstance(record, StatusChange):
-                online = record.state is DeviceState.ONLINE
-                self.store.add_status_change(record.device_id, online, record.ts, record.reason)
             if observe(record):
-                self._status_changed(record.device_id)
+                self._status_changed(record.device_id, transition_cause(record))
             try:
                 signals.extend(evaluate(record, device))
             except Exception:
@@ -201,11 +201,14 @@ class Pipeline:
                     and signal.raised
                     and self.tracker.mark_offline(signal.subject, now)
                 ):
-                    self._status_changed(signal.subject)
+                    self._status_changed(signal.subject, "silence")
                 self._apply(signal)
             dirty = self.tracker.take_dirty()
             if dirty:
                 self.store.save_device_states(dirty)
+            if now - self._last_beat >= HEARTBEAT_S:
+                self._last_beat = now
+                self.store.beat(self.run_started_at, now)
 
     def _apply(self, signal: AlertSignal) -> Alert | None:
         try:
@@ -236,7 +239,10 @@ class Pipeline:
             self.counters.inc("alerts_raised", changed.rule)
         return changed
 
-    def _status_changed(self, device_id: str) -> None:
+    def _status_changed(self, device_id: str, cause: str) -> None:
+        """The one place a transition is known: stored as a `status_changes` row (the uptime
+        intervals) in the same commit as what caused it, then published."""
         status = self.tracker.get(device_id)
-        if status is not None:
+        if status is not None and status.online is not None and status.state_changed_at is not None:
+            self.store.add_status_change(device_id, status.online, status.state_changed_at, cause)
             self.bus.publish(DeviceStatusChanged(status))

@@ -10,6 +10,7 @@ import argparse
 import sqlite3
 import sys
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -17,7 +18,6 @@ from zoneinfo import ZoneInfo
 from analytics.tickets import PeopleDirectory
 from analytics.tickets.reports import (
     ReportError,
-    fleet_availability_pct,
     hazard_list_csv,
     month_bounds,
     monthly_report,
@@ -26,20 +26,31 @@ from analytics.tickets.reports import (
     responsibility_list_csv,
 )
 from analytics.tickets.service import OPEN_STATES
+from analytics.uptime import HEARTBEAT_S, RunningTime, Span, device_uptime, mean_availability
 from gateway.config import ConfigError, GatewayConfig, load_config
 from storage.tickets import SqliteTicketRepository
+from storage.uptime import read_uptime_history
 
 
-def device_availability_pct(db_path: Path, start_ts: float, end_ts: float) -> float | None:
-    """Fleet availability in [start, end) from the store's status changes; None when nothing is known."""
+def device_availability_pct(
+    db_path: Path, device_ids: Sequence[str], start_ts: float, end_ts: float, now: float | None = None
+) -> float | None:
+    """Mean device availability in [start, min(end, now)), in percent, by the maths of
+    `GET /api/v1/uptime`; None when nothing is known. The future is not time yet."""
+    window = Span(start_ts, min(end_ts, time.time() if now is None else now))
+    if window.seconds <= 0:
+        return None
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
-        rows = conn.execute(
-            "SELECT device_id, online, ts FROM status_changes WHERE ts < ? ORDER BY device_id, ts", (end_ts,)
-        ).fetchall()
+        history = read_uptime_history(
+            lambda sql, params: conn.execute(sql, params).fetchall(), window, 3 * HEARTBEAT_S, device_ids
+        )
     finally:
         conn.close()
-    return fleet_availability_pct(((d, bool(online), ts) for d, online, ts in rows), start_ts, end_ts)
+    watched = RunningTime(history.running, window)
+    uptimes = [device_uptime(changes, watched, window) for changes in history.transitions.values()]
+    availability = mean_availability(uptimes)
+    return None if availability is None else 100.0 * availability
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -81,7 +92,9 @@ def _write_report(
             config.campus.name or config.campus.id,
             bounds,
             repository.tickets(),
-            device_availability_pct(db_path, bounds.start_ts, bounds.end_ts),
+            device_availability_pct(
+                db_path, [device.id for device in config.devices], bounds.start_ts, bounds.end_ts
+            ),
         )
     finally:
         repository.close()

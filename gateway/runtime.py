@@ -193,7 +193,7 @@ class Gateway:
             campus_name=config.campus.name or config.campus.id,
             photo_max_bytes=config.tickets.photo_max_bytes,
             availability_pct=lambda start, end: device_availability_pct(
-                config.storage.sqlite_path, start, end
+                config.storage.sqlite_path, [device.id for device in config.devices], start, end
             ),
             desk=lambda call: core.ticket_desk.submit(call).result(),
         )

@@ -50,6 +50,14 @@ class InsertStatusChange(Indivisible):
 
 
 @dataclass(frozen=True, slots=True)
+class BeatGateway(Indivisible):
+    """The gateway run that started at `started_at` was still running at `ts` (its heartbeat)."""
+
+    started_at: float
+    ts: float
+
+
+@dataclass(frozen=True, slots=True)
 class InsertDeadLetter(Indivisible):
     received_at: float
     source: str

@@ -132,6 +132,11 @@ MIGRATIONS: list[str] = [
     );
     INSERT INTO reading_chunks VALUES ('readings', 0, NULL, NULL, NULL);
     """,
+    # The gateway's own running intervals (one row per run, its last heartbeat moving on), so the
+    # time it was down is unknown to the uptime maths rather than online or offline.
+    """
+    CREATE TABLE gateway_runs (started_at REAL PRIMARY KEY, last_beat REAL NOT NULL) WITHOUT ROWID;
+    """,
 ]
 
 

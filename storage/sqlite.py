@@ -36,6 +36,7 @@ from storage.deadband import Deadband, DeadbandFilter
 from storage.history import DiskUsage, HistoryMaintainer, RetentionPolicy
 from storage.operations import (
     AppendAudit,
+    BeatGateway,
     EnqueueNotification,
     InsertDeadLetter,
     InsertEvent,
@@ -237,6 +238,10 @@ class SqliteStore:
 
     def add_status_change(self, device_id: str, online: bool, ts: float, reason: str) -> None:
         self.write(InsertStatusChange(device_id, online, ts, reason))
+
+    def beat(self, started_at: float, ts: float) -> None:
+        """The gateway's heartbeat: the run that began at `started_at` is alive at `ts`."""
+        self.write(BeatGateway(started_at, ts))
 
     def add_dead_letter(
         self, received_at: float, source: str, device_id: str, reason: str, detail: str, payload: bytes
@@ -596,6 +601,14 @@ def _insert_status_change(conn: sqlite3.Connection, op: InsertStatusChange) -> N
     )
 
 
+def _beat_gateway(conn: sqlite3.Connection, op: BeatGateway) -> None:
+    conn.execute(
+        "INSERT INTO gateway_runs (started_at, last_beat) VALUES (?, ?) "
+        "ON CONFLICT (started_at) DO UPDATE SET last_beat = MAX(last_beat, excluded.last_beat)",
+        (op.started_at, op.ts),
+    )
+
+
 def _insert_dead_letter(conn: sqlite3.Connection, op: InsertDeadLetter) -> None:
     conn.execute(
         "INSERT INTO dead_letters (received_at, source, device_id, reason, detail, payload) "
@@ -689,6 +702,7 @@ _HANDLERS: dict[type, Any] = {
     InsertReadings: _insert_readings_op,
     InsertEvent: _insert_event,
     InsertStatusChange: _insert_status_change,
+    BeatGateway: _beat_gateway,
     InsertDeadLetter: _insert_dead_letter,
     SaveDeviceStates: _save_device_states,
     SaveSeqWindows: _save_seq_windows,

@@ -249,28 +249,3 @@ def monthly_report_html(report: MonthlyReport) -> str:
         f"<h2>新增隐患（按类别、等级） Opened by category and level</h2>"
         f"<table><tr><th></th>{head}</tr>{body}</table></body></html>\n"
     )
-
-
-StatusChangeRow = tuple[str, bool, float]  # device_id, online, ts
-
-
-def fleet_availability_pct(
-    changes: Iterable[StatusChangeRow], start_ts: float, end_ts: float
-) -> float | None:
-    """Online time over known time, in percent, across devices in [start, end).
-
-    A device's state before its first known change is unknown and counts neither way; None
-    when no device state is known in the window.
-    """
-    by_device: dict[str, list[tuple[float, bool]]] = {}
-    for device_id, online, ts in changes:
-        by_device.setdefault(device_id, []).append((ts, online))
-    online_s = known_s = 0.0
-    for timeline in by_device.values():
-        timeline.sort()
-        for index, (ts, online) in enumerate(timeline):
-            until = timeline[index + 1][0] if index + 1 < len(timeline) else end_ts
-            span_s = max(0.0, min(until, end_ts) - max(ts, start_ts))
-            known_s += span_s
-            online_s += span_s if online else 0.0
-    return None if known_s == 0 else 100.0 * online_s / known_s

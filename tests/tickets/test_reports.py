@@ -16,7 +16,6 @@ import pytest
 from analytics.tickets import HazardCategory, HazardLevel, PeopleDirectory, Ticket, TicketState
 from analytics.tickets.reports import (
     ReportError,
-    fleet_availability_pct,
     hazard_list_csv,
     month_bounds,
     monthly_report,
@@ -69,17 +68,6 @@ def test_monthly_counts() -> None:
     assert sum(report.opened_by_category_level.values()) == 3
 
 
-def test_availability_counts_only_known_time() -> None:
-    start, end = 0.0, 100.0
-    changes = [
-        ("a", True, -50.0),  # online from before the window ...
-        ("a", False, 50.0),  # ... offline for the second half
-        ("b", True, 80.0),  # unknown until 80, then online
-    ]
-    assert fleet_availability_pct(changes, start, end) == pytest.approx(100 * (50 + 20) / (100 + 20))
-    assert fleet_availability_pct([], start, end) is None
-
-
 def test_the_hazard_list_escapes_commas_quotes_and_newlines() -> None:
     tricky = ticket(1, measures='断电, 更换"漏保"\n复测', responsible_id="wang")
     content = hazard_list_csv([tricky], lambda _: [3, 4], PeopleDirectory(PEOPLE), at(1), TZ)
@@ -101,7 +89,10 @@ def test_report_monthly_command_writes_html_and_csv(
 ) -> None:
     db_path = tmp_path / "gateway.db"
     config = tmp_path / "gateway.yaml"
-    config.write_text(f"campus: {{id: school-1, name: 实验中学}}\nstorage: {{sqlite_path: {db_path}}}\n")
+    config.write_text(
+        f"campus: {{id: school-1, name: 实验中学}}\nstorage: {{sqlite_path: {db_path}}}\n"
+        "inventory: [{id: efm-1, kind: electrical_fire}]\n"
+    )
     repository = SqliteTicketRepository(db_path)
     repository.create(replace(DRAFT, discovered_at=at(3)), "op", [])
     repository.close()
@@ -110,6 +101,7 @@ def test_report_monthly_command_writes_html_and_csv(
             "INSERT INTO status_changes (device_id, online, ts, reason) VALUES ('efm-1', 1, ?, '')",
             (at(1, 0),),
         )
+        conn.execute("INSERT INTO gateway_runs VALUES (?, ?)", (at(1, 0), at(31, 23)))
     conn.close()
     out = tmp_path / "out"
     assert (

@@ -1,0 +1,238 @@
+"""Availability from online/offline intervals (SPEC section 8): pure, clock-free maths.
+
+A device's state is piecewise constant between its transitions (the `status_changes` rows the
+gateway writes whenever a device goes online or offline). Time counts only while the gateway was
+running (its heartbeat rows) and once the device's state is known; everything else in the window
+is unknown and counts neither way: availability = online / (window - unknown).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from statistics import fmean
+from typing import NamedTuple
+
+from analytics.device_tracker import DeviceStatus
+from analytics.devices import DeviceSpec
+
+# How often the gateway writes its heartbeat row: a kill -9 or a power cut leaves at most this
+# much of its downtime counted as running.
+HEARTBEAT_S = 5.0
+# The windows the API and the district poller ask about (SPEC 8), in seconds.
+WINDOWS_S: Mapping[str, float] = {"24h": 86400.0, "7d": 7 * 86400.0, "30d": 30 * 86400.0}
+
+
+class Transition(NamedTuple):
+    """A device went online or offline at `ts`; `cause` says why (a status, silence, a failed poll).
+
+    A named tuple, not a dataclass: a 30-day query builds one per stored row, 80,000 and more.
+    """
+
+    ts: float
+    online: bool
+    cause: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A half-open time interval [start, end)."""
+
+    start: float
+    end: float
+
+    @property
+    def seconds(self) -> float:
+        return max(0.0, self.end - self.start)
+
+
+class Outage(NamedTuple):
+    """One offline period overlapping the window; `end` is None while it lasts. `offline_s` is the
+    known offline time inside the window (a gateway gap inside the outage is not in it)."""
+
+    start: float
+    end: float | None
+    cause: str
+    offline_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceUptime:
+    online_s: float
+    offline_s: float
+    unknown_s: float
+    outages: tuple[Outage, ...]
+
+    @property
+    def availability(self) -> float | None:
+        """online / (window - unknown), 0..1; None when nothing in the window is known."""
+        known_s = self.online_s + self.offline_s
+        return None if known_s <= 0 else self.online_s / known_s
+
+
+@dataclass(frozen=True, slots=True)
+class UptimeHistory:
+    """Per device, its transitions from the last one at or before the window's start to its end;
+    and when the gateway ran (merged spans)."""
+
+    transitions: Mapping[str, Sequence[Transition]]
+    running: Sequence[Span]
+
+
+def merge_spans(spans: Iterable[Span]) -> list[Span]:
+    """Sorted, non-overlapping spans covering the same time (overlapping runs are one run)."""
+    merged: list[Span] = []
+    for span in sorted(spans, key=lambda s: s.start):
+        if span.end <= span.start:
+            continue
+        if merged and span.start <= merged[-1].end:
+            if span.end > merged[-1].end:
+                merged[-1] = Span(merged[-1].start, span.end)
+        else:
+            merged.append(span)
+    return merged
+
+
+class RunningTime:
+    """When the gateway ran within a window; how much of [a, b) that is, in O(log runs)."""
+
+    def __init__(self, running: Iterable[Span], window: Span) -> None:
+        spans = merge_spans(Span(max(r.start, window.start), min(r.end, window.end)) for r in running)
+        self._starts = [span.start for span in spans]
+        self._ends = [span.end for span in spans]
+        self._before = [0.0]  # running seconds before each span
+        for span in spans:
+            self._before.append(self._before[-1] + span.seconds)
+
+    def _until(self, ts: float) -> float:
+        index = bisect_right(self._starts, ts)
+        if index == 0:
+            return 0.0
+        return self._before[index - 1] + min(ts, self._ends[index - 1]) - self._starts[index - 1]
+
+    def seconds(self, start: float, end: float) -> float:
+        return self._until(end) - self._until(start) if end > start else 0.0
+
+
+def device_uptime(
+    transitions: Sequence[Transition], running: RunningTime | Iterable[Span], window: Span
+) -> DeviceUptime:
+    """One device's online, offline and unknown seconds and its outages within `window`.
+
+    Args:
+        transitions: the device's transitions in time order, including the last one before the
+            window (it gives the state at the window's start).
+        running: when the gateway was running (overlapping runs count once); a `RunningTime`
+            of the same window when many devices are folded.
+        window: the period asked about; its end should not lie in the future.
+    """
+    watched = running if isinstance(running, RunningTime) else RunningTime(running, window)
+    if not transitions:
+        return DeviceUptime(0.0, 0.0, window.seconds, ())
+    seconds, start, end = watched.seconds, window.start, window.end
+    # Known time is what the gateway watched from the first transition on; only the offline
+    # segments are walked (a device is mostly online): online is the rest of the known time.
+    known_s = seconds(max(transitions[0].ts, start), end)
+    offline_s = 0.0
+    outages: list[Outage] = []
+    outage_start: Transition | None = None
+    outage_s = 0.0
+    last = len(transitions) - 1
+    for index, change in enumerate(transitions):
+        if change.online:
+            if outage_start is not None:
+                if change.ts > start:
+                    outages.append(Outage(outage_start.ts, change.ts, outage_start.cause, outage_s))
+                outage_start = None
+            continue
+        until = transitions[index + 1].ts if index < last else end
+        segment_s = seconds(change.ts if change.ts > start else start, until if until < end else end)
+        offline_s += segment_s
+        if outage_start is None:
+            outage_start, outage_s = change, 0.0
+        outage_s += segment_s
+    if outage_start is not None:
+        outages.append(Outage(outage_start.ts, None, outage_start.cause, outage_s))
+    online_s = max(0.0, known_s - offline_s)
+    unknown_s = max(0.0, window.seconds - known_s)
+    return DeviceUptime(online_s, offline_s, unknown_s, tuple(o for o in outages if o.start < end))
+
+
+def mean_availability(uptimes: Iterable[DeviceUptime]) -> float | None:
+    """The mean of the devices' availabilities (devices with nothing known are left out)."""
+    known = [a for u in uptimes if (a := u.availability) is not None]
+    return fmean(known) if known else None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceAvailability:
+    """One registered device over a window, with what the tracker knows of it now."""
+
+    device_id: str
+    kind: str
+    location: str
+    online_now: bool
+    last_seen: float | None
+    reported: bool  # heard from at least once in the window
+    uptime: DeviceUptime
+
+
+@dataclass(frozen=True, slots=True)
+class GroupAvailability:
+    """在线率 (online now / registered), 联网率 (reported in the window / registered), mean availability."""
+
+    registered: int
+    online_now: int
+    reported: int
+    mean_availability: float | None
+
+    @property
+    def online_rate(self) -> float | None:
+        return self.online_now / self.registered if self.registered else None
+
+    @property
+    def networked_rate(self) -> float | None:
+        return self.reported / self.registered if self.registered else None
+
+
+def summarize(devices: Sequence[DeviceAvailability]) -> GroupAvailability:
+    return GroupAvailability(
+        registered=len(devices),
+        online_now=sum(d.online_now for d in devices),
+        reported=sum(d.reported for d in devices),
+        mean_availability=mean_availability(d.uptime for d in devices),
+    )
+
+
+def by_kind(devices: Sequence[DeviceAvailability]) -> dict[str, GroupAvailability]:
+    kinds: dict[str, list[DeviceAvailability]] = {}
+    for device in devices:
+        kinds.setdefault(device.kind, []).append(device)
+    return {kind: summarize(group) for kind, group in sorted(kinds.items())}
+
+
+def fleet_availability(
+    devices: Iterable[DeviceSpec],
+    status_of: Callable[[str], DeviceStatus | None],
+    history: UptimeHistory,
+    window: Span,
+) -> list[DeviceAvailability]:
+    """Every registered device over `window`, joined with its location and live state."""
+    result = []
+    watched = RunningTime(history.running, window)
+    for device in devices:
+        status = status_of(device.id)
+        last_seen = status.last_seen if status else None
+        result.append(
+            DeviceAvailability(
+                device_id=device.id,
+                kind=device.kind.value,
+                location=device.location,
+                online_now=bool(status and status.online),
+                last_seen=last_seen,
+                reported=last_seen is not None and last_seen >= window.start,
+                uptime=device_uptime(history.transitions.get(device.id, ()), watched, window),
+            )
+        )
+    return result

@@ -1,0 +1,172 @@
+"""`GET /api/v1/uptime`: the bureau's view of one gateway's devices (SPEC section 8)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Response
+from pydantic import BaseModel
+
+from analytics.device_tracker import DeviceStatus
+from analytics.tickets.model import HazardLevel, TicketState
+from analytics.tickets.overdue import is_overdue
+from analytics.uptime import (
+    HEARTBEAT_S,
+    WINDOWS_S,
+    DeviceAvailability,
+    GroupAvailability,
+    Span,
+    by_kind,
+    fleet_availability,
+    summarize,
+)
+from api.auth import AnyRole
+from api.context import ApiContext
+from storage.uptime import read_uptime_history
+
+# A flaky device can drop off thousands of times a month: its latest outages are listed, all counted.
+OUTAGES_LISTED = 100
+
+
+class OutageOut(BaseModel):
+    start: float
+    end: float | None
+    cause: str
+    offline_s: float
+
+
+class DeviceUptimeOut(BaseModel):
+    device_id: str
+    kind: str
+    location: str
+    online_now: bool
+    last_seen: float | None
+    reported_in_window: bool
+    availability: float | None  # 0..1 of the known time; None when nothing is known
+    online_s: float
+    offline_s: float
+    unknown_s: float
+    outage_count: int
+    outages: list[OutageOut]  # the latest OUTAGES_LISTED of them
+
+
+def device_json(device: DeviceAvailability) -> dict[str, Any]:
+    """`DeviceUptimeOut` as plain data: a 30-day answer holds tens of thousands of outages, and
+    building a model for each cost more than all the maths (the district poller validates)."""
+    uptime = device.uptime
+    return {
+        "device_id": device.device_id,
+        "kind": device.kind,
+        "location": device.location,
+        "online_now": device.online_now,
+        "last_seen": device.last_seen,
+        "reported_in_window": device.reported,
+        "availability": uptime.availability,
+        "online_s": uptime.online_s,
+        "offline_s": uptime.offline_s,
+        "unknown_s": uptime.unknown_s,
+        "outage_count": len(uptime.outages),
+        "outages": [
+            {"start": o.start, "end": o.end, "cause": o.cause, "offline_s": o.offline_s}
+            for o in uptime.outages[-OUTAGES_LISTED:]
+        ],
+    }
+
+
+class GroupOut(BaseModel):
+    registered: int
+    online_now: int
+    reported_in_window: int
+    online_rate: float | None  # 在线率: online now / registered
+    networked_rate: float | None  # 联网率: reported at least once in the window / registered
+    mean_availability: float | None
+
+    @classmethod
+    def of(cls, group: GroupAvailability) -> GroupOut:
+        return cls(
+            registered=group.registered,
+            online_now=group.online_now,
+            reported_in_window=group.reported,
+            online_rate=group.online_rate,
+            networked_rate=group.networked_rate,
+            mean_availability=group.mean_availability,
+        )
+
+
+class CampusOut(GroupOut):
+    id: str
+    name: str
+    overdue_major_hazards: int | None  # 挂牌督办; None when tickets are not enabled
+
+
+class UptimeOut(BaseModel):
+    window: str
+    start: float
+    end: float
+    campus: CampusOut
+    by_kind: dict[str, GroupOut]
+    devices: list[DeviceUptimeOut]
+
+
+def status_snapshot(ctx: ApiContext) -> dict[str, DeviceStatus]:
+    """Each device's online state and last contact, copied on the event loop that changes them."""
+    return {
+        status.device_id: DeviceStatus(status.device_id, status.kind, status.online, status.last_seen)
+        for status in ctx.tracker.all()
+    }
+
+
+def read_availability(
+    ctx: ApiContext, statuses: Mapping[str, DeviceStatus], window_s: float, now: float
+) -> list[DeviceAvailability]:
+    """Every device over the last `window_s` (blocking: reads the store)."""
+    window = Span(now - window_s, now)
+    device_ids = [device.id for device in ctx.inventory]
+    history = read_uptime_history(ctx.store.query, window, 3 * HEARTBEAT_S, device_ids)
+    return fleet_availability(ctx.inventory, statuses.get, history, window)
+
+
+def overdue_major_hazards(ctx: ApiContext, now: float) -> int | None:
+    if ctx.tickets is None:
+        return None
+    open_states = [state for state in TicketState if state is not TicketState.CLOSED]
+    found = ctx.tickets.service.repository.tickets(open_states, HazardLevel.MAJOR, None)
+    return sum(1 for ticket in found if is_overdue(ticket, now))
+
+
+def uptime_json(ctx: ApiContext, statuses: Mapping[str, DeviceStatus], window: str, now: float) -> bytes:
+    """The response body (blocking: reads the store)."""
+    window_s = WINDOWS_S[window]
+    devices = read_availability(ctx, statuses, window_s, now)
+    campus = GroupOut.of(summarize(devices)).model_dump()
+    overdue = overdue_major_hazards(ctx, now)
+    campus_out = CampusOut(id=ctx.campus_id, name=ctx.campus_name, overdue_major_hazards=overdue, **campus)
+    body = {
+        "window": window,
+        "start": now - window_s,
+        "end": now,
+        "campus": campus_out.model_dump(),
+        "by_kind": {kind: GroupOut.of(group).model_dump() for kind, group in by_kind(devices).items()},
+        "devices": [device_json(device) for device in devices],
+    }
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def uptime_router(ctx: ApiContext, clock: Callable[[], float] = time.time) -> APIRouter:
+    router = APIRouter(prefix="/api/v1")
+
+    @router.get(
+        "/uptime", response_model=UptimeOut, summary="Device availability, online and networked rates"
+    )
+    async def uptime(_: AnyRole, window: str = "24h") -> Response:
+        if window not in WINDOWS_S:
+            raise HTTPException(422, f"window: expected one of {', '.join(WINDOWS_S)}, got {window!r}")
+        statuses = status_snapshot(ctx)
+        body = await asyncio.to_thread(uptime_json, ctx, statuses, window, clock())
+        return Response(body, media_type="application/json")
+
+    return router
