@@ -62,6 +62,16 @@ class Alert:
     version: int = 1  # grows with every change, so the store keeps the newest whatever the order
 
     @property
+    def repeated_since_ack(self) -> bool:
+        """Acknowledged, then raised again (a second press, a gate forced again): needs attention."""
+        return (
+            self.acknowledged_at is not None
+            and self.condition_active
+            and self.resolved_at is None
+            and self.last_seen > self.acknowledged_at
+        )
+
+    @property
     def state(self) -> AlertState:
         if self.resolved_at is not None:
             return AlertState.RESOLVED
@@ -163,8 +173,9 @@ class AlertService:
         )
 
     def acknowledge(self, alert_id: int, actor: str) -> Alert:
+        """Take an alert; again after it repeated (panic pressed again), since the repeat is new."""
         alert = self._require_open(alert_id)
-        if alert.acknowledged_at is not None:
+        if not alert.repeated_since_ack and alert.acknowledged_at is not None:
             return alert
         return self._commit(
             replace(alert, acknowledged_at=self._clock(), acknowledged_by=actor), actor, "acknowledged", ""

@@ -21,9 +21,10 @@ from fastapi.staticfiles import StaticFiles
 from analytics.alerts import Alert, AlertNotFound, AlertState, Severity
 from analytics.modes import Mode
 from analytics.records import DeviceKind
-from api.auth import Admin, AnyRole, SecurityRoom
+from api.auth import Admin, AnyRole, SecurityRoom, SecurityRoomByLink
 from api.context import ApiContext
 from api.metrics import prometheus_text
+from api.plans import PlanApiContext, plans_router
 from api.schemas import AlertOut, AuditOut, DeviceOut, ModeBody, ResolveBody, incident_out
 from api.tickets import tickets_router
 from storage.sqlite import SqliteStore
@@ -249,7 +250,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         online = sum(c["online"] for c in by_kind.values())
         open_alerts = ctx.alerts.open_alerts()
         return {
-            "campus": {"id": ctx.campus_id, "name": ctx.campus_name},
+            "campus": {"id": ctx.campus_id, "name": ctx.campus_name, "timezone": ctx.timezone},
             "devices": {"total": total, "online": online, "online_rate": online / total if total else None},
             "devices_by_kind": by_kind,
             "open_alerts": {
@@ -381,6 +382,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(api)
     if ctx.tickets is not None:
         app.include_router(tickets_router(ctx.tickets))
+    if ctx.plan_dir is not None:
+        app.include_router(plans_router(PlanApiContext(ctx.inventory, ctx.plan_dir)))
 
     @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus exposition")
     async def metrics(_: AnyRole) -> str:
@@ -390,7 +393,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         snapshot_dir = ctx.snapshot_dir
 
         @app.get("/api/v1/snapshots/{name}", response_class=FileResponse)
-        async def snapshot(name: str, _: SecurityRoom) -> FileResponse:
+        async def snapshot(name: str, _: SecurityRoomByLink) -> FileResponse:
             path = (snapshot_dir / name).resolve()
             if path.parent != snapshot_dir.resolve() or not path.is_file():
                 raise HTTPException(404, f"no snapshot {name!r}")

@@ -34,3 +34,5 @@ class ApiContext:
     tickets: TicketApiContext | None = None
     incidents: IncidentTracker | None = None
     modes: ModeBook | None = None
+    plan_dir: Path | None = None  # floor-plan images, beside the database
+    timezone: str = "Asia/Shanghai"  # the campus's, so the page shows times as exports do

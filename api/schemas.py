@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from analytics.alerts import Alert
+from analytics.alerts import Alert, AlertState
 from analytics.device_tracker import DeviceStatus
 from analytics.devices import DeviceSpec, Inventory
 from analytics.incidents import Incident
@@ -34,6 +34,8 @@ class AlertOut(BaseModel):
     title: dict[str, str]
     message: dict[str, str]
     details: dict[str, Any]
+    device_name: str
+    attention: bool = Field(description="unacknowledged, or repeated since it was acknowledged")
 
     @classmethod
     def of(cls, alert: Alert, inventory: Inventory) -> AlertOut:
@@ -60,6 +62,8 @@ class AlertOut(BaseModel):
             title={lang: alert_title(alert, lang) for lang in LANGUAGES},
             message={lang: alert_message(alert, location, lang) for lang in LANGUAGES},
             details=dict(alert.details),
+            device_name=device.name if device else "",
+            attention=alert.state is AlertState.ACTIVE or alert.repeated_since_ack,
         )
 
 
@@ -70,6 +74,9 @@ class DeviceOut(BaseModel):
     building: str
     floor: str
     zone: str
+    x: float | None
+    y: float | None
+    responsible: str
     protocol: str
     model: str
     reporting_interval_s: float
@@ -87,6 +94,9 @@ class DeviceOut(BaseModel):
             building=device.building,
             floor=device.floor,
             zone=device.zone,
+            x=device.x,
+            y=device.y,
+            responsible=device.responsible,
             protocol=device.protocol,
             model=device.model,
             reporting_interval_s=device.reporting_interval_s,

@@ -290,6 +290,11 @@ def tickets_router(ctx: TicketApiContext) -> APIRouter:
             return attachment(monthly_report_csv(report), f"report-{month}.csv")
         return HTMLResponse(monthly_report_html(report))
 
+    @router.get("/people", response_model=list[PersonOut])
+    def list_people(_: SecurityRoom) -> list[PersonOut]:
+        """Who can be responsible for or verify a remediation (config `tickets.people`)."""
+        return [PersonOut(**person.model_dump()) for person in people]
+
     @router.get("/tickets", response_model=list[TicketOut])
     def list_tickets(
         who: AnyRole,

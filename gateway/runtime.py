@@ -176,6 +176,8 @@ class Gateway:
             tickets=self._ticket_api_context(core),
             incidents=core.incidents,
             modes=self.modes,
+            plan_dir=self.config.storage.sqlite_path.parent / "plans",
+            timezone=self.config.campus.timezone,
         )
 
     def _beside_database(self, path: Path) -> Path:
