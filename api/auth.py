@@ -63,7 +63,8 @@ def principal_by_link(
 def require(*roles: Role, identify: Callable[..., Principal] = principal) -> Callable[[Principal], Principal]:
     """A dependency admitting only the given roles (403 for any other)."""
 
-    def check(who: Annotated[Principal, Depends(identify)]) -> Principal:
+    # A default, not Annotated: annotations are strings here and could not see `identify`.
+    def check(who: Principal = Depends(identify)) -> Principal:  # noqa: B008
         if who.role not in roles:
             raise HTTPException(403, f"role {who.role!r} may not do this; allowed: {', '.join(roles)}")
         return who

@@ -49,7 +49,7 @@ from analytics.tickets.reports import (
     responsibility_list_csv,
 )
 from analytics.tickets.service import OPEN_STATES
-from api.auth import AnyRole, Principal, SecurityRoom
+from api.auth import AnyRole, Principal, SecurityRoom, SecurityRoomByLink
 
 # The photo types a phone camera produces, with the bytes each file must start with.
 PHOTO_TYPES: dict[str, tuple[str, bytes]] = {
@@ -419,7 +419,7 @@ def tickets_router(ctx: TicketApiContext) -> APIRouter:
         return _store_photo(ctx, ticket_id, who, file)
 
     @router.get("/tickets/{ticket_id}/photos/{photo_id}", response_class=FileResponse)
-    def get_photo(ticket_id: int, photo_id: int, _: SecurityRoom) -> FileResponse:
+    def get_photo(ticket_id: int, photo_id: int, _: SecurityRoomByLink) -> FileResponse:
         for photo in service.repository.photos(ticket_id):
             path = ctx.photo_dir / photo.stored_name
             if photo.id == photo_id and path.is_file():
