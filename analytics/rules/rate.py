@@ -66,8 +66,14 @@ class RateOfRiseRule(Rule):
         samples, ts = trend.samples, record.ts
         if samples and ts <= samples[-1][0]:
             return ()  # late or repeated sample: the rate needs time to move forward
-        samples.append((ts, record.value))
         min_span_s = self.param(device, "min_span_s", self.min_span_s)
+        # At most ~20 samples a window, so a fast reporter costs what a slow one does: the
+        # newest sample replaces the last one until it is a twentieth of the window newer than
+        # the one before, and the slope is judged only when a sample is added.
+        if len(samples) >= 2 and ts - samples[-2][0] < min_span_s / 20:
+            samples[-1] = (ts, record.value)
+            return ()
+        samples.append((ts, record.value))
         # Keep exactly one sample at least min_span_s old, so the samples span the whole window.
         while len(samples) > 1 and ts - samples[1][0] >= min_span_s:
             samples.popleft()

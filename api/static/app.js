@@ -116,12 +116,22 @@ async function api(path, options = {}) {
   if (response.status === 401) { signOut(t("login_wrong")); throw new ApiError(401, t("login_wrong")); }
   if (!response.ok) {
     let reason = `${response.status}`;
-    try { const body = await response.json(); reason = typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail); }
+    try { reason = refusalText((await response.json()).detail); }
     catch (e) { /* not JSON */ }
     throw new ApiError(response.status, reason);
   }
   markUpdate();
   return response.json();
+}
+
+// A refusal in the operator's language where the server names its reasons (ticket blockers).
+function refusalText(detail) {
+  if (typeof detail === "string") return detail;
+  if (detail && Array.isArray(detail.blockers) && detail.blockers.length) {
+    return detail.blockers.map((b) => t(`blocker.${b.code}`)).join(t("list_sep"));
+  }
+  if (detail && detail.message) return detail.message;
+  return JSON.stringify(detail);
 }
 
 // Runs an operator action: failures become a message on screen, never an uncaught error.
@@ -562,6 +572,12 @@ function renderTickets() {
   $("tickets-empty").hidden = state.tickets.length > 0;
 }
 
+function historyText(action) {
+  const [verb, target] = action.split(":");
+  if (lookup(`ticket_actions.${verb}`) === undefined) return action;  // a newer server's action: as sent
+  return target ? `${t(`ticket_actions.${verb}`)} ${t(`ticket_states.${target}`)}` : t(`ticket_actions.${verb}`);
+}
+
 // The campus-time end of a calendar day ("2026-12-01"), as Unix seconds.
 function campusDayEnd(day) {
   const [y, m, d] = day.split("-").map(Number);
@@ -670,7 +686,7 @@ async function showTicket(id) {
   body.append(el("h3", { text: t("comments") }), el("ol", { class: "trail" },
     ...detail.comments.map((c) => el("li", { text: `${fmtTime(c.ts)} · ${c.actor} · ${c.text}` }))));
   body.append(el("h3", { text: t("history") }), el("ol", { class: "trail" },
-    ...detail.history.map((h) => el("li", { text: `${fmtTime(h.ts)} · ${h.actor} · ${h.action}` }))));
+    ...detail.history.map((h) => el("li", { text: `${fmtTime(h.ts)} · ${h.actor} · ${historyText(h.action)}` }))));
   $("detail-body").replaceChildren(body);
 }
 

@@ -51,6 +51,8 @@ window.I18N = {
       device_not_normal: "引发隐患的设备尚未恢复正常（关联报警仍在报警中）" },
     audit_actions: { raised: "报警", acknowledged: "确认", cleared: "恢复", reactivated: "再次报警",
       resolved: "处置完成", repeated: "重复" },
+    ticket_actions: { create: "登记", link_alert: "关联报警", assign: "指派", update: "修改", comment: "备注",
+      photo: "照片", escalate: "挂牌督办", transition: "转为" },
   },
   "en": {
     title: "Campus Safety Monitor", offline: "offline", live: "live", other: "中文",
@@ -104,5 +106,7 @@ window.I18N = {
       device_not_normal: "The device that raised this hazard is not back to normal (a linked alert is still active)" },
     audit_actions: { raised: "raised", acknowledged: "acknowledged", cleared: "cleared", reactivated: "raised again",
       resolved: "resolved", repeated: "repeated" },
+    ticket_actions: { create: "registered", link_alert: "alert linked", assign: "assigned", update: "updated",
+      comment: "comment", photo: "photo", escalate: "escalated to the bureau", transition: "moved to" },
   },
 };

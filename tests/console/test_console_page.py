@@ -103,7 +103,7 @@ async def test_a_ticket_from_an_alert_is_assigned_verified_by_a_second_operator_
         assert "尚未恢复正常" in blockers.text
         await page.click(".ticket-detail button.to-closed")
         toast = await page.wait("#toast.error")
-        assert "cannot close" in toast.text
+        assert "尚未恢复正常" in toast.text
         ticket = (await gw.get(f"/api/v1/tickets/{ticket_id}"))["ticket"]
         assert ticket["state"] == "pending_verification" and ticket["measures"] == "更换探测器"
         await page.screenshot(tmp_path / "ticket-refused-1920.png")

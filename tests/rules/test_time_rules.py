@@ -26,6 +26,8 @@ K = DeviceKind
         (10, 2.0, 9, True),  # 12 °C/min, seen as soon as 90 s have passed
         (10, 2.0, 8, False),  # only 80 s of rise: too short to judge
         (60, 11.0, 3, True),  # a slow reporter: one rise per minute still counts
+        (0.5, 0.1, 185, True),  # a fast reporter, thinned to ~20 samples a window: 12 °C/min
+        (0.5, 0.075, 185, False),  # 9 °C/min
     ],
 )
 def test_heat_rate_of_rise(step_s: float, rise_per_step: float, steps: int, active: bool) -> None:
