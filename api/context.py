@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from analytics.alerts import AlertService
 from analytics.device_tracker import DeviceTracker
@@ -13,9 +13,11 @@ from analytics.devices import Inventory
 from analytics.incidents import IncidentTracker
 from analytics.modes import ModeBook
 from api.auth import TokenBook
-from api.stream import Broadcaster
 from api.tickets import TicketApiContext
 from storage.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from api.stream import Broadcaster
 
 
 @dataclass

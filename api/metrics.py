@@ -1,7 +1,11 @@
-"""Prometheus text exposition of the gateway's counters and device online state."""
+"""`/metrics`: Prometheus text exposition of the gateway's counters and device online state."""
 
 from __future__ import annotations
 
+from fastapi import APIRouter
+from fastapi.responses import PlainTextResponse
+
+from api.auth import AnyRole
 from api.context import ApiContext
 
 
@@ -34,3 +38,13 @@ def prometheus_text(ctx: ApiContext) -> str:
         count = sum(1 for alert in open_alerts if alert.severity.value == severity)
         lines.append(f'campus_gateway_open_alerts{{severity="{severity}"}} {count}')
     return "\n".join(lines) + "\n"
+
+
+def metrics_router(ctx: ApiContext) -> APIRouter:
+    router = APIRouter(tags=["metrics"])
+
+    @router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus exposition")
+    async def metrics(_: AnyRole) -> str:
+        return prometheus_text(ctx)
+
+    return router

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -107,17 +107,6 @@ class DeviceOut(BaseModel):
         )
 
 
-class ResolveBody(BaseModel):
-    note: str
-
-
-class AuditOut(BaseModel):
-    ts: float
-    actor: str
-    action: str
-    detail: str
-
-
 def incident_out(incident: Incident) -> dict[str, Any]:
     return {
         "id": incident.id,
@@ -132,12 +121,3 @@ def incident_out(incident: Incident) -> dict[str, Any]:
         "devices": len(incident.device_ids),
         "rules": sorted(incident.rules),
     }
-
-
-class ModeBody(BaseModel):
-    kind: Literal["drill", "maintenance"]
-    target: str | None = Field(
-        default=None, description="drill: a building (omit for the whole campus); maintenance: a device id"
-    )
-    duration_s: float = Field(gt=0, le=7 * 86400, description="time box; the mode ends by itself")
-    reason: str = Field(min_length=1)
