@@ -18,6 +18,9 @@ from api.schemas import AlertOut, DeviceOut
 def devices_router(ctx: ApiContext) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["devices"])
 
+    def in_maintenance(device_id: str) -> bool:
+        return ctx.modes is not None and ctx.modes.maintenance_for(device_id) is not None
+
     @router.get("/devices", response_model=list[DeviceOut])
     async def devices(
         _: SecurityRoom,
@@ -34,7 +37,7 @@ def devices_router(ctx: ApiContext) -> APIRouter:
                 continue
             if online is not None and (status is None or status.online is not online):
                 continue
-            result.append(DeviceOut.of(device, status))
+            result.append(DeviceOut.of(device, status, in_maintenance(device.id)))
         return result
 
     @router.get("/devices/{device_id}")
@@ -47,7 +50,7 @@ def devices_router(ctx: ApiContext) -> APIRouter:
             AlertOut.of(a, ctx.inventory) for a in ctx.alerts.open_alerts() if a.device_id == device_id
         ]
         return {
-            "device": DeviceOut.of(spec, ctx.tracker.get(device_id)),
+            "device": DeviceOut.of(spec, ctx.tracker.get(device_id), in_maintenance(device_id)),
             "recent_events": events,
             "open_alerts": open_alerts,
         }

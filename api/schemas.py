@@ -84,9 +84,10 @@ class DeviceOut(BaseModel):
     last_seen: float | None
     state_changed_at: float | None
     last_values: dict[str, float]
+    maintenance: bool = Field(default=False, description="in a maintenance window (read from the REST API)")
 
     @classmethod
-    def of(cls, device: DeviceSpec, status: DeviceStatus | None) -> DeviceOut:
+    def of(cls, device: DeviceSpec, status: DeviceStatus | None, maintenance: bool = False) -> DeviceOut:
         return cls(
             id=device.id,
             kind=device.kind.value,
@@ -104,6 +105,7 @@ class DeviceOut(BaseModel):
             last_seen=status.last_seen if status else None,
             state_changed_at=status.state_changed_at if status else None,
             last_values=dict(status.last_values) if status else {},
+            maintenance=maintenance,
         )
 
 

@@ -321,6 +321,7 @@ function deviceState(device) {
   const active = deviceAlerts(device.id).filter((a) => a.state === "active" || a.state === "acknowledged");
   if (active.some((a) => !FAULT_RULES.has(a.rule) && !OFFLINE_RULES.has(a.rule))) return "alarm";
   if (active.some((a) => FAULT_RULES.has(a.rule))) return "fault";
+  if (device.maintenance) return "maintenance";
   if (device.online === false || active.some((a) => OFFLINE_RULES.has(a.rule))) return "offline";
   if (device.online === null) return "unknown";
   return "normal";
@@ -378,7 +379,7 @@ function renderDevices() {
   const body = $("devices");
   const list = [...state.devices.values()].filter((d) =>
     !filter || [d.id, d.name, d.building, d.floor, d.zone, d.kind].join(" ").toLowerCase().includes(filter));
-  const rank = { alarm: 0, fault: 1, offline: 2, unknown: 3, normal: 4 };
+  const rank = { alarm: 0, fault: 1, offline: 2, maintenance: 3, unknown: 4, normal: 5 };
   list.sort((a, b) => (rank[deviceState(a)] - rank[deviceState(b)]) || a.id.localeCompare(b.id));
   const labels = ["status", "name", "kind", "location", "last_seen", "values"];
   body.replaceChildren(...list.map((d) => {
@@ -436,12 +437,15 @@ function facts(pairs) {
   return dl;
 }
 
+// Device events by name; one the catalogue does not know is shown as the device sent it.
+function eventText(name) { return typeof lookup(`events.${name}`) === "string" ? t(`events.${name}`) : name; }
+
 function triggerText(a) {
   const d = a.details || {};
   const parts = [];
   if (d.rise_per_min !== undefined) parts.push(`${d.rise_per_min} °C/min`);
   if (d.value !== undefined) parts.push(`${d.value} ${UNITS[d.metric] || ""}`.trim());
-  if (d.event) parts.push(d.event);
+  if (d.event) parts.push(eventText(d.event));
   for (const key of ["button", "person_id"]) if (d[key] !== undefined) parts.push(`${key} ${d[key]}`);
   for (const key of ["authorised_badges", "unauthorised_badges"]) {
     if (Array.isArray(d[key]) && d[key].length) parts.push(`${key}: ${d[key].join(t("list_sep"))}`);
@@ -536,7 +540,7 @@ async function showDevice(id) {
     body.append(line);
   }
   body.append(el("h3", { text: t("recent_events") }), el("ol", { class: "trail" }, ...found.recent_events.map((e) =>
-    el("li", { text: `${fmtTime(e.ts)} · ${e.name}` }))));
+    el("li", { text: `${fmtTime(e.ts)} · ${eventText(e.name)}` }))));
   $("detail-body").replaceChildren(body);
 }
 
@@ -728,7 +732,12 @@ function connect() {
       scheduleRender();
     } else if (message.type === "alert") upsert(message.alert);
     else if (message.type === "incident") { state.incidents.set(message.incident.id, message.incident); scheduleRender(); }
-    else if (message.type === "device") { state.devices.set(message.device.id, message.device); scheduleRender(); }
+    else if (message.type === "device") {
+      // The stream does not carry maintenance windows: keep what the REST API said.
+      const known = state.devices.get(message.device.id);
+      state.devices.set(message.device.id, { ...message.device, maintenance: known ? known.maintenance : false });
+      scheduleRender();
+    }
   };
   ws.onclose = (event) => {
     if (socket !== ws) return;
@@ -882,7 +891,7 @@ function init() {
     } catch (e) { if (socket) socket.close(); }
     finally { clearTimeout(timer); }
   }, 5000);
-  setInterval(refreshSummary, 15000);
+  setInterval(() => { if (state.online) { refreshSummary(); refreshDevices(); } }, 15000);
   applyLanguage();
   const hashToken = new URLSearchParams(location.hash.slice(1)).get("token");
   if (hashToken) history.replaceState(null, "", location.pathname);
