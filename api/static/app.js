@@ -454,12 +454,11 @@ function triggerText(a) {
   if (d.rise_per_min !== undefined) parts.push(`${d.rise_per_min} °C/min`);
   if (d.value !== undefined) parts.push(`${d.value} ${UNITS[d.metric] || ""}`.trim());
   if (d.event) parts.push(eventText(d.event));
-  for (const key of ["button", "person_id"]) if (d[key] !== undefined) parts.push(`${key} ${d[key]}`);
+  for (const key of ["button", "person_id", "occupancy"]) if (d[key] !== undefined) parts.push(`${t(`attrs.${key}`)} ${d[key]}`);
   for (const key of ["authorised_badges", "unauthorised_badges"]) {
-    if (Array.isArray(d[key]) && d[key].length) parts.push(`${key}: ${d[key].join(t("list_sep"))}`);
+    if (Array.isArray(d[key]) && d[key].length) parts.push(`${t(`attrs.${key}`)}: ${d[key].join(t("list_sep"))}`);
   }
   if (d.reason) parts.push(d.reason);
-  if (d.occupancy !== undefined) parts.push(`occupancy ${d.occupancy}`);
   return parts.join(" · ") || "–";
 }
 
