@@ -41,6 +41,9 @@ class AlertSignal:
     details: Mapping[str, Any] = field(default_factory=dict)
 
 
+ACKNOWLEDGED_COUNT = "acknowledged_count"  # key in Alert.details: `count` when last acknowledged
+
+
 @dataclass(frozen=True, slots=True)
 class Alert:
     id: int
@@ -63,12 +66,16 @@ class Alert:
 
     @property
     def repeated_since_ack(self) -> bool:
-        """Acknowledged, then raised again (a second press, a gate forced again): needs attention."""
+        """Acknowledged, then raised again (a second press, a gate forced again): needs attention.
+
+        Judged by count, not by time: `last_seen` is the device's clock, the acknowledgement the
+        gateway's. The count at acknowledgement rides in `details` (persisted with the alert).
+        """
         return (
             self.acknowledged_at is not None
             and self.condition_active
             and self.resolved_at is None
-            and self.last_seen > self.acknowledged_at
+            and self.count > int(self.details.get(ACKNOWLEDGED_COUNT, self.count))
         )
 
     @property
@@ -177,9 +184,13 @@ class AlertService:
         alert = self._require_open(alert_id)
         if not alert.repeated_since_ack and alert.acknowledged_at is not None:
             return alert
-        return self._commit(
-            replace(alert, acknowledged_at=self._clock(), acknowledged_by=actor), actor, "acknowledged", ""
+        taken = replace(
+            alert,
+            acknowledged_at=self._clock(),
+            acknowledged_by=actor,
+            details={**alert.details, ACKNOWLEDGED_COUNT: alert.count},
         )
+        return self._commit(taken, actor, "acknowledged", "")
 
     def resolve(self, alert_id: int, actor: str, note: str) -> Alert:
         alert = self._require_open(alert_id)

@@ -120,6 +120,13 @@ def test_a_repeat_after_acknowledgement_needs_attention_until_acknowledged_again
     assert [action for _, action, _ in journal.trail] == ["raised", "acknowledged", "acknowledged"]
 
 
+def test_a_device_clock_ahead_of_the_gateway_is_not_a_repeat() -> None:
+    service = AlertService(MemoryJournal(), Clock())
+    alert = service.apply(signal(True, ts=1200))  # the device's clock is 200 s ahead
+    assert alert is not None
+    assert not service.acknowledge(alert.id, "duty-1").repeated_since_ack
+
+
 def test_resolving_an_unacknowledged_alert_acknowledges_it_in_the_same_change() -> None:
     clock = Clock()
     service = AlertService(MemoryJournal(), clock)
