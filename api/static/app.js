@@ -874,6 +874,10 @@ function init() {
   });
   $("sign-out").addEventListener("click", () => signOut(""));
   $("sound-enable").addEventListener("click", () => sound.enable());
+  // Sound turned on in an earlier session starts with the operator's first click or key here.
+  for (const type of ["click", "keydown"]) {
+    document.addEventListener(type, () => { if (sound.enabled && !sound.running) sound.enable(); }, true);
+  }
   $("sound-test").addEventListener("click", () => sound.test());
   $("sound-mute").addEventListener("click", () => {
     if (sound.muted) sound.unmute(); else sound.mute(Number($("sound-minutes").value));
