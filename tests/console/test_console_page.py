@@ -10,6 +10,7 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select
 
 from tests.conftest import Broker
 from tests.console.conftest import Console, console_campus, console_config
@@ -95,6 +96,11 @@ async def test_a_ticket_from_an_alert_is_assigned_verified_by_a_second_operator_
         )
         await page.click(".ticket-detail button.to-in_progress")
         await state_is("in_progress")
+        photo = tmp_path / "fixed.png"
+        photo.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(200))
+        await asyncio.to_thread(page.find(".ticket-detail input.photo-file").send_keys, str(photo))
+        await page.click(".ticket-detail button.add-photo")
+        await page.wait('.ticket-detail img.photo[alt="fixed.png"]')
         await page.click(".ticket-detail button.to-pending_verification")
         await state_is("pending_verification")
 
@@ -125,6 +131,12 @@ async def test_a_ticket_from_an_alert_is_assigned_verified_by_a_second_operator_
         closed = (await gw.get(f"/api/v1/tickets/{ticket_id}"))["ticket"]
         assert closed["state"] == "closed" and closed["verifier_id"] == "li-na"
         assert closed["responsible_id"] == "zhang-wei"
+
+        await page.click("#detail-close")
+        await asyncio.to_thread(Select(page.find("#ticket-state")).select_by_value, "in_progress")
+        await page.until(lambda: not page.all(f'tr[data-ticket-id="{ticket_id}"]'), what="filtered out")
+        await asyncio.to_thread(Select(page.find("#ticket-state")).select_by_value, "closed")
+        await page.wait(f'tr[data-ticket-id="{ticket_id}"]')
 
 
 @pytest.mark.parametrize(
