@@ -71,7 +71,7 @@ class Console:
         if token:
             await self.wait("#conn.live")
 
-    async def until(self, condition: Callable[[], Any], timeout_s: float = 10, what: str = "") -> Any:
+    async def until(self, condition: Callable[[], Any], timeout_s: float = 15, what: str = "") -> Any:
         def check(_: Any) -> Any:
             try:
                 return condition()
@@ -81,7 +81,7 @@ class Console:
         wait = WebDriverWait(self.driver, timeout_s, ignored_exceptions=(StaleElementReferenceException,))
         return await asyncio.to_thread(wait.until, check, what)
 
-    async def wait(self, css: str, timeout_s: float = 10) -> WebElement:
+    async def wait(self, css: str, timeout_s: float = 15) -> WebElement:
         def visible() -> WebElement | bool:
             found = self.driver.find_elements(By.CSS_SELECTOR, css)
             return found[0] if found and found[0].is_displayed() else False

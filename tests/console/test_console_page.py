@@ -204,9 +204,9 @@ async def test_lost_gateway_flags_the_board_refuses_actions_and_resyncs_on_retur
         assert not page.find('tr[data-rule="panic_pressed"] button.ack').is_enabled()
         await page.screenshot(tmp_path / "offline-1920.png")
     async with running_gateway(config) as again:
-        fleet2_alert = await again.wait_for_alert("panic_pressed")
+        alert = await again.wait_for_alert("panic_pressed")
         await page.until(lambda: not page.find("#offline-banner").is_displayed(), 15, "reconnected")
-        row = await page.wait(f'tr[data-alert-id="{fleet2_alert["id"]}"] button.ack')
+        row = await page.wait(f'tr[data-alert-id="{alert["id"]}"] button.ack')
         assert row.is_enabled()
 
 
