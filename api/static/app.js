@@ -19,7 +19,7 @@ const state = {
   expanded: new Set(),
   view: localStorage.getItem("view") || "alerts",
   plan: localStorage.getItem("plan") || "",
-  online: false, everOnline: false, lastUpdate: null,
+  online: false, lastUpdate: null,
   detail: null,  // {type: "alert"|"device"|"ticket", id}
   pointerInTable: false,
 };
@@ -553,11 +553,6 @@ async function showDevice(id) {
 
 // ---- tickets ------------------------------------------------------------------------------
 
-function personName(id) {
-  const person = state.people.find((p) => p.id === id);
-  return person ? person.name : (id || t("unassigned"));
-}
-
 async function refreshTickets() {
   const params = new URLSearchParams();
   if ($("ticket-state").value) params.append("state", $("ticket-state").value);
@@ -705,7 +700,6 @@ async function showTicket(id) {
 
 function setOnline(online) {
   state.online = online;
-  if (online) state.everOnline = true;
   const conn = $("conn");
   conn.classList.toggle("live", online);
   conn.textContent = online ? t("live") : t("offline");
