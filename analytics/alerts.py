@@ -41,6 +41,9 @@ class AlertSignal:
     details: Mapping[str, Any] = field(default_factory=dict)
 
 
+ACKNOWLEDGED_COUNT = "acknowledged_count"  # key in Alert.details: `count` when last acknowledged
+
+
 @dataclass(frozen=True, slots=True)
 class Alert:
     id: int
@@ -60,6 +63,20 @@ class Alert:
     resolution_note: str | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
     version: int = 1  # grows with every change, so the store keeps the newest whatever the order
+
+    @property
+    def repeated_since_ack(self) -> bool:
+        """Acknowledged, then raised again (a second press, a gate forced again): needs attention.
+
+        Judged by count, not by time: `last_seen` is the device's clock, the acknowledgement the
+        gateway's. The count at acknowledgement rides in `details` (persisted with the alert).
+        """
+        return (
+            self.acknowledged_at is not None
+            and self.condition_active
+            and self.resolved_at is None
+            and self.count > int(self.details.get(ACKNOWLEDGED_COUNT, self.count))
+        )
 
     @property
     def state(self) -> AlertState:
@@ -163,12 +180,17 @@ class AlertService:
         )
 
     def acknowledge(self, alert_id: int, actor: str) -> Alert:
+        """Take an alert; again after it repeated (panic pressed again), since the repeat is new."""
         alert = self._require_open(alert_id)
-        if alert.acknowledged_at is not None:
+        if not alert.repeated_since_ack and alert.acknowledged_at is not None:
             return alert
-        return self._commit(
-            replace(alert, acknowledged_at=self._clock(), acknowledged_by=actor), actor, "acknowledged", ""
+        taken = replace(
+            alert,
+            acknowledged_at=self._clock(),
+            acknowledged_by=actor,
+            details={**alert.details, ACKNOWLEDGED_COUNT: alert.count},
         )
+        return self._commit(taken, actor, "acknowledged", "")
 
     def resolve(self, alert_id: int, actor: str, note: str) -> Alert:
         alert = self._require_open(alert_id)

@@ -49,10 +49,22 @@ def principal(
     return found
 
 
-def require(*roles: Role) -> Callable[[Principal], Principal]:
+def principal_by_link(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    token: str = "",
+) -> Principal:
+    """For URLs the browser loads by itself (an `<img>`): the bearer header or `?token=`."""
+    if credentials is None and token:
+        credentials = HTTPAuthorizationCredentials(scheme="Bearer", credentials=token)
+    return principal(request, credentials)
+
+
+def require(*roles: Role, identify: Callable[..., Principal] = principal) -> Callable[[Principal], Principal]:
     """A dependency admitting only the given roles (403 for any other)."""
 
-    def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
+    # A default, not Annotated: annotations are strings here and could not see `identify`.
+    def check(who: Principal = Depends(identify)) -> Principal:  # noqa: B008
         if who.role not in roles:
             raise HTTPException(403, f"role {who.role!r} may not do this; allowed: {', '.join(roles)}")
         return who
@@ -63,3 +75,4 @@ def require(*roles: Role) -> Callable[[Principal], Principal]:
 SecurityRoom = Annotated[Principal, Depends(require("operator", "admin"))]
 AnyRole = Annotated[Principal, Depends(require("operator", "bureau", "admin"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
+SecurityRoomByLink = Annotated[Principal, Depends(require("operator", "admin", identify=principal_by_link))]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from analytics.alerts import AlertService
 from analytics.device_tracker import DeviceTracker
@@ -17,6 +17,9 @@ from api.refusals import Refusals
 from api.stream import Broadcaster
 from api.tickets import TicketApiContext
 from storage.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from api.stream import Broadcaster
 
 
 @dataclass
@@ -42,3 +45,6 @@ class ApiContext:
     def refusals(self) -> Refusals:
         """The API's one record of refused requests, shared with the stream's repaired messages."""
         return self.broadcaster.refusals
+
+    plan_dir: Path | None = None  # floor-plan images, beside the database
+    timezone: str = "Asia/Shanghai"  # the campus's, so the page shows times as exports do

@@ -9,6 +9,7 @@ length over the limit with 413 unread, and stops a chunked body at the limit.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
+from urllib.parse import parse_qs
 
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
@@ -52,7 +53,7 @@ class RequestGuard:
         headers = Headers(scope=scope)
         where = f"{scope['method']} {path} from {_client(scope)}"
         if not (path in self._open_paths or path.startswith(self._open_prefixes)) and not self._known(
-            headers.get("authorization", "")
+            headers.get("authorization", ""), scope
         ):
             self._refusals.record("unauthenticated", where)
             answer = JSONResponse(
@@ -83,8 +84,13 @@ class RequestGuard:
 
         await self.app(scope, receive_within_limit, send)
 
-    def _known(self, authorization: str) -> bool:
+    def _known(self, authorization: str, scope: Scope) -> bool:
         scheme, _, token = authorization.partition(" ")
+        if not token and scope["method"] in ("GET", "HEAD"):
+            # An <img> cannot send a header: images (plans, snapshots, photos) take ?token=, and
+            # a GET has no body to guard. The route's own dependency still checks the role.
+            token = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [""])[0]
+            scheme = "bearer"
         return scheme.lower() == "bearer" and bool(token) and self._tokens.lookup(token.strip()) is not None
 
 

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from analytics.alerts import Alert
+from analytics.alerts import Alert, AlertState
 from analytics.device_tracker import DeviceStatus
 from analytics.devices import DeviceSpec, Inventory
 from analytics.incidents import Incident
@@ -36,6 +36,8 @@ class AlertOut(BaseModel):
     title: dict[str, str]
     message: dict[str, str]
     details: dict[str, Any]
+    device_name: str
+    attention: bool = Field(description="unacknowledged, or repeated since it was acknowledged")
 
     @classmethod
     def of(cls, alert: Alert, inventory: Inventory) -> AlertOut:
@@ -62,6 +64,8 @@ class AlertOut(BaseModel):
             title={lang: alert_title(alert, lang) for lang in LANGUAGES},
             message={lang: alert_message(alert, location, lang) for lang in LANGUAGES},
             details=json_safe(dict(alert.details)),
+            device_name=device.name if device else "",
+            attention=alert.state is AlertState.ACTIVE or alert.repeated_since_ack,
         )
 
 
@@ -72,6 +76,9 @@ class DeviceOut(BaseModel):
     building: str
     floor: str
     zone: str
+    x: float | None
+    y: float | None
+    responsible: str
     protocol: str
     model: str
     reporting_interval_s: float
@@ -79,9 +86,10 @@ class DeviceOut(BaseModel):
     last_seen: float | None
     state_changed_at: float | None
     last_values: dict[str, float]
+    maintenance: bool = Field(default=False, description="in a maintenance window (read from the REST API)")
 
     @classmethod
-    def of(cls, device: DeviceSpec, status: DeviceStatus | None) -> DeviceOut:
+    def of(cls, device: DeviceSpec, status: DeviceStatus | None, maintenance: bool = False) -> DeviceOut:
         return cls(
             id=device.id,
             kind=device.kind.value,
@@ -89,6 +97,9 @@ class DeviceOut(BaseModel):
             building=device.building,
             floor=device.floor,
             zone=device.zone,
+            x=device.x,
+            y=device.y,
+            responsible=device.responsible,
             protocol=device.protocol,
             model=device.model,
             reporting_interval_s=device.reporting_interval_s,
@@ -96,6 +107,7 @@ class DeviceOut(BaseModel):
             last_seen=status.last_seen if status else None,
             state_changed_at=status.state_changed_at if status else None,
             last_values=dict(status.last_values) if status else {},
+            maintenance=maintenance,
         )
 
 

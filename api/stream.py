@@ -1,15 +1,22 @@
-"""Fan-out of live messages to WebSocket clients, each behind its own bounded queue."""
+"""The live stream `WS /api/v1/stream`, and the fan-out of its messages to each client's bounded queue."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Collection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from api.jsonsafe import dumps
 from api.refusals import Refusals
+from api.schemas import AlertOut
+
+if TYPE_CHECKING:
+    from api.context import ApiContext
 
 log = logging.getLogger(__name__)
 
@@ -70,3 +77,46 @@ def origin_allowed(origin: str | None, host: str | None, allowed: Collection[str
         return True
     parts = urlsplit(origin)
     return parts.scheme in ("http", "https") and host is not None and parts.netloc.lower() == host.lower()
+
+
+def stream_router(ctx: ApiContext) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["stream"])
+
+    @router.websocket("/stream")
+    async def stream(websocket: WebSocket, token: str = "") -> None:
+        """Live alerts and device status. Browsers cannot set headers, so the token is a query parameter."""
+        origin = websocket.headers.get("origin")
+        if not origin_allowed(origin, websocket.headers.get("host"), ctx.allowed_origins):
+            ctx.refusals.record("stream_origin", f"live stream refused to a page of {(origin or '')[:200]!r}")
+            await websocket.close(code=1008)  # before accept: the handshake is answered 403
+            return
+        who = ctx.tokens.lookup(token) if token else None
+        await websocket.accept()
+        if who is None or who.role not in ("operator", "admin"):
+            # Accept first so the browser sees the close code (4401/4403), not a bare HTTP 403.
+            await websocket.close(code=4401 if who is None else 4403)
+            return
+        queue = ctx.broadcaster.subscribe()
+
+        async def forward() -> None:
+            snapshot = [AlertOut.of(a, ctx.inventory).model_dump() for a in ctx.alerts.open_alerts()]
+            await websocket.send_text(dumps({"type": "snapshot", "alerts": snapshot})[0])
+            while (text := await queue.get()) is not None:
+                await websocket.send_text(text)
+            await websocket.close(code=1013)  # fell behind: the client reconnects and re-reads the snapshot
+
+        async def until_disconnect() -> None:
+            while (await websocket.receive())["type"] != "websocket.disconnect":
+                pass
+
+        tasks = {asyncio.create_task(forward()), asyncio.create_task(until_disconnect())}
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ctx.broadcaster.unsubscribe(queue)
+            for task in tasks:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                await asyncio.gather(*tasks)
+
+    return router

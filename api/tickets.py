@@ -50,7 +50,7 @@ from analytics.tickets.reports import (
     responsibility_list_csv,
 )
 from analytics.tickets.service import OPEN_STATES
-from api.auth import AnyRole, Principal, SecurityRoom
+from api.auth import AnyRole, Principal, SecurityRoom, SecurityRoomByLink
 from api.bounds import (
     DeadlineTs,
     Funds,
@@ -319,6 +319,11 @@ def tickets_router(ctx: TicketApiContext) -> APIRouter:
             return attachment(monthly_report_csv(report), f"report-{month}.csv")
         return HTMLResponse(monthly_report_html(report), headers={"Content-Security-Policy": REPORT_POLICY})
 
+    @router.get("/people", response_model=list[PersonOut])
+    def list_people(_: SecurityRoom) -> list[PersonOut]:
+        """Who can be responsible for or verify a remediation (config `tickets.people`)."""
+        return [PersonOut(**person.model_dump()) for person in people]
+
     @router.get("/tickets", response_model=list[TicketOut])
     def list_tickets(
         who: AnyRole,
@@ -443,7 +448,7 @@ def tickets_router(ctx: TicketApiContext) -> APIRouter:
         return _store_photo(ctx, ticket_id, who, file)
 
     @router.get("/tickets/{ticket_id}/photos/{photo_id}", responses=ok_as(*PHOTO_TYPES))
-    def get_photo(ticket_id: RowIdPath, photo_id: RowIdPath, _: SecurityRoom) -> FileResponse:
+    def get_photo(ticket_id: RowIdPath, photo_id: RowIdPath, _: SecurityRoomByLink) -> FileResponse:
         for photo in service.repository.photos(ticket_id):
             path = ctx.photo_dir / photo.stored_name
             if photo.id == photo_id and path.is_file():

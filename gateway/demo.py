@@ -11,6 +11,9 @@ import socket
 import threading
 from pathlib import Path
 
+from analytics.tickets.config import TicketsConfig
+from analytics.tickets.people import PersonConfig
+from api.plans import save_plan_image
 from drivers.gb26875.config import Gb26875Settings, TransmitterSettings
 from gateway.broker import free_port, start_local_broker
 from gateway.config import (
@@ -26,6 +29,7 @@ from gateway.runtime import Gateway
 from simulators import gb26875_sim as panel_sim
 from simulators.campus import DEMO_PANEL_ADDRESS, DEMO_TRANSMITTER, demo_campus
 from simulators.fleet import Fleet
+from simulators.plans import demo_plans
 from simulators.scenarios import SCENARIOS, announce_online, normal_telemetry
 
 log = logging.getLogger(__name__)
@@ -42,7 +46,22 @@ def demo_config(
         inventory=demo_campus(),
         gb26875=Gb26875Settings(host="127.0.0.1", port=panel_port,
                                 transmitters=[TransmitterSettings(id=DEMO_TRANSMITTER, address=DEMO_PANEL_ADDRESS)]),
+        tickets=TicketsConfig(people=DEMO_PEOPLE),
     )  # fmt: skip
+
+
+# Enough people to walk a ticket's whole loop: one responsible, another verifies (two-person rule).
+DEMO_PEOPLE = [
+    PersonConfig(id="zhang-wei", name="张伟", role="总务主任 facilities director", phone="13800000001"),
+    PersonConfig(id="li-na", name="李娜", role="安全办主任 safety officer", phone="13800000002"),
+    PersonConfig(id="wang-qiang", name="王强", role="电工 electrician", phone="13800000003"),
+]
+
+
+def write_demo_plans(plan_dir: Path) -> None:
+    """The demo campus's floor plans, beside its database (as an admin's uploads would be)."""
+    for (building, floor), svg in demo_plans(demo_campus()).items():
+        save_plan_image(plan_dir, building, floor, svg)
 
 
 def _simulate(fleet: Fleet, stop: threading.Event, period_s: float = 5.0) -> None:
@@ -122,6 +141,7 @@ async def run_demo(
     port = api_port or 8080
     config = demo_config(data_dir, broker.port, port, token, broker.mqtt_version, free_port())
     config.api.host = host
+    write_demo_plans(config.storage.sqlite_path.parent / "plans")
     gateway = Gateway(config)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -177,6 +177,8 @@ class Gateway:
             incidents=core.incidents,
             modes=self.modes,
             allowed_origins=tuple(self.config.api.allowed_origins),
+            plan_dir=self.config.storage.sqlite_path.parent / "plans",
+            timezone=self.config.campus.timezone,
         )
 
     def _beside_database(self, path: Path) -> Path:

@@ -2,6 +2,7 @@
 
 The library's fire-alarm panel reports by GB/T 26875.3 through a user information transmission
 device (`DEMO_PANEL_ADDRESS`): its detectors are inventory entries with a `gb26875` panel point.
+Every device has floor-plan x/y on the plans of `simulators.plans`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any
 
 from analytics.devices import DeviceSpec, PanelPoint
 from analytics.records import DeviceKind
+from simulators.plans import place
 
 K = DeviceKind
 DEMO_PANEL_ADDRESS = 889  # the transmission device's source address
@@ -32,7 +34,9 @@ def demo_campus() -> list[DeviceSpec]:
         DeviceSpec(id="gate-north", kind=K.GATE, name="北门门禁", building="北门", zone="校门"),
         DeviceSpec(id="chem-lab-01", kind=K.CHEM_CABINET, name="化学实验室危化品柜", building="实验楼", floor="2F", zone="化学准备室"),
     ]  # fmt: skip
-    return [device.model_copy(update={"reporting_interval_s": 30.0}) for device in devices] + demo_panel()
+    return place(
+        [device.model_copy(update={"reporting_interval_s": 30.0}) for device in devices] + demo_panel()
+    )
 
 
 def demo_panel() -> list[DeviceSpec]:

@@ -65,7 +65,7 @@ def default_rules(
         ZoneCorrelationRule(*_catalogued("fire_confirmed"), alarm_rules=frozenset({"fire_alarm"}),
                             support_rules=frozenset({"heat_high", "heat_rate_of_rise"}), window_s=120.0),
         RateOfRiseRule(*_catalogued("heat_rate_of_rise"), metric="temperature_c", rise_per_min=10.0,
-                       min_span_s=30.0),
+                       min_span_s=90.0),
         # GB 50116: residual-current alarm set 300-500 mA; three samples so one spike is not a leak.
         SustainedThresholdRule(*_catalogued("electrical_leakage"), metrics=frozenset({"residual_current_ma"}),
                                raise_at=300.0, min_samples=3, clear_at=270.0, clear_samples=3),

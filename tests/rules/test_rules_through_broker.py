@@ -183,10 +183,10 @@ SCENARIOS = [
     ),
     Scenario(
         "heat_rate_of_rise", (HEAT,), "heat-1", "critical",
-        # 18 °C/min for 40 s, then a climb hovering near 10 °C/min, then a plateau for 110 s.
-        raise_steps=(readings("heat-1", "temperature_c", *((5 * i, 20 + 1.5 * i) for i in range(9))),),
-        hold_steps=(readings("heat-1", "temperature_c", *((40 + 5 * i, 32 + 0.85 * i) for i in range(1, 11))),),
-        clear_steps=(readings("heat-1", "temperature_c", *((95 + 5 * i, 40.5) for i in range(23))),),
+        # 18 °C/min for 90 s, then a climb hovering near 10 °C/min, then a plateau for 200 s.
+        raise_steps=(readings("heat-1", "temperature_c", *((5 * i, 20 + 1.5 * i) for i in range(19))),),
+        hold_steps=(readings("heat-1", "temperature_c", *((90 + 5 * i, 47 + 0.85 * i) for i in range(1, 11))),),
+        clear_steps=(readings("heat-1", "temperature_c", *((145 + 5 * i, 55.5) for i in range(40))),),
     ),
     Scenario(
         "electrical_leakage", (EFM,), "efm-1", "major",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -19,11 +20,14 @@ K = DeviceKind
 @pytest.mark.parametrize(
     ("step_s", "rise_per_step", "steps", "active"),
     [
-        (5, 1.0, 12, True),  # 12 °C/min for a minute
-        (5, 0.8, 12, False),  # 9.6 °C/min: under the limit
-        (10, 2.0, 3, True),  # 12 °C/min, seen as soon as 30 s have passed
-        (10, 2.0, 2, False),  # only 20 s of rise: too short to judge
+        (5, 1.0, 18, True),  # 12 °C/min for 90 s
+        (5, 0.8, 18, False),  # 9.6 °C/min: under the limit
+        (5, 5 / 6, 18, True),  # exactly 10 °C/min
+        (10, 2.0, 9, True),  # 12 °C/min, seen as soon as 90 s have passed
+        (10, 2.0, 8, False),  # only 80 s of rise: too short to judge
         (60, 11.0, 3, True),  # a slow reporter: one rise per minute still counts
+        (0.5, 0.1, 185, True),  # a fast reporter, thinned to ~20 samples a window: 12 °C/min
+        (0.5, 0.075, 185, False),  # 9 °C/min
     ],
 )
 def test_heat_rate_of_rise(step_s: float, rise_per_step: float, steps: int, active: bool) -> None:
@@ -33,16 +37,36 @@ def test_heat_rate_of_rise(step_s: float, rise_per_step: float, steps: int, acti
     assert campus.active("heat_rate_of_rise", "t1") is active
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_heat_rate_of_rise_never_raised_by_the_demo_noise(seed: int) -> None:
+    """The demo's room sensors report 20-30 °C at random every 5 s: +-5 °C of noise, no rise."""
+    rng = random.Random(seed)
+    campus = Campus([device("t1", K.TEMPERATURE)])
+    for i in range(6 * 3600 // 5):
+        campus.reading("t1", "temperature_c", round(rng.uniform(20, 30), 1), at=i * 5)
+    assert campus.raised_count("heat_rate_of_rise") == 0
+
+
+def test_heat_rate_of_rise_sees_a_real_rise_through_the_same_noise() -> None:
+    rng = random.Random(1)
+    campus = Campus([device("t1", K.TEMPERATURE)])
+    for i in range(60):  # five minutes of noisy normal
+        campus.reading("t1", "temperature_c", round(rng.uniform(20, 30), 1), at=i * 5)
+    for i in range(1, 19):  # then 15 °C/min with +-1 °C of noise, for 90 s
+        campus.reading("t1", "temperature_c", 30 + 1.25 * i + rng.uniform(-1, 1), at=300 + i * 5)
+    assert campus.active("heat_rate_of_rise", "t1")
+
+
 def test_heat_rate_of_rise_ignores_one_noisy_sample_and_clears_once_steady() -> None:
     campus = Campus([device("t1", K.SMOKE)])
     for at, value in [(0, 20), (5, 20), (10, 32), (15, 20), (20, 20), (35, 20), (40, 20)]:
         campus.reading("t1", "temperature_c", value, at)
     assert campus.raised_count("heat_rate_of_rise") == 0
-    for i in range(10):  # a real climb, then a plateau
+    for i in range(19):  # a real climb for 90 s, then a plateau
         campus.reading("t1", "temperature_c", 20 + 2 * i, at=50 + 5 * i)
     assert campus.active("heat_rate_of_rise", "t1")
-    for at in range(100, 200, 5):
-        campus.reading("t1", "temperature_c", 38, at)
+    for at in range(145, 300, 5):
+        campus.reading("t1", "temperature_c", 56, at)
     assert not campus.active("heat_rate_of_rise", "t1")
     assert campus.raised_count("heat_rate_of_rise") == 1
 

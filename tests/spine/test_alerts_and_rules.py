@@ -101,6 +101,32 @@ def test_every_change_is_audited_with_who_what_and_why_and_a_cleared_alert_react
     ]
 
 
+def test_a_repeat_after_acknowledgement_needs_attention_until_acknowledged_again() -> None:
+    """A panic button pressed again after the operator took the first press is news."""
+    journal, clock = MemoryJournal(), Clock()
+    service = AlertService(journal, clock)
+    alert = service.apply(signal(True, ts=1000))
+    assert alert is not None and not alert.repeated_since_ack
+    clock.now = 1010.0
+    taken = service.acknowledge(alert.id, "duty-1")
+    assert not taken.repeated_since_ack
+    assert service.acknowledge(alert.id, "duty-1") == taken, "acknowledging twice changes nothing"
+    again = service.apply(signal(True, ts=1020))
+    assert again is not None and again.repeated_since_ack and again.count == 2
+    clock.now = 1030.0
+    retaken = service.acknowledge(alert.id, "duty-2")
+    assert (retaken.acknowledged_at, retaken.acknowledged_by) == (1030.0, "duty-2")
+    assert not retaken.repeated_since_ack
+    assert [action for _, action, _ in journal.trail] == ["raised", "acknowledged", "acknowledged"]
+
+
+def test_a_device_clock_ahead_of_the_gateway_is_not_a_repeat() -> None:
+    service = AlertService(MemoryJournal(), Clock())
+    alert = service.apply(signal(True, ts=1200))  # the device's clock is 200 s ahead
+    assert alert is not None
+    assert not service.acknowledge(alert.id, "duty-1").repeated_since_ack
+
+
 def test_resolving_an_unacknowledged_alert_acknowledges_it_in_the_same_change() -> None:
     clock = Clock()
     service = AlertService(MemoryJournal(), clock)

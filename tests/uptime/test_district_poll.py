@@ -255,9 +255,10 @@ gateways:
     assert summary["一中"]["中断次数 outages"] == "1"
 
     # 二中: silence counts from detection (3 s after the last report, on a 1 s tick) to the return.
-    # (Its first outage: silent from the gateway's start until t0, as a registered device.)
-    silent_at_start, b2 = outages[("二中", "b2")]
-    assert silent_at_start["原因 cause"] == "silence"
+    # (It may also have an outage before: silent from the gateway's start until its first report,
+    # as a registered device, when the gateway took longer than 3 s to see it.)
+    *at_start, b2 = outages[("二中", "b2")]
+    assert len(at_start) <= 1 and all(o["原因 cause"] == "silence" for o in at_start)
     assert b2["原因 cause"] == "silence"
     assert b_back - b_last - 3.0 - 1.5 <= float(b2["时长(秒) offline (s)"]) <= b_back - b_last - 3.0 + 0.2
 
