@@ -10,8 +10,8 @@ import pytest
 from analytics.alerts import Alert, Severity
 from analytics.catalog import EVENTS
 from analytics.devices import DeviceSpec
-from analytics.records import DeviceEvent
 from analytics.hazards import PolicyTrigger
+from analytics.records import DeviceEvent
 from analytics.rules.catalogue import DAY_S, RULES, Escalation
 from analytics.rules.defaults import default_rules
 from analytics.rules.engine import RuleEngine
