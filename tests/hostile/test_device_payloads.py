@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from analytics.devices import DeviceSpec
+from analytics.quarantine import MAX_UNKNOWN_DEVICE_ALERTS
 from analytics.records import DeviceKind
 from simulators.fleet import Fleet
 from tests.conftest import Broker
@@ -108,5 +112,38 @@ async def test_poisoned_messages_are_dead_lettered_and_30_alarms_behind_them_all
                 await api_json(gw, f"/api/v1/alerts/{alert['id']}")
                 await api_json(gw, f"/api/v1/devices/smoke-{n:02d}")
             await api_json(gw, f"/api/v1/devices/smoke-{DETECTORS:02d}")
+    finally:
+        fleet.close()
+
+
+UNKNOWN_IDS = 2000
+
+
+async def test_a_flood_of_unknown_ids_raises_bounded_alerts_and_log_lines(
+    mosquitto: Broker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Finding 4: 2,000 distinct unknown ids gave 2,000 log lines and 2,000 open alerts."""
+    caplog.set_level(logging.WARNING, logger="gateway.pipeline")
+    fleet = Fleet("test", mosquitto.host, mosquitto.port, client_id="hostile-unknown")
+    try:
+        async with running_gateway(gateway_config(mosquitto, tmp_path / "gw.db", devices())) as gw:
+            for n in range(UNKNOWN_IDS):
+                fleet.smoke(f"ghost-{n:04d}").alarm()
+            for n in range(UNKNOWN_IDS):  # the same ids again, and some other garbage
+                fleet.publish(f"campus/test/no_such_kind/ghost-{n:04d}/event", b"{}")
+            fleet.smoke("smoke-00").alarm()
+            await gw.wait_for_messages(2 * UNKNOWN_IDS + 1, timeout_s=60)
+            await gw.wait_for_alert("fire_alarm", "smoke-00")
+            unknown = [a for a in await api_json(gw, "/api/v1/alerts") if a["rule"] == "unknown_device"]
+            limit = MAX_UNKNOWN_DEVICE_ALERTS
+            assert len(unknown) == limit + 1, len(unknown)
+            [beyond] = [a for a in unknown if a["details"].get("quarantined_ids")]
+            assert beyond["details"]["quarantined_ids"] == UNKNOWN_IDS - limit
+            gw.flush_store()
+            assert gw.gateway.counters.get("dead_letters", "unknown_device") == UNKNOWN_IDS
+            assert gw.gateway.counters.get("dead_letters", "unknown_kind") == UNKNOWN_IDS
+            assert len(await api_json(gw, "/api/v1/unknown-devices")) == UNKNOWN_IDS  # all kept
+            lines = [r for r in caplog.records if r.name == "gateway.pipeline"]
+            assert len(lines) <= 4, [r.getMessage() for r in lines[:6]]
     finally:
         fleet.close()
