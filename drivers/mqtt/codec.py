@@ -82,11 +82,10 @@ class ProtocolV1Decoder:
         records: list[Record] = []
         seq = None
         if lane is Lane.STATUS:
-            state = _STATES.get(body.get("state"))
+            raw_state = body.get("state")
+            state = _STATES.get(raw_state) if isinstance(raw_state, str) else None
             if state is None:
-                raise PayloadError(
-                    "bad_state", f"state {body.get('state')!r} is not online/offline", device_id
-                )
+                raise PayloadError("bad_state", f"state {raw_state!r:.60} is not online/offline", device_id)
             records.append(StatusChange(device_id, kind, state, ts, reason="status"))
         else:
             seq = body.get("seq")
