@@ -24,6 +24,7 @@ from analytics.rules.engine import RuleEngine
 from analytics.sessions import Lane
 from api.schemas import AlertOut
 from drivers.mqtt.codec import ProtocolV1Decoder
+from drivers.mqtt.shapes import PayloadShape
 from gateway.notify.config import ChannelConfig
 from gateway.notify.formats import render
 from gateway.notify.policy import Dispatch, Reason
@@ -31,17 +32,29 @@ from tests.rules.scenario import MemoryJournal
 
 NOW = 1_796_000_000.0
 KINDS = [kind for kind in DeviceKind if kind is not DeviceKind.FIRE_PANEL]
-INVENTORY = Inventory([DeviceSpec(id=f"d-{kind.value}", kind=kind, building="楼") for kind in KINDS])
+SHAPE = PayloadShape.model_validate(
+    {
+        "ts": {"path": "time", "unit": "ms"},
+        "seq": "frame.no",
+        "values": {"temperature_c": {"path": "data.tempF", "scale": 0.5555556, "offset": -17.777778}},
+        "event": {"path": "alm.code", "names": {"1": "alarm", "0": "alarm_clear"}, "attrs": {"x": "alm.x"}},
+        "status": {"path": "st", "online": [1, "on"]},
+    }
+)
+INVENTORY = Inventory(
+    [DeviceSpec(id=f"d-{kind.value}", kind=kind, building="楼") for kind in KINDS]
+    + [DeviceSpec(id="d-shaped", kind=DeviceKind.SMOKE, payload_shape="acme")]
+)
 CHANNELS = [ChannelConfig(name=f"c-{f}", url="http://x/", format=f) for f in ("json", "dingtalk", "wecom")]
 REASONS = {
     "malformed_json", "not_object", "oversized", "bad_ts", "bad_seq", "bad_state", "bad_values",
-    "wrong_type", "non_finite", "unknown_metric", "bad_event", "unknown_event", "bad_attrs",
+    "wrong_type", "non_finite", "unknown_metric", "bad_event", "unknown_event", "bad_attrs", "shape_mismatch",
 }  # fmt: skip
 
 numbers = (
     st.integers(min_value=-(2**80), max_value=2**80)
     | st.floats(allow_nan=True, allow_infinity=True)
-    | st.sampled_from([float("nan"), float("inf"), -float("inf"), 1e308, -0.0])
+    | st.sampled_from([float("nan"), float("inf"), -float("inf"), 1e308, -0.0, 10**400, -(10**400)])
 )
 scalars = st.none() | st.booleans() | numbers | st.text(max_size=1500)
 json_values = st.recursive(
@@ -53,6 +66,20 @@ json_values = st.recursive(
 
 def nested(depth: int) -> str:
     return '{"a": ' * depth + "1" + "}" * depth
+
+
+@st.composite
+def shaped_messages(draw: st.DrawFn) -> tuple[str, bytes]:
+    """A vendor layout mapped by `SHAPE`: the same checks apply after the mapping."""
+    channel = draw(st.sampled_from([lane.value for lane in Lane]))
+    body = {
+        "time": draw(numbers | json_values),
+        "frame": {"no": draw(st.integers(0, 100) | json_values)},
+        "data": draw(st.fixed_dictionaries({"tempF": numbers | json_values}) | json_values),
+        "alm": {"code": draw(st.sampled_from([0, 1, "1"]) | json_values), "x": draw(json_values)},
+        "st": draw(json_values),
+    }
+    return f"campus/fuzz/smoke/d-shaped/{channel}", json.dumps(body).encode()
 
 
 @st.composite
@@ -96,11 +123,11 @@ def strict_dumps(value: Any) -> str:
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(messages(), min_size=1, max_size=4))
+@given(st.lists(messages() | shaped_messages(), min_size=1, max_size=4))
 def test_every_payload_is_admitted_bounded_or_dead_lettered_with_a_reason(
     batch: list[tuple[str, bytes]],
 ) -> None:
-    decoder = ProtocolV1Decoder("fuzz", INVENTORY)
+    decoder = ProtocolV1Decoder("fuzz", INVENTORY, {"acme": SHAPE})
     validator = IngestValidator(INVENTORY)
     engine = RuleEngine(default_rules(), on_error=lambda rule: (_ for _ in ()).throw(AssertionError(rule)))
     alerts = AlertService(MemoryJournal(), lambda: NOW)
