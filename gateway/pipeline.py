@@ -169,8 +169,8 @@ class Pipeline:
         # share one line a minute per reason, however many there are.
         known = bool(error.device_id) and self.inventory.get(error.device_id) is not None
         key = f"{error.device_id}:{error.reason}" if known else error.reason
-        suppressed = self._log_limiter.suppressed.pop(key, 0)
         if self._log_limiter.allow(key):
+            suppressed = self._log_limiter.suppressed.pop(key, 0)
             log.warning(
                 "dead-lettered message from %s: %s%s",
                 error.device_id or source,

@@ -145,5 +145,10 @@ async def test_a_flood_of_unknown_ids_raises_bounded_alerts_and_log_lines(
             assert len(await api_json(gw, "/api/v1/unknown-devices")) == UNKNOWN_IDS  # all kept
             lines = [r for r in caplog.records if r.name == "gateway.pipeline"]
             assert len(lines) <= 4, [r.getMessage() for r in lines[:6]]
+            gw.gateway.pipeline._log_limiter._interval_s = 0.0  # the next minute, now
+            fleet.smoke("ghost-new").alarm()
+            await gw.wait_for_messages(2 * UNKNOWN_IDS + 2)
+            last = [r.getMessage() for r in caplog.records if r.name == "gateway.pipeline"][-1]
+            assert "ghost-new" in last and f"({UNKNOWN_IDS - 1} more like it since the last line)" in last
     finally:
         fleet.close()
