@@ -17,6 +17,7 @@ from simulators.fleet import Fleet
 from tests.conftest import Broker
 from tests.engine.test_gateway_engine import notify_to
 from tests.harness import RunningGateway, gateway_config, running_gateway
+from tests.hostile.strict import strict_loads
 from tests.notify.receiver import http_receiver
 
 DETECTORS = 30
@@ -30,19 +31,10 @@ def devices() -> list[DeviceSpec]:
     return [*smoke, DeviceSpec(id="panic-1", kind=DeviceKind.PANIC, building="南门", zone="门卫室")]
 
 
-def strict_json(text: str) -> Any:
-    """What a browser's JSON.parse accepts: no NaN or Infinity."""
-
-    def refuse(constant: str) -> None:
-        raise ValueError(f"invalid JSON constant {constant}")
-
-    return json.loads(text, parse_constant=refuse)
-
-
 async def api_json(gw: RunningGateway, path: str) -> Any:
     response = await gw.http.get(path, headers=gw.headers())
     assert response.status_code == 200, f"{path}: {response.status_code} {response.text[:200]}"
-    return strict_json(response.text)
+    return strict_loads(response.text)
 
 
 async def test_device_attrs_cannot_mark_a_real_panic_press_as_a_drill(
