@@ -10,6 +10,7 @@ persists them with the records they guard.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -30,6 +31,11 @@ MAX_CLOCK_SKEW_S = 300.0
 MAX_ATTRS_DEPTH = 4
 MAX_ATTRS_ITEMS = 64
 MAX_ATTRS_STRING = 1024
+# The whole of one event's attrs as JSON: an alert carries them to the store, the page and every
+# webhook, so 64 strings of 1 KiB each (a 64 KiB alert) are refused.
+MAX_ATTRS_BYTES = 4096
+# Integers beyond 64 bits cannot be stored or read back exactly (SQLite, JavaScript).
+MAX_ATTRS_INT = 2**63 - 1
 # SQLite integers are 64-bit signed; a seq beyond cannot be stored with the session.
 MAX_SEQ = 2**63 - 1
 
@@ -206,7 +212,8 @@ def _check_record(record: Record, kind: DeviceKind) -> None:
 
 
 def check_attrs(attrs: Mapping[str, Any], device_id: str = "") -> None:
-    """Attributes must be plain JSON of bounded size: finite numbers, short strings, shallow."""
+    """Attributes must be plain JSON of bounded size: finite numbers, 64-bit integers, short strings,
+    shallow, few items, at most `MAX_ATTRS_BYTES` as JSON."""
     items = 0
     stack: list[tuple[Any, int]] = [(attrs, 1)]
     while stack:
@@ -230,5 +237,12 @@ def check_attrs(attrs: Mapping[str, Any], device_id: str = "") -> None:
                 raise PayloadError(
                     "bad_attrs", f"an attrs string is longer than {MAX_ATTRS_STRING}", device_id
                 )
-        elif value is not None and not isinstance(value, bool | int):
+        elif isinstance(value, int) and not isinstance(value, bool):
+            if not -MAX_ATTRS_INT <= value <= MAX_ATTRS_INT:
+                raise PayloadError("bad_attrs", "an attrs integer is beyond 64 bits", device_id)
+        elif value is not None and not isinstance(value, bool):
             raise PayloadError("bad_attrs", f"attrs hold a {type(value).__name__}", device_id)
+    # Shallow and few items by now, so serialising them is cheap.
+    size = len(json.dumps(attrs, ensure_ascii=False, separators=(",", ":")).encode())
+    if size > MAX_ATTRS_BYTES:
+        raise PayloadError("bad_attrs", f"attrs are {size} bytes as JSON > {MAX_ATTRS_BYTES}", device_id)

@@ -38,7 +38,8 @@ PAYLOAD = b'{"ts": 1763860000.0, "seq": 1, "values": {"temperature_c": 24.5, "hu
 def broker_config(workdir: Path, port: int, periodic: bool) -> Path:
     """The shipped config on `port`, anonymous, persisting in `workdir`; `periodic` restores the old save."""
     text = SHIPPED.read_text(encoding="utf-8")
-    text = re.sub(r"^(password_file|acl_file) .*\n", "", text, flags=re.M)
+    # Anonymous: no users, so neither their passwords, ACLs nor sessions named after them.
+    text = re.sub(r"^(password_file|acl_file|use_username_as_clientid) .*\n", "", text, flags=re.M)
     text = text.replace("allow_anonymous false", "allow_anonymous true")
     text = text.replace("listener 1883 0.0.0.0", f"listener {port} 127.0.0.1")
     text = text.replace("/var/lib/mosquitto/", f"{workdir}/") + f"user {getpass.getuser()}\n"

@@ -78,7 +78,7 @@ def bootstrap(
     modes: ModeBook,
 ) -> Core:
     """Restore state from the (open) store and wire every part; handlers run in the order below."""
-    engine = RuleEngine(config.build_rules())
+    engine = RuleEngine(config.build_rules(), on_error=lambda rule: counters.inc("rule_errors", rule))
     open_alerts = store.open_alerts()
     saved_rule_state = store.rule_state()
     if saved_rule_state is not None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from analytics.catalog import EVENTS, METRICS
 from analytics.devices import DeviceSpec, Inventory
@@ -65,6 +65,21 @@ class BrokerConfig(_Strict):
     mqtt_version: Literal[5, 311] = 5
     ack_after_commit: bool = True
     session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
+    # Each lane logs in as `{username}-{lane}` (gateway-alarms, gateway-telemetry): the shipped
+    # broker names every session after its user (use_username_as_clientid, docs/broker.md), so
+    # no device credential can take the gateway's sessions over, and each lane needs its own user.
+    username_per_lane: bool = False
+
+    @model_validator(mode="after")
+    def _lane_users_need_a_username(self) -> BrokerConfig:
+        if self.username_per_lane and not self.username:
+            raise ValueError(
+                "username_per_lane needs a username (the lanes log in as <username>-alarms/-telemetry)"
+            )
+        return self
+
+    def lane_username(self, lane: str) -> str | None:
+        return f"{self.username}-{lane}" if self.username_per_lane else self.username
 
 
 class DeadbandConfig(_Strict):

@@ -23,8 +23,8 @@ from analytics.devices import Inventory
 from analytics.errors import PayloadError
 from analytics.ingest import Duplicate, Envelope, IngestValidator
 from analytics.modes import ModeBook
+from analytics.quarantine import UnknownDeviceAlerts
 from analytics.records import DeviceEvent, Reading, Record
-from analytics.rules.catalogue import rule_entry
 from analytics.rules.engine import RuleEngine
 from analytics.sessions import Lane
 from analytics.uptime import HEARTBEAT_S
@@ -34,7 +34,6 @@ from gateway.counters import Counters, LogLimiter
 from storage.sqlite import ReadingRow, SqliteStore
 
 log = logging.getLogger(__name__)
-UNKNOWN_DEVICE = rule_entry("unknown_device")
 
 
 class Pipeline:
@@ -68,6 +67,9 @@ class Pipeline:
         self._log_limiter = LogLimiter()
         self.run_started_at = clock()
         self._last_beat = float("-inf")
+        self._unknown = UnknownDeviceAlerts(
+            alert.subject for alert in alerts.open_alerts() if alert.rule == "unknown_device"
+        )
 
     def handle_mqtt_batch(self, batch: list[InboundMessage], urgent: bool = False) -> Future[None]:
         """Process a batch of MQTT messages; the future completes once all it caused is committed."""
@@ -163,22 +165,22 @@ class Pipeline:
         """Dead-letter what a driver could not accept: stored, counted, logged at most once a minute."""
         self.counters.inc("dead_letters", error.reason)
         self.store.add_dead_letter(received_at, source, error.device_id, error.reason, error.detail, payload)
-        key = f"{error.device_id or source}:{error.reason}"
+        # Per device only for devices we know: made-up ids and topics are unbounded, so they
+        # share one line a minute per reason, however many there are.
+        known = bool(error.device_id) and self.inventory.get(error.device_id) is not None
+        key = f"{error.device_id}:{error.reason}" if known else error.reason
         if self._log_limiter.allow(key):
-            log.warning("dead-lettered message from %s: %s", error.device_id or source, error)
-        if error.reason == "unknown_device" and error.device_id:
-            details = {"topic": source}
-            self._apply(
-                AlertSignal(
-                    "unknown_device",
-                    error.device_id,
-                    True,
-                    received_at,
-                    UNKNOWN_DEVICE.severity,
-                    error.device_id,
-                    details,
-                )
+            suppressed = self._log_limiter.suppressed.pop(key, 0)
+            log.warning(
+                "dead-lettered message from %s: %s%s",
+                error.device_id or source,
+                error,
+                f" ({suppressed} more like it since the last line)" if suppressed else "",
             )
+        if error.reason == "unknown_device" and error.device_id:
+            signal = self._unknown.signal(error.device_id, source, received_at)
+            if signal is not None:
+                self._apply(signal)
 
     def _failed_message(self, exc: Exception, source: str, payload: bytes, received_at: float) -> None:
         self.counters.inc("dead_letters", "processing_error")

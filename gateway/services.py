@@ -92,7 +92,7 @@ class MqttIngest:
                     port=broker.port,
                     client_id=f"{broker.client_id}-{name}",
                     topic_filters=lanes[name],
-                    username=broker.username,
+                    username=broker.lane_username(name),
                     password=broker.password,
                     qos=broker.qos,
                     mqtt_v5=broker.mqtt_version == 5,

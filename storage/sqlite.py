@@ -609,12 +609,28 @@ def _beat_gateway(conn: sqlite3.Connection, op: BeatGateway) -> None:
     )
 
 
+# Dead letters are kept for diagnosis, not forever: a device publishing 64 KiB of garbage as fast
+# as the broker takes it would otherwise fill the disk. Only the newest rows are kept (at most
+# about 650 MB); the counters keep the totals. Every PRUNE_EVERY-th insert deletes what is beyond,
+# a bounded chunk at a time so a first prune of an old, large table never stalls the writer.
+MAX_DEAD_LETTER_ROWS = 10_000
+DEAD_LETTER_PRUNE_EVERY = 1000
+_DEAD_LETTER_PRUNE_CHUNK = 5000
+
+
 def _insert_dead_letter(conn: sqlite3.Connection, op: InsertDeadLetter) -> None:
-    conn.execute(
+    cursor = conn.execute(
         "INSERT INTO dead_letters (received_at, source, device_id, reason, detail, payload) "
         "VALUES (?, ?, ?, ?, ?, ?)",
         (op.received_at, op.source, op.device_id, op.reason, op.detail, op.payload),
     )
+    newest = cursor.lastrowid or 0
+    if newest % DEAD_LETTER_PRUNE_EVERY == 0:
+        conn.execute(
+            "DELETE FROM dead_letters WHERE id IN "
+            "(SELECT id FROM dead_letters WHERE id <= ? ORDER BY id LIMIT ?)",
+            (newest - MAX_DEAD_LETTER_ROWS, _DEAD_LETTER_PRUNE_CHUNK),
+        )
 
 
 def _save_device_states(conn: sqlite3.Connection, op: SaveDeviceStates) -> None:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from analytics.alerts import Alert, AlertSignal, Severity
 from analytics.devices import DeviceSpec
-from analytics.records import DeviceKind, Record
+from analytics.records import DeviceEvent, DeviceKind, Record
 
 
 @dataclass
@@ -51,3 +52,12 @@ class Rule:
         if not device.thresholds:  # the common case: no string built on the hot path
             return default
         return device.thresholds.get(f"{self.name}.{field}", default)
+
+
+def event_details(record: DeviceEvent, **rule_details: Any) -> dict[str, Any]:
+    """An alert's details for a device event: the rule's own keys at the top, the device's attrs
+    under `attrs`, so a device can never set a key that policy reads (`drill`, ...)."""
+    details: dict[str, Any] = {"event": record.name, **rule_details}
+    if record.attrs:
+        details["attrs"] = dict(record.attrs)
+    return details

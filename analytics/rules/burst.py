@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from analytics.alerts import Alert, AlertSignal
 from analytics.devices import DeviceSpec
 from analytics.records import DeviceEvent, Record
-from analytics.rules.base import Rule
+from analytics.rules.base import Rule, event_details
 
 
 @dataclass
@@ -51,7 +51,7 @@ class EventBurstRule(Rule):
             recent.popleft()
         if len(recent) < self.param(device, "count", self.count):
             return ()
-        details = {"event": self.event, "count": len(recent), "window_s": window_s, **record.attrs}
+        details = event_details(record, count=len(recent), window_s=window_s)
         recent.clear()
         self._raised[device.id] = heard_at
         return (AlertSignal(self.name, device.id, True, ts, self.severity, device.id, details),)

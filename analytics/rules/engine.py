@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from analytics.alerts import Alert, AlertSignal
@@ -11,6 +13,7 @@ from analytics.devices import DeviceSpec
 from analytics.records import DeviceEvent, DeviceKind, Reading, Record
 from analytics.rules.base import Rule
 
+log = logging.getLogger(__name__)
 STATUS = "status"  # what a rule names in `listens_to` for status changes
 
 
@@ -19,10 +22,19 @@ class RuleEngine:
 
     Signals of a rule that another rule follows (`Rule.followed_rules`) are passed on to the
     follower; what followers return is not passed on again.
+
+    Each rule is isolated: one that raises (on a record, a tick or a followed signal) is logged
+    and counted in `rule_errors`, and every other rule still gives its verdict, so one device's
+    odd record or one broken rule never costs another alarm.
+
+    Args:
+        on_error: called with the rule's name after each failure (the gateway's counters).
     """
 
-    def __init__(self, rules: Iterable[Rule]) -> None:
+    def __init__(self, rules: Iterable[Rule], on_error: Callable[[str], None] | None = None) -> None:
         self.rules = [rule for rule in rules if rule.enabled]
+        self.rule_errors: Counter[str] = Counter()
+        self._on_error = on_error
         self._by_kind: dict[DeviceKind, list[Rule]] = {kind: [] for kind in DeviceKind}
         self._followers: dict[str, list[Rule]] = {}
         # (kind, metric or event name) -> the rules that listen to it; filled on first sight.
@@ -42,7 +54,10 @@ class RuleEngine:
                 rule for rule in self._by_kind[record.kind] if _listens(rule.listens_to(), key[1])
             ]
         for rule in rules:
-            signals.extend(rule.evaluate(record, device))
+            try:
+                signals.extend(rule.evaluate(record, device))
+            except Exception:
+                self._failed(rule, f"{type(record).__name__} of {record.device_id}")
         if signals and self._followers:
             self._follow(signals, device)
         return signals
@@ -50,7 +65,10 @@ class RuleEngine:
     def tick(self, now: float) -> list[AlertSignal]:
         signals: list[AlertSignal] = []
         for rule in self.rules:
-            signals.extend(rule.tick(now))
+            try:
+                signals.extend(rule.tick(now))
+            except Exception:
+                self._failed(rule, "tick")
         if signals and self._followers:
             self._follow(signals, None)
         return signals
@@ -86,8 +104,22 @@ class RuleEngine:
         derived: list[AlertSignal] = []
         for signal in signals:
             for follower in self._followers.get(signal.rule, ()):
-                derived.extend(follower.on_signal(signal, device))
+                try:
+                    derived.extend(follower.on_signal(signal, device))
+                except Exception:
+                    self._failed(follower, f"{signal.rule} signal of {signal.subject}")
         signals.extend(derived)
+
+    def _failed(self, rule: Rule, what: str) -> None:
+        self.rule_errors[rule.name] += 1
+        count = self.rule_errors[rule.name]
+        # A rule broken for every record would log at the message rate: 1st, 10th, 100th, ...
+        if count == 10 ** (len(str(count)) - 1):
+            log.exception(
+                "rule %s failed on %s (failure %d); the other rules went on", rule.name, what, count
+            )
+        if self._on_error is not None:
+            self._on_error(rule.name)
 
 
 def _topic_of(record: Record) -> str:

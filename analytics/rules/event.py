@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from analytics.alerts import AlertSignal
 from analytics.devices import DeviceSpec
 from analytics.records import DeviceEvent, Record
-from analytics.rules.base import Rule
+from analytics.rules.base import Rule, event_details
 
 
 @dataclass
@@ -25,7 +25,7 @@ class EventRule(Rule):
         if type(record) is not DeviceEvent:
             return ()
         if record.name in self.raise_on:
-            details = {"event": record.name, **record.attrs}
+            details = event_details(record)
             return (AlertSignal(self.name, device.id, True, record.ts, self.severity, device.id, details),)
         if record.name in self.clear_on:
             return (AlertSignal(self.name, device.id, False, record.ts, self.severity, device.id),)

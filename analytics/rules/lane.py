@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from analytics.alerts import AlertSignal
 from analytics.devices import DeviceSpec
 from analytics.records import DeviceEvent, Record
+from analytics.rules.base import event_details
 from analytics.rules.event import EventRule
 
 
@@ -23,5 +24,5 @@ class LaneEventRule(EventRule):
             return ()
         lane = record.attrs.get("lane")
         subject = f"{device.id}/{lane}" if lane not in (None, "") else device.id
-        details = {"event": record.name, **record.attrs} if raised else {}
+        details = event_details(record) if raised else {}
         return (AlertSignal(self.name, subject, raised, record.ts, self.severity, device.id, details),)

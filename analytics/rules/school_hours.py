@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 from analytics.alerts import Alert, AlertSignal
 from analytics.devices import DeviceSpec
 from analytics.records import DeviceEvent, Record
-from analytics.rules.base import Rule
+from analytics.rules.base import Rule, event_details
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -120,7 +120,7 @@ class AfterHoursAccessRule(Rule):
         if self.calendar.is_open(record.ts):
             return ()
         self._raised.add(device.id)
-        details = {"event": record.name, **record.attrs}
+        details = event_details(record)
         return (AlertSignal(self.name, device.id, True, record.ts, self.severity, device.id, details),)
 
     def tick(self, now: float) -> Iterable[AlertSignal]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from analytics.alerts import Alert, AlertSignal, Severity
 from analytics.devices import DeviceSpec
 from analytics.records import DeviceEvent, Reading, Record
-from analytics.rules.base import Rule
+from analytics.rules.base import Rule, event_details
 
 
 class _Level:
@@ -65,7 +65,7 @@ class TieredThresholdRule(Rule):
             state = self._state(device.id)
             if record.name in self.raise_on:
                 state.event_active = True
-                details = {"event": record.name, **record.attrs}
+                details = event_details(record)
                 return (
                     AlertSignal(self.name, device.id, True, record.ts, self.severity, device.id, details),
                 )

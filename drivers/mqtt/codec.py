@@ -25,6 +25,17 @@ _STATES = {state.value: state for state in DeviceState}
 _LANES = {lane.value: lane for lane in Lane}
 
 
+class _NonFinite(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NonFinite(name)
+
+
+_JSON = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
 class ProtocolV1Decoder:
     """Decodes `campus/{campus_id}/{kind}/{device_id}/{channel}` messages.
 
@@ -67,7 +78,11 @@ class ProtocolV1Decoder:
         if len(payload) > MAX_PAYLOAD_BYTES:
             raise PayloadError("oversized", f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}", device_id)
         try:
-            body = json.loads(payload)
+            # NaN and Infinity are not JSON (RFC 8259), whatever Python's parser accepts: refused
+            # anywhere in a payload, so none can reach a store, a page or a webhook.
+            body = _JSON.decode(payload.decode("utf-8-sig"))
+        except _NonFinite as exc:
+            raise PayloadError("non_finite", f"payload holds {exc}", device_id) from None
         except (ValueError, UnicodeDecodeError) as exc:
             raise PayloadError("malformed_json", str(exc)[:120], device_id) from None
         except RecursionError:
@@ -82,11 +97,10 @@ class ProtocolV1Decoder:
         records: list[Record] = []
         seq = None
         if lane is Lane.STATUS:
-            state = _STATES.get(body.get("state"))
+            raw_state = body.get("state")
+            state = _STATES.get(raw_state) if isinstance(raw_state, str) else None
             if state is None:
-                raise PayloadError(
-                    "bad_state", f"state {body.get('state')!r} is not online/offline", device_id
-                )
+                raise PayloadError("bad_state", f"state {raw_state!r:.60} is not online/offline", device_id)
             records.append(StatusChange(device_id, kind, state, ts, reason="status"))
         else:
             seq = body.get("seq")

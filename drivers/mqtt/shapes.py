@@ -20,6 +20,7 @@ Paths are dot-separated keys; a numeric part indexes a list (`data.channels.0.t`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -128,5 +129,8 @@ def _lookup(body: Any, path: str) -> tuple[bool, Any]:
 def _scaled(raw: Any, scale: float, offset: float = 0.0) -> Any:
     # Only numbers are converted; anything else passes unchanged so v1 validation names its type.
     if isinstance(raw, int | float) and not isinstance(raw, bool):
-        return raw * scale + offset
+        try:
+            return raw * scale + offset
+        except OverflowError:  # an integer beyond any float: the validator refuses it as non-finite
+            return math.inf
     return raw

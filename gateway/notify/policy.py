@@ -4,7 +4,8 @@
 - An alert of `escalate_severities` still unacknowledged after `escalate_after_s` goes to the
   next tier, and so on up; `immediate_rules` start one tier up at once.
 - `police_rules` (panic) go to the police channels at once.
-- Drill-tagged alerts (`details["drill"]`) never go to outside channels.
+- Drill-tagged alerts (`details["drill"]`) never go to outside channels. Only the pipeline sets
+  that key, from the modes an admin started; a device's own attrs sit under `details["attrs"]`.
 - An alarm storm is told once: alerts of one incident and one rule share one message per
   channel and tier (`incident_of`), so 40 detectors in one fire are one message, not 40.
 """

@@ -30,7 +30,7 @@ async def test_gateway_supervises_the_worker_and_links_the_snapshot(
     async with running_gateway(config) as gw:
         alert = await gw.wait_for_alert("fire_lane_blocked", timeout_s=60)
         assert alert["severity"] == "major" and alert["device_id"] == "cam1"
-        snapshot = alert["details"]["snapshot"]
+        snapshot = alert["details"]["attrs"]["snapshot"]
         image = await gw.http.get(f"/api/v1/snapshots/{snapshot}", headers=gw.headers())
         assert image.status_code == 200 and image.content[:2] == b"\xff\xd8"  # a JPEG
         assert (await gw.http.get("/api/v1/snapshots/../gw.db", headers=gw.headers())).status_code == 404

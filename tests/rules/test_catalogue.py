@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 import pytest
 
 from analytics.alerts import Alert, Severity
+from analytics.catalog import EVENTS
+from analytics.devices import DeviceSpec
 from analytics.hazards import PolicyTrigger
+from analytics.records import DeviceEvent
 from analytics.rules.catalogue import DAY_S, RULES, Escalation
 from analytics.rules.defaults import default_rules
+from analytics.rules.engine import RuleEngine
 from analytics.texts import alert_title
 from analytics.tickets.policies import default_policies
 from analytics.tickets.service import category_for_rule
@@ -103,3 +110,28 @@ def test_notify_defaults_are_the_catalogues_escalations() -> None:
     assert config.police_rules == ["panic_pressed"]
     escalating = {entry.severity for entry in RULES.values() if entry.escalation is not Escalation.NONE}
     assert escalating == set(config.escalate_severities), "escalation by severity agrees with the catalogue"
+
+
+# Keys a hostile device might send to steer policy (issue 11, finding 1).
+STEERING_ATTRS = {"drill": True, "drill_id": 1, "escalate": "immediate", "severity": "info", "reason": "x"}
+
+
+def test_device_attrs_never_reach_the_top_level_of_any_rules_alert_details() -> None:
+    """Every event of every kind, with attrs named like policy keys, through every default rule:
+    the attrs come back only under `details["attrs"]`, never beside the rule's own keys."""
+    engine = RuleEngine(default_rules())
+    sunday_night = datetime(2026, 11, 29, 3, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp()
+    fired: set[str] = set()
+    for kind, names in EVENTS.items():
+        device = DeviceSpec(id=f"d-{kind.value}", kind=kind)
+        for name in sorted(names):
+            for n in range(6):  # bursts need several
+                event = DeviceEvent(device.id, kind, name, sunday_night + n, dict(STEERING_ATTRS))
+                for signal in engine.evaluate(event, device):
+                    if not signal.raised:
+                        continue
+                    fired.add(signal.rule)
+                    assert not set(signal.details) & set(STEERING_ATTRS) - {"reason"}, signal
+                    assert signal.details.get("attrs", STEERING_ATTRS) == STEERING_ATTRS, signal
+    assert {"panic_pressed", "fire_alarm", "access_denied_burst", "after_hours_access", "fire_lane_blocked",
+            "chem_leak", "device_fault", "tamper"} <= fired  # fmt: skip

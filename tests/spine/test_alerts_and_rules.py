@@ -233,7 +233,7 @@ def test_rules_are_dispatched_by_kind_only() -> None:
     panic = DeviceSpec(id="p1", kind=DeviceKind.PANIC)
     press = DeviceEvent("p1", DeviceKind.PANIC, "pressed", 1.0, {"button": "main"})
     [pressed] = [s for s in engine.evaluate(press, panic) if s.raised]
-    assert (pressed.rule, pressed.severity, pressed.details["button"]) == (
+    assert (pressed.rule, pressed.severity, pressed.details["attrs"]["button"]) == (
         "panic_pressed",
         Severity.CRITICAL,
         "main",

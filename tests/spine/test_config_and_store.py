@@ -91,6 +91,11 @@ def test_environment_overrides_keys(tmp_path: Path) -> None:
             "modbus.devices[0] (nope).id: no device with this id in the inventory",
         ),
         (
+            GOOD.replace("port: 1883}", "port: 1883, username_per_lane: true}"),
+            DEVICES,
+            "gateway.yaml: broker: Value error, username_per_lane needs a username",
+        ),
+        (
             GOOD + "chem_cabinets: {c1: oops}",
             DEVICES,
             "gateway.yaml: chem_cabinets.c1: Input should be a valid list",

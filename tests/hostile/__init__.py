@@ -1,0 +1,1 @@
+"""Hostile and broken devices: no payload may silence, hide or block another alarm."""
