@@ -159,10 +159,17 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def load_config(path: Path, environ: Mapping[str, str] | None = None) -> GatewayConfig:
-    """Read, override from the environment, validate; raise ConfigError naming file and key."""
+def load_config(
+    path: Path, environ: Mapping[str, str] | None = None, inventory_path: Path | None = None
+) -> GatewayConfig:
+    """Read, override from the environment, validate; raise ConfigError naming file and key.
+
+    `inventory_path` reads the devices from that file instead (an import checks its result).
+    """
     raw = _read_yaml(path)
     overrides = _apply_env_overrides(raw, os.environ if environ is None else environ)
+    if inventory_path is not None:
+        raw["inventory"] = str(inventory_path.resolve())
     sources = _Sources(path, overrides)
     inventory_ref = raw.get("inventory")
     inventory_file: Path | None = None
@@ -201,6 +208,14 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Gateway
     except RuleConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     return config
+
+
+def inventory_source(path: Path, environ: Mapping[str, str] | None = None) -> Path | None:
+    """The inventory file a config names (None when its devices are inline)."""
+    raw = _read_yaml(path)
+    sources = _Sources(path, _apply_env_overrides(raw, os.environ if environ is None else environ))
+    ref = raw.get("inventory")
+    return sources.resolve(("inventory",), Path(ref)) if isinstance(ref, str) else None
 
 
 class _Sources:
