@@ -108,6 +108,7 @@ def add_inventory_commands(subparsers: argparse._SubParsersAction[argparse.Argum
         default="utf-8-sig",
         help="utf-8-sig (UTF-8 with BOM, default) or gb18030 (older Excel on a Chinese Windows)",
     )
+    dump.set_defaults(func=_cmd_export)
     for parser in (load, dump):
         parser.add_argument(
             "--config", default="config/gateway.yaml", help="the gateway config (default: %(default)s)"

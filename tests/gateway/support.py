@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+
+import httpx
 
 from gateway.broker import free_port
 from tests.conftest import Broker
@@ -62,6 +65,24 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = 30.0, what: str =
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+def api_port(config: Path) -> int:
+    return int(re.search(r"api: \{host: 127.0.0.1, port: (\d+)", config.read_text())[1])  # type: ignore[index]
+
+
+def wait_ready(port: int, timeout_s: float = 30.0) -> None:
+    """Until the gateway's health says its broker sessions are connected (subscribed)."""
+
+    def ready() -> bool:
+        try:
+            return bool(
+                httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2).json()["broker"]["connected"]
+            )
+        except (httpx.HTTPError, ValueError, KeyError):
+            return False
+
+    wait_for(ready, timeout_s, "the gateway connected to its broker")
 
 
 def readings(db: Path) -> int:

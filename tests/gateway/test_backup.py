@@ -14,7 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from storage.schema import SCHEMA_VERSION
 from storage.sqlite import SqliteStore
 from tests.conftest import Broker
-from tests.gateway.support import cli, readings, start_gateway, wait_for, write_config
+from tests.gateway.support import api_port, cli, readings, start_gateway, wait_for, wait_ready, write_config
 
 DEVICES = 5
 PER_DEVICE = 600
@@ -55,13 +55,13 @@ def test_backup_while_the_gateway_writes_is_a_consistent_complete_copy(
     db = tmp_path / "etc" / "data" / "gateway.db"
     gateway = start_gateway(config)
     try:
-        wait_for(lambda: (db.parent / "gateway.db-wal").exists(), what="the gateway's database")
-        time.sleep(1.0)  # subscribed
+        wait_ready(api_port(config))
+        time.sleep(0.3)  # its SUBSCRIBE, sent on connect, reaches the broker before the fleet's PUBLISH
         done = threading.Event()
         threading.Thread(target=_publish, args=(mosquitto, done), daemon=True).start()
         counts = []
         for n in range(3):
-            wait_for(lambda n=n: readings(db) > (n + 1) * 400, what="readings arriving")  # type: ignore[misc]
+            wait_for(lambda n=n: readings(db) > (n + 1) * 400, what="readings arriving")
             result = cli("backup", "--to", str(tmp_path / f"b{n}.db"), "--config", str(config))
             assert result.returncode == 0, result.stderr
             assert "integrity ok" in result.stdout
@@ -91,8 +91,7 @@ def test_backup_while_the_gateway_writes_is_a_consistent_complete_copy(
     assert readings(db.with_name("gateway.db.before-restore")) == DEVICES * PER_DEVICE
     gateway = start_gateway(config)
     try:
-        wait_for(lambda: (db.parent / "gateway.db-wal").exists(), what="the gateway on the restored file")
-        time.sleep(0.5)
+        wait_ready(api_port(config))
         assert gateway.poll() is None
     finally:
         gateway.terminate()
