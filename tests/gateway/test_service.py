@@ -64,7 +64,8 @@ def test_a_running_gateway_tells_systemd_ready_pings_the_watchdog_and_says_stopp
 ) -> None:
     sock = _listen(tmp_path / "notify.sock")
     env = {"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "400000"}
-    gateway = start_gateway(write_config(tmp_path / "etc", mosquitto), env)
+    config = write_config(tmp_path / "etc", mosquitto)
+    gateway = start_gateway(config, env)
     try:
         assert _first(sock, 30) == "READY=1"  # nothing before it: the watchdog starts once ready
         pings = [t for t, m in _received(sock, time.monotonic() + 1.5) if m == "WATCHDOG=1"]
@@ -72,6 +73,11 @@ def test_a_running_gateway_tells_systemd_ready_pings_the_watchdog_and_says_stopp
         gateway.terminate()
         assert gateway.wait(20) == 0
         assert "STOPPING=1" in [m for _, m in _received(sock, time.monotonic() + 0.5)]
+        # The test broker takes anyone: said at every start, in the log the journal keeps.
+        assert (
+            "WARNING gateway: UNSAFE CONFIG: broker: no username/password"
+            in config.with_suffix(".log").read_text()
+        )
     finally:
         if gateway.poll() is None:
             gateway.kill()
