@@ -46,9 +46,9 @@ class _Strict(BaseModel):
 
 
 class CampusConfig(_Strict):
-    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_\-]+$")
-    name: str = ""
-    timezone: str = "Asia/Shanghai"
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_\-]+$")  # {campus_id} in the MQTT topics
+    name: str = ""  # the school's name on the live page and in reports
+    timezone: str = "Asia/Shanghai"  # IANA name: school hours, reports and months are in this zone
 
     @field_validator("timezone")
     @classmethod
@@ -65,13 +65,13 @@ class CampusConfig(_Strict):
 class BrokerConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=1883, ge=1, le=65535)
-    username: str | None = None
+    username: str | None = None  # without username and password any client could publish alarms
     password: str | None = None
-    client_id: str = "campus-gateway"
+    client_id: str = "campus-gateway"  # also the name of its persistent sessions at the broker
     qos: Literal[0, 1] = 1
-    mqtt_version: Literal[5, 311] = 5
-    ack_after_commit: bool = True
-    session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
+    mqtt_version: Literal[5, 311] = 5  # 311 for a broker without MQTT 5
+    ack_after_commit: bool = True  # PUBACK only once the message is committed to SQLite
+    session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)  # the broker queues for a stopped gateway
 
 
 class DeadbandConfig(_Strict):
