@@ -44,7 +44,10 @@ broker:
   client_id: campus-gateway
 
 storage:
-  sqlite_path: {sqlite_path}
+  sqlite_path: {data_dir}/gateway.db
+
+tickets:
+  photo_dir: {data_dir}/ticket-photos   # the service may write only below its data directory
 
 api:
   host: 127.0.0.1           # loopback: put a TLS reverse proxy in front to serve the campus LAN
@@ -114,7 +117,7 @@ def init_directory(
         campus_name=campus_name.replace('"', "'"),
         gateway_user=GATEWAY_USER,
         broker_password=broker_password,
-        sqlite_path=str(Path(data_dir) / "gateway.db"),
+        data_dir=data_dir.rstrip("/") or "/",
         tokens=token_lines,
     )
     _write_secret(config, text)  # holds the broker password in clear: the gateway needs it

@@ -108,3 +108,13 @@ def test_the_broker_lets_in_only_the_inventory_and_each_device_under_its_own_top
         gateway.terminate()
         gateway.wait(20)
         stop_process(proc)
+
+
+def test_a_service_install_writes_only_below_its_data_directory(tmp_path: Path) -> None:
+    # The unit makes everything but /var/lib/campus-gateway read-only (ProtectSystem=strict).
+    var = tmp_path / "var" / "lib" / "campus-gateway"
+    result = cli("init", str(tmp_path / "etc"), "--campus", "c1", "--data-dir", str(var))
+    assert result.returncode == 0, result.stderr
+    config = load_config(tmp_path / "etc" / "gateway.yaml", environ={})
+    writable = [config.storage.sqlite_path, config.tickets.photo_dir]
+    assert all(path.is_relative_to(var) for path in writable), writable
