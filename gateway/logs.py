@@ -32,6 +32,7 @@ class LoggingConfig(BaseModel):
 
 
 _PLAIN = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_installed: logging.Handler | None = None  # the handler setup_logging added last
 
 
 class JsonFormatter(logging.Formatter):
@@ -61,8 +62,10 @@ def setup_logging(config: LoggingConfig, verbose: bool = False) -> None:
         )
     handler.setFormatter(JsonFormatter() if config.format == "json" else logging.Formatter(_PLAIN))
     root = logging.getLogger()
-    for old in root.handlers[:]:
-        root.removeHandler(old)
-        old.close()
+    global _installed
+    if _installed is not None:  # only ours: handlers others added (pytest's) stay
+        root.removeHandler(_installed)
+        _installed.close()
+    _installed = handler
     root.addHandler(handler)
     root.setLevel("DEBUG" if verbose else config.level)

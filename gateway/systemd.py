@@ -33,9 +33,16 @@ class Notifier:
     def send(self, message: str) -> None:
         if not self.address:
             return
+        # Non-blocking: a datagram socket whose reader is behind (its queue holds only
+        # net.unix.max_dgram_qlen, 10 by default) would otherwise block the event loop here.
+        # A ping dropped then is harmless; the next one follows at half the watchdog interval.
         try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            with socket.socket(
+                socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK
+            ) as sock:
                 sock.sendto(message.encode(), self.address)
+        except BlockingIOError:
+            log.debug("sd_notify %s dropped: systemd is not reading", message.split("=")[0])
         except OSError as exc:  # systemd gone or restarting: the service itself carries on
             log.warning("sd_notify %s failed: %s", message.split("=")[0], exc)
 

@@ -14,7 +14,7 @@ import pytest
 
 from gateway.systemd import Notifier
 from tests.conftest import Broker
-from tests.gateway.support import ROOT, start_gateway, write_config
+from tests.gateway.support import ROOT, cli, start_gateway, write_config
 
 UNIT = ROOT / "config" / "systemd" / "campus-gateway.service"
 
@@ -70,6 +70,10 @@ def test_a_running_gateway_tells_systemd_ready_pings_the_watchdog_and_says_stopp
         assert _first(sock, 30) == "READY=1"  # nothing before it: the watchdog starts once ready
         pings = [t for t, m in _received(sock, time.monotonic() + 1.5) if m == "WATCHDOG=1"]
         assert len(pings) >= 5  # every 0.2 s, half the watchdog interval
+        second = cli("run", "--config", str(config))  # one gateway per database
+        assert second.returncode == 2 and f"(pid {gateway.pid}) is running on it" in second.stderr
+        # Unread meanwhile, the socket's queue filled up: pings were dropped, the loop never blocked.
+        assert len(_received(sock, time.monotonic() + 0.3)) >= 10
         gateway.terminate()
         assert gateway.wait(20) == 0
         assert "STOPPING=1" in [m for _, m in _received(sock, time.monotonic() + 0.5)]
