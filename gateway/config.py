@@ -192,8 +192,9 @@ def load_config(
     if config.logging.file is not None:
         config.logging.file = sources.resolve(("logging", "file"), config.logging.file)
     if config.modbus is not None:
-        if config.modbus.models_dir is not None:
-            config.modbus.models_dir = sources.resolve(("modbus", "models_dir"), config.modbus.models_dir)
+        if config.modbus.models_dir is not None:  # ModbusSettings is frozen: a copy with the path resolved
+            models_dir = sources.resolve(("modbus", "models_dir"), config.modbus.models_dir)
+            config.modbus = config.modbus.model_copy(update={"models_dir": models_dir})
         try:
             bind_devices(config.modbus, Inventory(config.devices), load_models(config.modbus.models_dir))
         except (ModelError, SettingsError) as exc:

@@ -54,13 +54,23 @@ def test_a_wrong_enum_lists_the_allowed_values_and_nothing_of_pydantic(
     assert len(err.splitlines()) == 2  # the heading and one line for the one problem
 
 
-def test_a_missing_inventory_file_names_the_key_that_refers_to_it(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("section", "expected"),
+    [
+        (
+            "inventory: school-devices.yaml",
+            "gateway.yaml: inventory: {dir}/school-devices.yaml: file not found",
+        ),
+        ("firelane_worker: lanes.yaml", "gateway.yaml: firelane_worker: {dir}/lanes.yaml: cannot read YAML"),
+        ("modbus: {models_dir: our-models}", "gateway.yaml: {dir}/our-models: models_dir is not a directory"),
+    ],
+    ids=["inventory", "firelane_worker", "modbus.models_dir"],
+)
+def test_a_missing_referenced_file_names_the_key_that_refers_to_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], section: str, expected: str
 ) -> None:
-    err = check(tmp_path, capsys, GATEWAY.replace("devices.yaml", "school-devices.yaml"))
-    assert (
-        f"{tmp_path / 'gateway.yaml'}: inventory: {tmp_path / 'school-devices.yaml'}: file not found" in err
-    )
+    err = check(tmp_path, capsys, "campus: {id: c}\n" + section + "\n")
+    assert expected.format(dir=tmp_path) in err
 
 
 def test_an_error_from_an_environment_override_names_the_variable(
