@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
@@ -29,6 +29,11 @@ class LoggingConfig(BaseModel):
     file: Path | None = None
     max_bytes: int = Field(default=10 * 1024 * 1024, ge=64 * 1024)
     backup_count: int = Field(default=5, ge=1)
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _any_case(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
 
 _PLAIN = "%(asctime)s %(levelname)s %(name)s: %(message)s"
