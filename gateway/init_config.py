@@ -11,14 +11,17 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import json
 import os
 import secrets
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from analytics.devices import DeviceSpec
-from gateway.config import ConfigError, hash_token, load_config
+from gateway.config import CampusConfig, ConfigError, hash_token, load_config
 from gateway.inventory_cmd import inventory_yaml
 from gateway.inventory_csv import InventoryCsvError, parse
 
@@ -29,11 +32,11 @@ PBKDF2_ITERATIONS = 101
 
 _TEMPLATE = """\
 # Campus Safety Gateway configuration, written by `campus-gateway init`.
-# Every key and its default: docs/config-reference.md; a fuller example: config/gateway.yaml.
+# Every key and its default: docs/config-reference.md; every section: config/example/gateway.yaml.
 # Validate with: campus-gateway check-config --config {config}
 campus:
   id: {campus_id}           # the {{campus_id}} in MQTT topics campus/{{campus_id}}/{{kind}}/{{device_id}}/{{channel}}
-  name: "{campus_name}"
+  name: {campus_name}
   timezone: Asia/Shanghai
 
 broker:
@@ -62,9 +65,9 @@ logging:
 """
 
 
-def mosquitto_password_line(username: str, password: str, salt: bytes | None = None) -> str:
+def mosquitto_password_line(username: str, password: str) -> str:
     """One line of a mosquitto password file: `user:$7$iterations$salt$hash` (PBKDF2-SHA512)."""
-    salt = salt if salt is not None else secrets.token_bytes(12)
+    salt = secrets.token_bytes(12)
     digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, PBKDF2_ITERATIONS)
     encoded = base64.b64encode(salt).decode(), base64.b64encode(digest).decode()
     return f"{username}:$7${PBKDF2_ITERATIONS}${encoded[0]}${encoded[1]}"
@@ -114,7 +117,7 @@ def init_directory(
     text = _TEMPLATE.format(
         config=config,
         campus_id=campus_id,
-        campus_name=campus_name.replace('"', "'"),
+        campus_name=json.dumps(campus_name, ensure_ascii=False),  # JSON strings are YAML strings
         gateway_user=GATEWAY_USER,
         broker_password=broker_password,
         data_dir=data_dir.rstrip("/") or "/",
@@ -142,13 +145,24 @@ def _cmd_init(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    try:
+        CampusConfig(id=args.campus)
+    except ValidationError:
+        print(
+            f"--campus {args.campus!r}: letters, digits, - and _ only (it is part of MQTT topics)",
+            file=sys.stderr,
+        )
+        return 2
     devices: list[DeviceSpec] = []
     source = "an empty list"
     if args.inventory:
         try:
             devices = parse(Path(args.inventory).read_bytes())
-        except (InventoryCsvError, OSError) as exc:
-            print(f"{args.inventory}: {getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
+        except InventoryCsvError as exc:
+            print(f"{args.inventory}: {exc}", file=sys.stderr)
+            return 2
+        except OSError as exc:
+            print(f"{args.inventory}: cannot read it: {exc.strerror}", file=sys.stderr)
             return 2
         source = Path(args.inventory).name
     tokens = init_directory(directory, args.campus, args.name or args.campus, args.data_dir, devices, source)

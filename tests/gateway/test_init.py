@@ -118,3 +118,18 @@ def test_a_service_install_writes_only_below_its_data_directory(tmp_path: Path) 
     config = load_config(tmp_path / "etc" / "gateway.yaml", environ={})
     writable = [config.storage.sqlite_path, config.tickets.photo_dir]
     assert all(path.is_relative_to(var) for path in writable), writable
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--campus", "school 9"], "--campus 'school 9': letters, digits, - and _ only"),
+        (["--campus", "c1", "--inventory", "missing.csv"], "missing.csv: cannot read it: No such file"),
+    ],
+)
+def test_bad_init_arguments_are_a_message_and_write_nothing(
+    tmp_path: Path, args: list[str], expected: str
+) -> None:
+    result = cli("init", str(tmp_path / "etc"), *args, cwd=tmp_path)
+    assert result.returncode == 2 and expected in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "etc").exists()
