@@ -1,34 +1,30 @@
 """`campus-gateway init DIR`: a fresh config with new secrets, and the broker's password file and ACLs.
 
-Tokens are printed once and stored only as SHA-256; broker passwords are stored as mosquitto
-PBKDF2-SHA512 hashes (the `$7$` format mosquitto_passwd writes), so nothing here needs
-mosquitto_passwd on the box. Device passwords go to one file, readable by its owner only, for
-whoever provisions the devices.
+Tokens are printed once and stored only as SHA-256; broker logins: `gateway.broker_accounts`.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
 import json
-import os
 import secrets
 import sys
-from collections.abc import Iterable
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from analytics.devices import DeviceSpec
+from gateway.broker_accounts import (
+    GATEWAY_USER,
+    mosquitto_password_line,
+    update_broker_accounts,
+    write_secret,
+)
 from gateway.config import CampusConfig, ConfigError, hash_token, load_config
 from gateway.inventory_cmd import inventory_yaml
 from gateway.inventory_csv import InventoryCsvError, parse
 
-GATEWAY_USER = "gateway"
 ROLES = ("operator", "bureau", "admin")
-# mosquitto 2.0's default; the count is stored in each line, so later versions read it too.
-PBKDF2_ITERATIONS = 101
 
 _TEMPLATE = """\
 # Campus Safety Gateway configuration, written by `campus-gateway init`.
@@ -65,42 +61,6 @@ logging:
 """
 
 
-def mosquitto_password_line(username: str, password: str) -> str:
-    """One line of a mosquitto password file: `user:$7$iterations$salt$hash` (PBKDF2-SHA512)."""
-    salt = secrets.token_bytes(12)
-    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, PBKDF2_ITERATIONS)
-    encoded = base64.b64encode(salt).decode(), base64.b64encode(digest).decode()
-    return f"{username}:$7${PBKDF2_ITERATIONS}${encoded[0]}${encoded[1]}"
-
-
-def acl_text(campus_id: str, devices: Iterable[DeviceSpec]) -> str:
-    """The gateway reads its campus; each MQTT device writes only under its own topic."""
-    lines = [
-        "# Written by campus-gateway init. The gateway reads everything of its campus.",
-        f"user {GATEWAY_USER}",
-        f"topic read campus/{campus_id}/#",
-        # The gateway publishes alert changes for a bridge to the district (SPEC 10).
-        f"topic write campus/{campus_id}/gateway/#",
-        "",
-        "# Each device publishes only under campus/{campus}/{kind}/{its id}/.",
-    ]
-    for device in devices:
-        if device.protocol == "mqtt":
-            lines += [
-                f"user {device.id}",
-                f"topic write campus/{campus_id}/{device.kind.value}/{device.id}/#",
-                "",
-            ]
-    return "\n".join(lines) + "\n"
-
-
-def _write_secret(path: Path, text: str) -> None:
-    """Written readable by its owner only, from the first byte (no window with wider modes)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-
-
 def init_directory(
     directory: Path, campus_id: str, campus_name: str, data_dir: str, devices: list[DeviceSpec], source: str
 ) -> dict[str, str]:
@@ -123,17 +83,12 @@ def init_directory(
         data_dir=data_dir.rstrip("/") or "/",
         tokens=token_lines,
     )
-    _write_secret(config, text)  # holds the broker password in clear: the gateway needs it
+    write_secret(config, text)  # holds the broker password in clear: the gateway needs it
     (directory / "inventory.yaml").write_text(inventory_yaml(devices, source), encoding="utf-8")
-    mqtt_devices = [d for d in devices if d.protocol == "mqtt"]
-    device_passwords = {d.id: secrets.token_urlsafe(18) for d in mqtt_devices}
-    passwd = [mosquitto_password_line(GATEWAY_USER, broker_password)]
-    passwd += [mosquitto_password_line(device_id, pw) for device_id, pw in device_passwords.items()]
-    _write_secret(directory / "mosquitto" / "passwd", "\n".join(passwd) + "\n")
-    (directory / "mosquitto" / "acl").write_text(acl_text(campus_id, devices), encoding="utf-8")
-    credentials = ["device_id,mqtt_username,mqtt_password"]
-    credentials += [f"{device_id},{device_id},{pw}" for device_id, pw in device_passwords.items()]
-    _write_secret(directory / "mosquitto" / "device-passwords.csv", "\n".join(credentials) + "\n")
+    passwd = directory / "mosquitto" / "passwd"
+    write_secret(passwd, mosquitto_password_line(GATEWAY_USER, broker_password) + "\n")
+    (directory / "mosquitto" / "device-passwords.csv").unlink(missing_ok=True)  # --force: all new
+    update_broker_accounts(directory / "mosquitto", campus_id, devices)
     return tokens
 
 

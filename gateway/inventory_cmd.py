@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from analytics.devices import DeviceSpec
+from gateway.broker_accounts import update_broker_accounts
 from gateway.config import ConfigError, inventory_source, load_config
 from gateway.inventory_csv import InventoryCsvError, compare, parse, render
 
@@ -28,10 +29,15 @@ def _cmd_import(args: argparse.Namespace) -> int:
     config_path = Path(args.config)
     csv_path = Path(args.file)
     try:
+        if args.broker_dir and not (Path(args.broker_dir) / "passwd").is_file():
+            raise ConfigError(
+                f"--broker-dir {args.broker_dir}: no passwd there (campus-gateway init writes one)"
+            )
         target = inventory_source(config_path)
         if target is None:
             raise ConfigError(f"{config_path}: inventory: the devices are inline; name a file to import into")
-        current = load_config(config_path).devices
+        config = load_config(config_path)
+        current = config.devices
         try:
             imported = parse(csv_path.read_bytes())
         except OSError as exc:
@@ -64,6 +70,11 @@ def _cmd_import(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     print(f"{summary}; wrote {target} (restart the gateway to use it)")
+    if args.broker_dir:
+        broker_dir = Path(args.broker_dir)
+        added, removed = update_broker_accounts(broker_dir, config.campus.id, imported)
+        print(f"broker logins: {len(added)} added, {len(removed)} removed in {broker_dir}/passwd and acl;")
+        print(f"new device passwords in {broker_dir}/device-passwords.csv; copy passwd and acl to the broker")
     return 0
 
 
@@ -96,6 +107,10 @@ def add_inventory_commands(subparsers: argparse._SubParsersAction[argparse.Argum
     )
     load.add_argument("file", help="the CSV file, e.g. as saved by Excel")
     load.add_argument("--dry-run", action="store_true", help="show what would change, write nothing")
+    load.add_argument(
+        "--broker-dir",
+        help="also update the broker logins and ACLs `init` wrote there (e.g. /etc/campus-gateway/mosquitto)",
+    )
     load.set_defaults(func=_cmd_import)
     dump = actions.add_parser("export", help="write the inventory as CSV (opens in Excel)")
     dump.add_argument("--out", default="-", help="CSV file to write (default: standard output)")

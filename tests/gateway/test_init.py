@@ -133,3 +133,36 @@ def test_bad_init_arguments_are_a_message_and_write_nothing(
     result = cli("init", str(tmp_path / "etc"), *args, cwd=tmp_path)
     assert result.returncode == 2 and expected in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "etc").exists()
+
+
+def test_an_import_updates_the_broker_logins_for_added_and_removed_devices(
+    school: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    etc, _ = school
+    broker_dir = etc / "mosquitto"
+    before = dict(line.split(":", 1) for line in (broker_dir / "passwd").read_text().splitlines())
+    (tmp_path / "new.csv").write_text("id,kind\ns1,smoke\ngate-1,gate\n")  # panic-1 gone, gate-1 new
+    result = cli("inventory", "import", str(tmp_path / "new.csv"), "--config", str(etc / "gateway.yaml"),
+                 "--broker-dir", str(broker_dir))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "broker logins: 1 added, 1 removed" in result.stdout
+    after = dict(line.split(":", 1) for line in (broker_dir / "passwd").read_text().splitlines())
+    assert set(after) == {"gateway", "s1", "gate-1"}
+    assert (after["gateway"], after["s1"]) == (before["gateway"], before["s1"])  # kept, not regenerated
+    acl = (broker_dir / "acl").read_text()
+    assert "topic write campus/school-9/gate/gate-1/#" in acl and "panic-1" not in acl
+    with (broker_dir / "device-passwords.csv").open() as handle:
+        passwords = {row["mqtt_username"]: row["mqtt_password"] for row in csv.DictReader(handle)}
+    assert set(passwords) == {"s1", "gate-1"}
+    proc, broker = start_mosquitto(
+        tmp_path / "broker",
+        f"allow_anonymous false\npassword_file {broker_dir}/passwd\nacl_file {broker_dir}/acl\n",
+    )
+    try:
+        for user, password, refused in (("gate-1", passwords["gate-1"], False), ("s1", passwords["s1"], False),
+                                        ("panic-1", "anything", True)):  # fmt: skip
+            client, reason = _connect(broker.port, user, password)
+            client.loop_stop()
+            assert reason.is_failure is refused, user
+    finally:
+        stop_process(proc)
