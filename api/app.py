@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, WebSocket, WebSocketDisconnect
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -22,9 +24,22 @@ from analytics.alerts import Alert, AlertNotFound, AlertState, Severity
 from analytics.modes import Mode
 from analytics.records import DeviceKind
 from api.auth import Admin, AnyRole, SecurityRoom
+from api.bounds import MAX_TS, NAME_CHARS, TITLE_CHARS, RowIdPath
 from api.context import ApiContext
+from api.hardening import harden
+from api.jsonsafe import dumps, json_safe
 from api.metrics import prometheus_text
-from api.schemas import AlertOut, AuditOut, DeviceOut, ModeBody, ResolveBody, incident_out
+from api.schemas import (
+    ERROR_RESPONSES,
+    AlertOut,
+    AuditOut,
+    DeviceOut,
+    ModeBody,
+    ResolveBody,
+    incident_out,
+    ok_as,
+)
+from api.stream import origin_allowed
 from api.tickets import tickets_router
 from storage.sqlite import SqliteStore
 
@@ -37,6 +52,11 @@ STATIC_DIR = Path(__file__).parent / "static"
 COMMIT_WAIT_S = 5.0
 _STEP = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")
 _STEP_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_STEP_S = 366 * 86400.0
+# Query texts are matched against ids and names, never stored: bounded so the schema says so.
+DeviceIdPath = Annotated[str, PathParam(max_length=NAME_CHARS)]
+TimeQuery = Annotated[str | None, Query(max_length=40, description="Unix seconds or RFC 3339")]
+NameQuery = Annotated[str | None, Query(max_length=NAME_CHARS)]
 
 
 def parse_time(value: str | None, name: str) -> float | None:
@@ -44,22 +64,30 @@ def parse_time(value: str | None, name: str) -> float | None:
     if value is None:
         return None
     try:
-        return float(value)
+        ts = float(value)
     except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        raise HTTPException(422, f"{name}: expected Unix seconds or RFC 3339 time, got {value!r}") from None
+        try:
+            ts = datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except (ValueError, OverflowError):
+            raise HTTPException(
+                422, f"{name}: expected Unix seconds or RFC 3339 time, got {value!r}"
+            ) from None
+    # JSON has no NaN or infinity, and nothing is stored outside 1970..2100.
+    if not 0 <= ts <= MAX_TS:
+        raise HTTPException(422, f"{name}: expected a time between 1970 and 2100, got {value!r}")
+    return ts
 
 
 def parse_step(value: str | None) -> float | None:
     if value is None:
         return None
     match = _STEP.match(value)
-    if not match or float(match.group(1)) <= 0:
-        raise HTTPException(422, f"step: expected a positive duration such as 60, 5m or 1h, got {value!r}")
-    return float(match.group(1)) * _STEP_UNITS[match.group(2)]
+    step_s = float(match.group(1)) * _STEP_UNITS[match.group(2)] if match else math.nan
+    if not 0 < step_s <= MAX_STEP_S:
+        raise HTTPException(
+            422, f"step: expected a duration from 1 s to 366 d such as 60, 5m or 1h, got {value!r}"
+        )
+    return step_s
 
 
 async def committed(store: SqliteStore, action: Callable[[], T]) -> T:
@@ -86,8 +114,10 @@ def create_app(ctx: ApiContext) -> FastAPI:
         title="Campus Safety Gateway",
         version="1",
         description="Live alerts, devices and readings of one school's safety IoT gateway.",
+        responses=ERROR_RESPONSES,
     )
     app.state.tokens = ctx.tokens
+    harden(app, ctx)
     api = APIRouter(prefix="/api/v1")
 
     @api.get("/health", summary="Liveness and key counters (open)")
@@ -99,7 +129,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         _: SecurityRoom,
         kind: DeviceKind | None = None,
         online: bool | None = None,
-        building: str | None = None,
+        building: Annotated[str | None, Query(max_length=TITLE_CHARS)] = None,
     ) -> list[DeviceOut]:
         result = []
         for device in ctx.inventory:
@@ -114,7 +144,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         return result
 
     @api.get("/devices/{device_id}")
-    async def device(device_id: str, _: SecurityRoom) -> dict[str, Any]:
+    async def device(device_id: DeviceIdPath, _: SecurityRoom) -> dict[str, Any]:
         spec = ctx.inventory.get(device_id)
         if spec is None:
             raise HTTPException(404, f"device {device_id!r} is not in the inventory")
@@ -124,18 +154,22 @@ def create_app(ctx: ApiContext) -> FastAPI:
         ]
         return {
             "device": DeviceOut.of(spec, ctx.tracker.get(device_id)),
-            "recent_events": events,
+            "recent_events": json_safe(events),
             "open_alerts": open_alerts,
         }
 
     @api.get("/devices/{device_id}/readings")
     async def readings(
-        device_id: str,
+        device_id: DeviceIdPath,
         _: SecurityRoom,
-        metric: str,
-        from_: Annotated[str | None, Query(alias="from", description="Unix seconds or RFC 3339")] = None,
-        to: Annotated[str | None, Query(description="Unix seconds or RFC 3339")] = None,
-        step: Annotated[str | None, Query(description="bucket size: seconds, or 30s / 5m / 1h")] = None,
+        metric: Annotated[str, Query(max_length=NAME_CHARS)],
+        from_: Annotated[
+            str | None, Query(alias="from", max_length=40, description="Unix seconds or RFC 3339")
+        ] = None,
+        to: TimeQuery = None,
+        step: Annotated[
+            str | None, Query(max_length=40, description="bucket size: seconds, or 30s / 5m / 1h")
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=100000)] = 10000,
     ) -> dict[str, Any]:
         if device_id not in ctx.inventory:
@@ -161,11 +195,13 @@ def create_app(ctx: ApiContext) -> FastAPI:
         _: SecurityRoom,
         state: Annotated[
             list[str] | None,
-            Query(description="active, acknowledged, cleared, resolved, or open (= not resolved)"),
+            Query(
+                description="active, acknowledged, cleared, resolved, or open (= not resolved); or several, comma-separated"
+            ),
         ] = None,
         severity: Annotated[list[Severity] | None, Query()] = None,
-        since: Annotated[str | None, Query(description="Unix seconds or RFC 3339")] = None,
-        device_id: str | None = None,
+        since: TimeQuery = None,
+        device_id: NameQuery = None,
         limit: Annotated[int, Query(ge=1, le=5000)] = 500,
     ) -> list[AlertOut]:
         states: list[AlertState] = []
@@ -200,7 +236,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         return [AlertOut.of(alert, ctx.inventory) for alert in ordered[:limit]]
 
     @api.get("/alerts/{alert_id}")
-    async def alert(alert_id: int, _: SecurityRoom) -> dict[str, Any]:
+    async def alert(alert_id: RowIdPath, _: SecurityRoom) -> dict[str, Any]:
         found = ctx.alerts.get_open(alert_id) or await asyncio.to_thread(ctx.store.alert, alert_id)
         if found is None:
             raise HTTPException(404, f"alert {alert_id} does not exist")
@@ -211,7 +247,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         }
 
     @api.post("/alerts/{alert_id}/ack", response_model=AlertOut)
-    async def acknowledge(alert_id: int, who: SecurityRoom) -> AlertOut:
+    async def acknowledge(alert_id: RowIdPath, who: SecurityRoom) -> AlertOut:
         try:
             acknowledged = await committed(ctx.store, lambda: ctx.alerts.acknowledge(alert_id, who.name))
         except AlertNotFound:
@@ -219,7 +255,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         return AlertOut.of(acknowledged, ctx.inventory)
 
     @api.post("/alerts/{alert_id}/resolve", response_model=AlertOut)
-    async def resolve(alert_id: int, body: ResolveBody, who: SecurityRoom) -> AlertOut:
+    async def resolve(alert_id: RowIdPath, body: ResolveBody, who: SecurityRoom) -> AlertOut:
         if not body.note.strip():
             raise HTTPException(422, "note: a resolution needs a note saying what was done")
         try:
@@ -266,7 +302,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         return [incident_out(incident) for incident in ctx.incidents.open_incidents()]
 
     @api.post("/incidents/{incident_id}/ack")
-    async def acknowledge_incident(incident_id: int, who: SecurityRoom) -> dict[str, Any]:
+    async def acknowledge_incident(incident_id: RowIdPath, who: SecurityRoom) -> dict[str, Any]:
         """Acknowledge every open alert of an incident at once (an alarm storm is one decision)."""
         incident = (
             next((i for i in ctx.incidents.open_incidents() if i.id == incident_id), None)
@@ -315,7 +351,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         return asdict(await committed(ctx.store, start))
 
     @api.delete("/admin/modes/{mode_id}")
-    async def end_mode(mode_id: int, who: Admin) -> dict[str, Any]:
+    async def end_mode(mode_id: RowIdPath, who: Admin) -> dict[str, Any]:
         mode = ctx.modes.end(mode_id) if ctx.modes else None
         if mode is None:
             raise HTTPException(404, f"mode {mode_id} is not active")
@@ -330,7 +366,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
 
     @api.get("/dead-letters")
     async def dead_letters(
-        _: SecurityRoom, reason: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+        _: SecurityRoom, reason: NameQuery = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
     ) -> list[dict[str, Any]]:
         letters = await asyncio.to_thread(ctx.store.dead_letters, reason, limit)
         return [
@@ -340,7 +376,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
                 "source": d.source,
                 "device_id": d.device_id,
                 "reason": d.reason,
-                "detail": d.detail,
+                "detail": d.detail[:2000],
                 "payload": d.payload.decode("utf-8", "replace")[:2000],
             }
             for d in letters
@@ -349,6 +385,11 @@ def create_app(ctx: ApiContext) -> FastAPI:
     @api.websocket("/stream")
     async def stream(websocket: WebSocket, token: str = "") -> None:
         """Live alerts and device status. Browsers cannot set headers, so the token is a query parameter."""
+        origin = websocket.headers.get("origin")
+        if not origin_allowed(origin, websocket.headers.get("host"), ctx.allowed_origins):
+            ctx.refusals.record("stream_origin", f"live stream refused to a page of {(origin or '')[:200]!r}")
+            await websocket.close(code=1008)  # before accept: the handshake is answered 403
+            return
         who = ctx.tokens.lookup(token) if token else None
         await websocket.accept()
         if who is None or who.role not in ("operator", "admin"):
@@ -359,7 +400,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
 
         async def forward() -> None:
             snapshot = [AlertOut.of(a, ctx.inventory).model_dump() for a in ctx.alerts.open_alerts()]
-            await websocket.send_json({"type": "snapshot", "alerts": snapshot})
+            await websocket.send_text(dumps({"type": "snapshot", "alerts": snapshot})[0])
             while (text := await queue.get()) is not None:
                 await websocket.send_text(text)
             await websocket.close(code=1013)  # fell behind: the client reconnects and re-reads the snapshot
@@ -379,20 +420,22 @@ def create_app(ctx: ApiContext) -> FastAPI:
                 await asyncio.gather(*tasks)
 
     app.include_router(api)
+
     if ctx.tickets is not None:
         app.include_router(tickets_router(ctx.tickets))
 
-    @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus exposition")
-    async def metrics(_: AnyRole) -> str:
-        return prometheus_text(ctx)
+    @app.get("/metrics", summary="Prometheus exposition", responses=ok_as("text/plain"))
+    async def metrics(_: AnyRole) -> PlainTextResponse:
+        return PlainTextResponse(prometheus_text(ctx))
 
     if ctx.snapshot_dir is not None:
         snapshot_dir = ctx.snapshot_dir
 
-        @app.get("/api/v1/snapshots/{name}", response_class=FileResponse)
-        async def snapshot(name: str, _: SecurityRoom) -> FileResponse:
-            path = (snapshot_dir / name).resolve()
-            if path.parent != snapshot_dir.resolve() or not path.is_file():
+        @app.get("/api/v1/snapshots/{name}", responses=ok_as("image/jpeg"))
+        async def snapshot(name: Annotated[str, PathParam(max_length=255)], _: SecurityRoom) -> FileResponse:
+            path = snapshot_dir / name
+            # A NUL in the name would make os.stat raise instead of answer.
+            if "\x00" in name or path.resolve().parent != snapshot_dir.resolve() or not path.is_file():
                 raise HTTPException(404, f"no snapshot {name!r}")
             return FileResponse(path, media_type="image/jpeg")
 

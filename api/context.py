@@ -13,6 +13,7 @@ from analytics.devices import Inventory
 from analytics.incidents import IncidentTracker
 from analytics.modes import ModeBook
 from api.auth import TokenBook
+from api.refusals import Refusals
 from api.stream import Broadcaster
 from api.tickets import TicketApiContext
 from storage.sqlite import SqliteStore
@@ -34,3 +35,10 @@ class ApiContext:
     tickets: TicketApiContext | None = None
     incidents: IncidentTracker | None = None
     modes: ModeBook | None = None
+    # Origins besides the page's own whose pages may open the live stream ("https://host:port").
+    allowed_origins: tuple[str, ...] = ()
+
+    @property
+    def refusals(self) -> Refusals:
+        """The API's one record of refused requests, shared with the stream's repaired messages."""
+        return self.broadcaster.refusals

@@ -20,6 +20,9 @@ def prometheus_text(ctx: ApiContext) -> str:
         for label, count in samples:
             selector = f'{{label="{_escape(label)}"}}' if label else ""
             lines.append(f"{metric}{selector} {count}")
+    lines.append("# TYPE campus_gateway_api_refused_total counter")
+    for reason, count in sorted(ctx.refusals.counts.items()):
+        lines.append(f'campus_gateway_api_refused_total{{reason="{_escape(reason)}"}} {count}')
     lines.append("# TYPE campus_gateway_device_online gauge")
     for device in ctx.inventory:
         status = ctx.tracker.get(device.id)

@@ -11,6 +11,8 @@ from analytics.device_tracker import DeviceStatus
 from analytics.devices import DeviceSpec, Inventory
 from analytics.incidents import Incident
 from analytics.texts import LANGUAGES, alert_message, alert_title
+from api.bounds import LongText, NameText
+from api.jsonsafe import json_safe
 
 
 class AlertOut(BaseModel):
@@ -59,7 +61,7 @@ class AlertOut(BaseModel):
             location=location,
             title={lang: alert_title(alert, lang) for lang in LANGUAGES},
             message={lang: alert_message(alert, location, lang) for lang in LANGUAGES},
-            details=dict(alert.details),
+            details=json_safe(dict(alert.details)),
         )
 
 
@@ -98,7 +100,30 @@ class DeviceOut(BaseModel):
 
 
 class ResolveBody(BaseModel):
-    note: str
+    note: LongText = Field(description="what was done; not blank")
+
+
+class ErrorOut(BaseModel):
+    """Every refusal: a message, or FastAPI's list of invalid fields, or a 409's explanation."""
+
+    detail: str | list[Any] | dict[str, Any]
+
+
+# Declared on every route, so the schema names each answer a client can get.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": description}
+    for status, description in (
+        (400, "the body is not what its Content-Type says"),
+        (401, "missing or unknown bearer token"),
+        (403, "the token's role may not do this"),
+        (404, "no such resource"),
+        (409, "the change conflicts with the current state"),
+        (413, "request body too large"),
+        (415, "unsupported upload type"),
+        (422, "invalid input, naming the field"),
+        (503, "storage or a service is not available"),
+    )
+}
 
 
 class AuditOut(BaseModel):
@@ -126,8 +151,13 @@ def incident_out(incident: Incident) -> dict[str, Any]:
 
 class ModeBody(BaseModel):
     kind: Literal["drill", "maintenance"]
-    target: str | None = Field(
+    target: NameText | None = Field(
         default=None, description="drill: a building (omit for the whole campus); maintenance: a device id"
     )
     duration_s: float = Field(gt=0, le=7 * 86400, description="time box; the mode ends by itself")
-    reason: str = Field(min_length=1)
+    reason: LongText = Field(min_length=1)
+
+
+def ok_as(*media_types: str) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route answering 200 in other types than JSON (its errors stay JSON)."""
+    return {200: {"description": "OK", "content": {media_type: {} for media_type in media_types}}}

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+from collections.abc import Collection
 from typing import Any
+from urllib.parse import urlsplit
+
+from api.jsonsafe import dumps
+from api.refusals import Refusals
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +23,7 @@ class Broadcaster:
 
     def __init__(self, queue_size: int = 1000) -> None:
         self._queue_size = queue_size
+        self.refusals = Refusals()  # the API's, too: see ApiContext.refusals
         self._subscribers: set[asyncio.Queue[str | None]] = set()
         self.dropped_clients = 0
 
@@ -31,10 +36,14 @@ class Broadcaster:
         self._subscribers.discard(queue)
 
     def publish(self, message: dict[str, Any]) -> None:
-        """Call on the event loop thread."""
+        """Call on the event loop thread. Never sends invalid JSON: a NaN would blank the page."""
         if not self._subscribers:
             return
-        text = json.dumps(message, ensure_ascii=False, default=str)
+        text, repaired = dumps(message)
+        if repaired:
+            self.refusals.record(
+                "stream_message_repaired", f"a {message.get('type')} message held NaN or was too deep"
+            )
         for queue in list(self._subscribers):
             try:
                 queue.put_nowait(text)
@@ -48,3 +57,16 @@ class Broadcaster:
     @property
     def client_count(self) -> int:
         return len(self._subscribers)
+
+
+def origin_allowed(origin: str | None, host: str | None, allowed: Collection[str]) -> bool:
+    """Whether a WebSocket handshake may open the stream: same origin as the page, or allowed.
+
+    Browsers send `Origin` with every handshake, and a page of another site could otherwise
+    open the stream with an operator's token. No `Origin` means no browser (a script, a tool),
+    which holds its token by itself anyway.
+    """
+    if origin is None or origin in allowed:
+        return True
+    parts = urlsplit(origin)
+    return parts.scheme in ("http", "https") and host is not None and parts.netloc.lower() == host.lower()

@@ -8,6 +8,7 @@ become 404 (unknown), 409 (illegal now, with what is allowed or what blocks) or 
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,6 +51,18 @@ from analytics.tickets.reports import (
 )
 from analytics.tickets.service import OPEN_STATES
 from api.auth import AnyRole, Principal, SecurityRoom
+from api.bounds import (
+    DeadlineTs,
+    Funds,
+    LocationText,
+    LongText,
+    NameText,
+    RowId,
+    RowIdPath,
+    TitleText,
+    Version,
+)
+from api.schemas import ok_as
 
 # The photo types a phone camera produces, with the bytes each file must start with.
 PHOTO_TYPES: dict[str, tuple[str, bytes]] = {
@@ -58,6 +71,10 @@ PHOTO_TYPES: dict[str, tuple[str, bytes]] = {
     "image/webp": ("webp", b"RIFF"),
 }
 _CHUNK_BYTES = 64 * 1024
+# The one route whose body may be larger than JSON's limit (by the configured photo size).
+PHOTO_UPLOAD_PATH = re.compile(r"^/api/v1/tickets/[^/]+/photos$")
+# The report is a document with its own inline style and no script at all.
+REPORT_POLICY = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
 
 
 @dataclass(frozen=True)
@@ -162,49 +179,49 @@ class TicketDetailOut(BaseModel):
 class CreateTicketBody(BaseModel):
     """From an alert (`alert_id`), or a hazard found on inspection (title, category, level, location)."""
 
-    alert_id: int | None = None
-    title: str | None = Field(default=None, min_length=1)
+    alert_id: RowId | None = None
+    title: TitleText | None = None
     category: HazardCategory | None = None
     level: HazardLevel | None = None
-    location: str | None = None
-    deadline_ts: float | None = None
+    location: LocationText | None = None
+    deadline_ts: DeadlineTs | None = None
 
 
 class AssignBody(BaseModel):
-    version: int = Field(description="the version you read; 409 if someone changed it since")
-    responsible_id: str
+    version: Version
+    responsible_id: NameText
 
 
 class UpdateBody(BaseModel):
     """The five implementations (措施, 责任人 via assign, 资金, 时限, 预案) and the description."""
 
-    version: int = Field(description="the version you read; 409 if someone changed it since")
-    title: str | None = Field(default=None, min_length=1)
+    version: Version
+    title: TitleText | None = None
     category: HazardCategory | None = None
     level: HazardLevel | None = None
-    location: str | None = None
-    measures: str | None = None
-    funds_cny: float | None = Field(default=None, ge=0)
-    deadline_ts: float | None = None
-    contingency_plan: str | None = None
-    verifier_id: str | None = None
+    location: LocationText | None = None
+    measures: LongText | None = None
+    funds_cny: Funds | None = None
+    deadline_ts: DeadlineTs | None = None
+    contingency_plan: LongText | None = None
+    verifier_id: NameText | None = None
 
 
 class TransitionBody(BaseModel):
-    version: int = Field(description="the version you read; 409 if someone changed it since")
+    version: Version
     to: TicketState
-    verifier_id: str | None = Field(
+    verifier_id: NameText | None = Field(
         default=None, description="who verifies a close (not the responsible person)"
     )
-    note: str = ""
+    note: LongText = ""
 
 
 class CommentBody(BaseModel):
-    text: str = Field(min_length=1, max_length=4000)
+    text: LongText = Field(min_length=1)
 
 
 class AttachAlertBody(BaseModel):
-    alert_id: int
+    alert_id: RowId
 
 
 def refusal(exc: TicketError) -> HTTPException:
@@ -255,7 +272,11 @@ def tickets_router(ctx: TicketApiContext) -> APIRouter:
     def today() -> str:
         return datetime.fromtimestamp(ctx.clock(), ctx.timezone).strftime("%Y%m%d")
 
-    @router.get("/tickets/export/hazards.csv", summary="隐患清单: the hazard list as CSV (UTF-8 with BOM)")
+    @router.get(
+        "/tickets/export/hazards.csv",
+        summary="隐患清单: the hazard list as CSV (UTF-8 with BOM)",
+        responses=ok_as("text/csv"),
+    )
     def export_hazards(_: SecurityRoom) -> Response:
         content = hazard_list_csv(
             service.repository.tickets(), service.repository.alert_ids, people, ctx.clock(), ctx.timezone
@@ -265,15 +286,23 @@ def tickets_router(ctx: TicketApiContext) -> APIRouter:
     @router.get(
         "/tickets/export/responsibilities.csv",
         summary="责任清单: the responsibility list of open hazards as CSV (UTF-8 with BOM)",
+        responses=ok_as("text/csv"),
     )
     def export_responsibilities(_: SecurityRoom) -> Response:
         content = responsibility_list_csv(service.repository.tickets(OPEN_STATES), people, ctx.timezone)
         return attachment(content, f"responsibilities-{today()}.csv")
 
-    @router.get("/tickets/reports/monthly", summary="Monthly hazard report as HTML or CSV")
+    @router.get(
+        "/tickets/reports/monthly",
+        summary="Monthly hazard report as HTML or CSV",
+        responses=ok_as("text/html", "text/csv"),
+    )
     def report_monthly(
         _: AnyRole,
-        month: Annotated[str, Query(description="YYYY-MM in the campus time zone", examples=["2026-10"])],
+        month: Annotated[
+            str,
+            Query(max_length=7, description="YYYY-MM in the campus time zone", examples=["2026-10"]),
+        ],
         format: Literal["html", "csv"] = "html",
     ) -> Response:
         try:
@@ -288,7 +317,7 @@ def tickets_router(ctx: TicketApiContext) -> APIRouter:
         )
         if format == "csv":
             return attachment(monthly_report_csv(report), f"report-{month}.csv")
-        return HTMLResponse(monthly_report_html(report))
+        return HTMLResponse(monthly_report_html(report), headers={"Content-Security-Policy": REPORT_POLICY})
 
     @router.get("/tickets", response_model=list[TicketOut])
     def list_tickets(
@@ -338,7 +367,7 @@ def tickets_router(ctx: TicketApiContext) -> APIRouter:
             raise refusal(exc) from None
 
     @router.get("/tickets/{ticket_id}", response_model=TicketDetailOut)
-    def ticket_detail(ticket_id: int, who: AnyRole) -> TicketDetailOut:
+    def ticket_detail(ticket_id: RowIdPath, who: AnyRole) -> TicketDetailOut:
         ticket = load(ticket_id)
         if who.role == "bureau" and not (
             ticket.level is HazardLevel.MAJOR and is_overdue(ticket, ctx.clock())
@@ -380,16 +409,16 @@ def tickets_router(ctx: TicketApiContext) -> APIRouter:
             raise refusal(exc) from None
 
     @router.post("/tickets/{ticket_id}/assign", response_model=TicketOut)
-    def assign_ticket(ticket_id: int, body: AssignBody, who: SecurityRoom) -> TicketOut:
+    def assign_ticket(ticket_id: RowIdPath, body: AssignBody, who: SecurityRoom) -> TicketOut:
         return act(lambda: service.assign(ticket_id, body.responsible_id, who.name, body.version))
 
     @router.patch("/tickets/{ticket_id}", response_model=TicketOut)
-    def update_ticket(ticket_id: int, body: UpdateBody, who: SecurityRoom) -> TicketOut:
+    def update_ticket(ticket_id: RowIdPath, body: UpdateBody, who: SecurityRoom) -> TicketOut:
         amendment = Amendment(**body.model_dump(exclude={"version"}))
         return act(lambda: service.amend(ticket_id, amendment, who.name, body.version))
 
     @router.post("/tickets/{ticket_id}/transition", response_model=TicketOut)
-    def transition_ticket(ticket_id: int, body: TransitionBody, who: SecurityRoom) -> TicketOut:
+    def transition_ticket(ticket_id: RowIdPath, body: TransitionBody, who: SecurityRoom) -> TicketOut:
         return act(
             lambda: service.transition(
                 ticket_id, body.to, who.name, body.version, body.verifier_id, body.note
@@ -397,11 +426,11 @@ def tickets_router(ctx: TicketApiContext) -> APIRouter:
         )
 
     @router.post("/tickets/{ticket_id}/alerts", response_model=TicketOut)
-    def attach_alert(ticket_id: int, body: AttachAlertBody, who: SecurityRoom) -> TicketOut:
+    def attach_alert(ticket_id: RowIdPath, body: AttachAlertBody, who: SecurityRoom) -> TicketOut:
         return act(lambda: service.attach_alert(ticket_id, body.alert_id, who.name))
 
     @router.post("/tickets/{ticket_id}/comments", status_code=201, response_model=CommentOut)
-    def add_comment(ticket_id: int, body: CommentBody, who: SecurityRoom) -> CommentOut:
+    def add_comment(ticket_id: RowIdPath, body: CommentBody, who: SecurityRoom) -> CommentOut:
         try:
             comment = ctx.desk(lambda: service.comment(ticket_id, who.name, body.text))
         except TicketError as exc:
@@ -409,12 +438,12 @@ def tickets_router(ctx: TicketApiContext) -> APIRouter:
         return CommentOut(id=comment.id, ts=comment.ts, actor=comment.actor, text=comment.text)
 
     @router.post("/tickets/{ticket_id}/photos", status_code=201, response_model=PhotoOut)
-    def add_photo(ticket_id: int, who: SecurityRoom, file: Annotated[UploadFile, File()]) -> PhotoOut:
+    def add_photo(ticket_id: RowIdPath, who: SecurityRoom, file: Annotated[UploadFile, File()]) -> PhotoOut:
         load(ticket_id)
         return _store_photo(ctx, ticket_id, who, file)
 
-    @router.get("/tickets/{ticket_id}/photos/{photo_id}", response_class=FileResponse)
-    def get_photo(ticket_id: int, photo_id: int, _: SecurityRoom) -> FileResponse:
+    @router.get("/tickets/{ticket_id}/photos/{photo_id}", responses=ok_as(*PHOTO_TYPES))
+    def get_photo(ticket_id: RowIdPath, photo_id: RowIdPath, _: SecurityRoom) -> FileResponse:
         for photo in service.repository.photos(ticket_id):
             path = ctx.photo_dir / photo.stored_name
             if photo.id == photo_id and path.is_file():
@@ -422,7 +451,7 @@ def tickets_router(ctx: TicketApiContext) -> APIRouter:
         raise HTTPException(404, f"ticket {ticket_id} has no photo {photo_id}")
 
     @router.get("/alerts/{alert_id}/ticket", response_model=TicketOut)
-    def ticket_of_alert(alert_id: int, _: SecurityRoom) -> TicketOut:
+    def ticket_of_alert(alert_id: RowIdPath, _: SecurityRoom) -> TicketOut:
         ticket_id = service.repository.ticket_id_for_alert(alert_id)
         if ticket_id is None:
             raise HTTPException(404, f"alert {alert_id} has no ticket")

@@ -8,7 +8,10 @@ double underscores, values parsed as YAML scalars).
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+import logging
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -35,6 +38,10 @@ from gateway.logs import LoggingConfig
 from gateway.notify.config import NotifyConfig
 
 ENV_PREFIX = "CAMPUS_GATEWAY__"
+# The bearer tokens printed in config/gateway.yaml's comments: anyone who read the example knows them.
+EXAMPLE_TOKENS = ("change-me-operator", "change-me-bureau", "change-me-admin")
+
+log = logging.getLogger(__name__)
 
 
 class ConfigError(Exception):
@@ -101,6 +108,19 @@ class ApiConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     tokens: list[TokenConfig] = Field(default_factory=list)
+    # Sites besides the gateway's own address whose pages may open the live stream (behind a
+    # reverse proxy, say): "scheme://host[:port]", exactly as browsers send it in Origin.
+    allowed_origins: list[str] = Field(default_factory=list)
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins_only(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if not re.fullmatch(r"https?://[^/\s]+", origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin like https://host or http://host:8080 (no path)"
+                )
+        return value
 
 
 class IncidentsConfig(_Strict):
@@ -199,6 +219,7 @@ def load_config(
             bind_devices(config.modbus, Inventory(config.devices), load_models(config.modbus.models_dir))
         except (ModelError, SettingsError) as exc:
             raise ConfigError(f"{path}: {exc}") from None
+    _check_example_tokens(config, path)
     _check_payload_shapes(config, inventory_file or path)
     _check_panels(config, path)
     if config.firelane_worker is not None:
@@ -242,6 +263,31 @@ class _Sources:
             return value
         base = Path.cwd() if self.variable(keys) else self.path.parent
         return (base / value).resolve()
+
+
+def _check_example_tokens(config: GatewayConfig, path: Path) -> None:
+    """Example tokens are refused on any address but loopback: the LAN could read the README."""
+    examples = {hash_token(token): token for token in EXAMPLE_TOKENS}
+    for index, token in enumerate(config.api.tokens):
+        if token.sha256 not in examples:
+            continue
+        where = f"{path}: api.tokens[{index}] (name {token.name!r})"
+        if not is_loopback(config.api.host):
+            raise ConfigError(
+                f"{where}: is the example token {examples[token.sha256]!r}, refused while api.host is "
+                f"{config.api.host!r}; make a token with `campus-gateway hash-token` and put its sha256 here, "
+                "or serve on 127.0.0.1 only"
+            )
+        log.warning(
+            "%s: is the example token %r; replace it before serving the LAN", where, examples[token.sha256]
+        )
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
 
 
 def _check_payload_shapes(config: GatewayConfig, inventory_path: Path) -> None:

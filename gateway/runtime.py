@@ -176,6 +176,7 @@ class Gateway:
             tickets=self._ticket_api_context(core),
             incidents=core.incidents,
             modes=self.modes,
+            allowed_origins=tuple(self.config.api.allowed_origins),
         )
 
     def _beside_database(self, path: Path) -> Path:

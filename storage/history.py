@@ -188,6 +188,7 @@ class HistoryMaintainer:
         self.readings_per_s = 0.0
         self._last_newest: tuple[float, int] | None = None  # (now, newest rowid) at the last pass
         self._over_budget = False
+        self._fold_s = 0.0  # writer time of the last fold, reported with its retire
 
     def plan(self, conn: sqlite3.Connection, now: float) -> MaintenancePlan:
         """Read what the next pass does (in one snapshot of `conn`, a reader)."""
@@ -258,16 +259,34 @@ class HistoryMaintainer:
         )
 
     def apply(self, conn: sqlite3.Connection, plan: MaintenancePlan) -> PassReport | None:
-        """Write a plan on the writer's connection, inside the writer's transaction (which rolls
-        it back whole if anything fails); None if another pass came first."""
+        """Both stages of a plan in one transaction; None if another pass came first."""
+        return self.retire(conn, plan) if self.fold(conn, plan) else None
+
+    def fold(self, conn: sqlite3.Connection, plan: MaintenancePlan) -> bool:
+        """The first stage, in a writer transaction of its own: fold the plan's raw rows into the
+        rollups and move the cursor past them. False if another pass came first.
+
+        The store commits the two stages apart, so an operator's write queued behind a pass
+        waits for one of them, not both.
+        """
         started = time.perf_counter()
         if _meta_int(conn, _ROLLUP_CURSOR) != plan.cursor:
-            return None
+            return False
         conn.executemany(_upsert(MINUTE_TIER), [_rollup_row(delta) for delta in plan.minutes])
         conn.executemany(_upsert(HOUR_TIER), [_rollup_row(delta) for delta in plan.hours])
         _set_meta(conn, _ROLLUP_CURSOR, str(plan.upto))
         for name, low, high in plan.ts_ranges:
             widen(conn, name, low, high)
+        self._fold_s = time.perf_counter() - started
+        return True
+
+    def retire(self, conn: sqlite3.Connection, plan: MaintenancePlan) -> PassReport | None:
+        """The second stage, after the plan's fold committed: retention, the disk budget and the
+        live chunk's seal. None unless the cursor is where this plan's fold left it (a later pass
+        came first, or the fold did not commit)."""
+        started = time.perf_counter()
+        if _meta_int(conn, _ROLLUP_CURSOR) != plan.upto:
+            return None
         raw_deleted = 0
         dropping = time.perf_counter()
         for name in plan.raw_drops:
@@ -299,7 +318,7 @@ class HistoryMaintainer:
         self._last_newest = (plan.now, plan.newest)
         report = PassReport(
             at=plan.now,
-            duration_s=time.perf_counter() - started,
+            duration_s=self._fold_s + time.perf_counter() - started,
             rolled_up=sum(delta[6] for delta in plan.minutes),
             raw_deleted=raw_deleted,
             rollups_deleted=rollups_deleted,

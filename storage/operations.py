@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 if TYPE_CHECKING:
     from storage.history import MaintenancePlan
@@ -117,10 +117,12 @@ class SetMeta(Indivisible):
 
 @dataclass(frozen=True, slots=True)
 class Maintain(Indivisible):
-    """A bounded pass of rollups, retention and disk budget, planned on a reader
-    (`storage.history`); if it fails, the caller hears it and the next pass retries."""
+    """One stage of a bounded pass of rollups, retention and disk budget, planned on a reader
+    (`storage.history`): first `fold`, then `retire`; if it fails, the caller hears it and the
+    next pass retries."""
 
     plan: MaintenancePlan
+    stage: Literal["fold", "retire"]
     refusal_to_caller: ClassVar[bool] = True
 
 

@@ -29,6 +29,7 @@ from analytics.device_tracker import DeviceStatus
 from analytics.records import DeviceState
 from analytics.sessions import DeviceSession, Lane, SeqWindow, SessionChanges
 from storage import queries
+from storage.checkpoint import WAL_RESTART_BYTES, Checkpointer
 from storage.chunks import SENTINEL, chunks, union
 from storage.connection import connect
 from storage.deadband import Deadband, DeadbandFilter
@@ -133,8 +134,12 @@ class SqliteStore:
         self._readers: ReadPool | None = None
         self._unit: WriteUnit | None = None
         self._unit_thread = 0
+        self.checkpointer = Checkpointer(self._connect)
         self.writer = SqliteWriter(
-            self._connect, _HANDLERS | {Maintain: self._apply_maintain}, _dead_letter_of
+            self._connect,
+            _HANDLERS | {Maintain: self._apply_maintain},
+            _dead_letter_of,
+            between=lambda conn: self.checkpointer.catch_up(conn),
         )
 
     def open(self) -> None:
@@ -144,10 +149,12 @@ class SqliteStore:
         conn.close()
         self._readers = ReadPool(self._connect)
         self.writer.start()
+        self.checkpointer.start()
 
     def close(self) -> None:
         """Commit everything submitted, then stop the writer."""
         self.writer.stop()
+        self.checkpointer.stop()
         if self._readers is not None:
             self._readers.close()
             self._readers = None
@@ -158,6 +165,9 @@ class SqliteStore:
         # The readings indexes outgrow SQLite's default 2 MB page cache within minutes; 64 MB keeps
         # their hot pages in memory and insert speed flat as the file grows.
         conn.execute("PRAGMA cache_size=-65536")
+        # Checkpoints run on their own thread (storage.checkpoint), never inside the writer's commits.
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        conn.execute(f"PRAGMA journal_size_limit={WAL_RESTART_BYTES}")
         return conn
 
     # -- writes (any thread; applied in order by the writer) ------------------------------------
@@ -311,7 +321,10 @@ class SqliteStore:
             self.flush()
         with self._reading() as conn:
             plan = self.history.plan(conn, now)
-        self.write(Maintain(plan)).result(timeout=120)
+        # Two transactions, so that urgent writes (an operator's acknowledge) go in between.
+        folded = self.write(Maintain(plan, "fold")).result(timeout=120)
+        if folded[0]:
+            self.write(Maintain(plan, "retire")).result(timeout=120)
 
     def flush(self, timeout_s: float = 10.0) -> None:
         """Block until everything submitted so far is committed (tests and shutdown)."""
@@ -325,9 +338,12 @@ class SqliteStore:
     def write_errors(self) -> int:
         return self.writer.stats.write_errors
 
-    def _apply_maintain(self, conn: sqlite3.Connection, op: Maintain) -> None:
-        """Apply one bounded pass of rollups, retention and the disk budget (`storage.history`)."""
-        self.history.apply(conn, op.plan)
+    def _apply_maintain(self, conn: sqlite3.Connection, op: Maintain) -> object:
+        """Apply one stage of a bounded pass of rollups, retention and the disk budget
+        (`storage.history`); what it returns says whether it applied."""
+        if op.stage == "fold":
+            return self.history.fold(conn, op.plan)
+        return self.history.retire(conn, op.plan)
 
     # -- reads (any thread) -----------------------------------------------------------------------
 

@@ -106,6 +106,8 @@ class SqliteWriter:
         on_refused: turns an operation the data made fail into operations that record it (a dead
             letter); they are applied in the same transaction.
         clock: for `failing_since`.
+        between: run on the writer's connection after each committed group, outside any
+            transaction (the WAL checkpoint's catch-up, `storage.checkpoint`).
     """
 
     def __init__(
@@ -114,8 +116,10 @@ class SqliteWriter:
         handlers: Mapping[type, Handler],
         on_refused: Callable[[RefusedWrite], Sequence[WriteOp]],
         clock: Callable[[], float] = time.time,
+        between: Callable[[sqlite3.Connection], None] | None = None,
     ) -> None:
         self._connect = connect
+        self._between = between
         self._handlers = dict(handlers)
         self._on_refused = on_refused
         self._clock = clock
@@ -168,6 +172,8 @@ class SqliteWriter:
                 if not group:
                     return
                 self._commit_group(conn, group)
+                if self._between is not None and self.healthy:
+                    self._between(conn)
                 if self._stopping and not self.healthy:
                     return
         finally:

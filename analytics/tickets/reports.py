@@ -47,23 +47,38 @@ RESPONSIBILITY_LIST_HEADER = (
     "电话 phone", "整改措施 measures", "资金(元) funds_cny", "整改时限 deadline",
     "应急预案 contingency_plan", "状态 state", "验收人 verifier",
 )  # fmt: skip
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+_MONTH = re.compile(r"^(19[7-9]\d|20\d\d)-(0[1-9]|1[0-2])$")  # years a timestamp holds: 1970..2099
 
 
 class ReportError(ValueError):
     pass
 
 
+# A cell starting with one of these is a formula to Excel and WPS (CSV injection): "=HYPERLINK(...)".
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> object:
+    """Text that a spreadsheet would run as a formula is prefixed with ' and so shown as text."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(_FORMULA_STARTS) else value
+
+
 def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerows([_cell(value) for value in row] for row in rows)
     return buffer.getvalue().encode("utf-8-sig")
 
 
 def format_ts(ts: float | None, tz: ZoneInfo) -> str:
-    return "" if ts is None else datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%d %H:%M")
+    """Local minutes; a stored time no calendar can show (written before inputs were bounded) as is."""
+    if ts is None:
+        return ""
+    try:
+        return datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%d %H:%M")
+    except (OverflowError, OSError, ValueError):
+        return f"{ts!r} (invalid time)"
 
 
 def _person(person: PersonConfig | None, fallback: str | None) -> str:
@@ -122,7 +137,7 @@ def month_bounds(month: str, tz: ZoneInfo) -> MonthBounds:
     """A calendar month "YYYY-MM" in the campus time zone."""
     match = _MONTH.match(month)
     if match is None:
-        raise ReportError(f"month: expected YYYY-MM such as 2026-10, got {month!r}")
+        raise ReportError(f"month: expected YYYY-MM from 1970-01 to 2099-12, such as 2026-10; got {month!r}")
     year, number = int(match.group(1)), int(match.group(2))
     start = datetime(year, number, 1, tzinfo=tz)
     end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=tz)

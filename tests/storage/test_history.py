@@ -115,6 +115,22 @@ def test_a_stale_plan_is_not_applied(db: sqlite3.Connection, tmp_path: Path) -> 
     assert db.execute("SELECT SUM(n) FROM rollups_1m").fetchone()[0] == 2 * 2 * 20
 
 
+def test_a_pass_retires_only_after_its_own_fold(db: sqlite3.Connection, tmp_path: Path) -> None:
+    """The store commits a pass's fold and its retention apart (an acknowledge may go between):
+    retention must never run for rows its fold did not commit."""
+    history = HistoryMaintainer(tmp_path / "h.db", RetentionPolicy(raw_days=1))
+    insert(db, fleet(NOW - 2 * DAY, 5, devices=2))
+    plan = history.plan(db, NOW)
+    assert plan.raw_delete is not None or plan.raw_drops
+    assert history.retire(db, plan) is None  # its fold has not run: nothing may be deleted
+    assert len(raw(db)) == 2 * 2 * 20
+    assert history.fold(db, plan)
+    report = history.retire(db, plan)
+    assert report is not None and report.raw_deleted > 0
+    assert len(raw(db)) == 2 * 2 * 20 - report.raw_deleted
+    assert db.execute("SELECT SUM(n) FROM rollups_1m").fetchone()[0] == 2 * 2 * 20
+
+
 def vm_steps(conn: sqlite3.Connection, work: object) -> int:
     """SQLite virtual-machine steps `work` took: a measure of rows touched that no clock skews."""
     steps = 0

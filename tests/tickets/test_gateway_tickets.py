@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from analytics.tickets.config import TicketsConfig
 from simulators.campus import demo_campus
 from simulators.fleet import Fleet
 from tests.conftest import Broker
@@ -67,3 +68,38 @@ async def _linked_ticket(gw: RunningGateway, alert_id: int, timeout_s: float = 5
             response.raise_for_status()
             return dict(response.json())
         await asyncio.sleep(0.05)
+
+
+async def test_an_alert_committed_without_its_auto_ticket_gets_it_after_a_restart(
+    mosquitto: Broker, tmp_path: Path
+) -> None:
+    """Auto-tickets open on the ticket desk a commit after their alert, so a crash between the two
+    commits leaves a committed alert without its ticket. The first sweep after the restart opens
+    it, and later sweeps never open a second one."""
+    base = gateway_config(mosquitto, tmp_path / "gw.db", demo_campus())
+    crashed = base.model_copy(
+        update={"tickets": TicketsConfig(policies={"electrical_leakage": {"enabled": False}})}
+    )
+    fleet = Fleet("test", mosquitto.host, mosquitto.port, client_id="tickets-fleet")
+    try:
+        async with running_gateway(crashed) as gw:
+            meter = fleet.electrical_fire("efm-main-01")
+            for _ in range(4):
+                meter.telemetry(residual_current_ma=650.0)
+                await asyncio.sleep(0.05)
+            leak = await gw.wait_for_alert("electrical_leakage", "efm-main-01", state="active")
+            orphan = await gw.http.get(f"/api/v1/alerts/{leak['id']}/ticket", headers=gw.headers())
+            assert orphan.status_code == 404  # the state a crash between the two commits leaves
+        restarted = base.model_copy(update={"tickets": TicketsConfig(sweep_interval_s=0.5)})
+        async with running_gateway(restarted) as gw:
+            ticket = await _linked_ticket(gw, leak["id"], timeout_s=10.0)
+            assert (ticket["device_id"], ticket["level"], ticket["alert_ids"]) == (
+                "efm-main-01",
+                "major",
+                [leak["id"]],
+            )
+            await asyncio.sleep(2.0)  # four more sweeps
+            tickets = await gw.get("/api/v1/tickets")
+            assert [t["id"] for t in tickets if leak["id"] in t["alert_ids"]] == [ticket["id"]]
+    finally:
+        fleet.close()

@@ -15,6 +15,7 @@ import pytest
 
 from analytics.tickets import HazardCategory, HazardLevel, PeopleDirectory, Ticket, TicketState
 from analytics.tickets.reports import (
+    ReportError,
     fleet_availability_pct,
     hazard_list_csv,
     month_bounds,
@@ -126,3 +127,39 @@ def test_report_monthly_command_writes_html_and_csv(
     assert run_report(["report", "hazards", "--config", str(config), "--out", str(out)]) == 0
     assert run_report(["report", "monthly", "--month", "10/2026", "--config", str(config)]) == 2
     assert "expected YYYY-MM" in capsys.readouterr().err
+
+
+def test_a_stored_time_no_calendar_can_show_leaves_the_lists_readable() -> None:
+    # Written before the API bounded deadlines: 1e17 s is past year 9999, which made both CSV
+    # exports answer 500 for as long as the ticket existed.
+    broken = ticket(1, deadline_ts=1e17)
+    rows = list(
+        csv.reader(
+            io.StringIO(
+                hazard_list_csv([broken], lambda _: [], PeopleDirectory(PEOPLE), at(2), TZ).decode(
+                    "utf-8-sig"
+                )
+            )
+        )
+    )
+    assert "1e+17 (invalid time)" in rows[1]
+
+
+@pytest.mark.parametrize("formula", ['=HYPERLINK("http://x")', "+1+2", "-1+2", "@SUM(A1)", "\tx"])
+def test_text_a_spreadsheet_would_run_as_a_formula_is_exported_as_text(formula: str) -> None:
+    rows = list(
+        csv.reader(
+            io.StringIO(
+                hazard_list_csv(
+                    [ticket(1, title=formula)], lambda _: [], PeopleDirectory(PEOPLE), at(2), TZ
+                ).decode("utf-8-sig")
+            )
+        )
+    )
+    assert rows[1][1] == f"'{formula}"
+
+
+@pytest.mark.parametrize("month", ["0000-01", "9999-12", "1969-12", "2026-13"])
+def test_a_month_no_timestamp_holds_is_refused_by_name(month: str) -> None:
+    with pytest.raises(ReportError, match="month: expected YYYY-MM from 1970-01 to 2099-12"):
+        month_bounds(month, TZ)
