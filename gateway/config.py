@@ -12,8 +12,10 @@ import ipaddress
 import logging
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -32,6 +34,7 @@ from drivers.modbus.driver import bind_devices
 from drivers.modbus.errors import ModelError, SettingsError
 from drivers.modbus.registers import load_models
 from drivers.mqtt.shapes import PayloadShape
+from gateway.logs import LoggingConfig
 from gateway.notify.config import NotifyConfig
 
 ENV_PREFIX = "CAMPUS_GATEWAY__"
@@ -50,21 +53,32 @@ class _Strict(BaseModel):
 
 
 class CampusConfig(_Strict):
-    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_\-]+$")
-    name: str = ""
-    timezone: str = "Asia/Shanghai"
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_\-]+$")  # {campus_id} in the MQTT topics
+    name: str = ""  # the school's name on the live page and in reports
+    timezone: str = "Asia/Shanghai"  # IANA name: school hours, reports and months are in this zone
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (expected an IANA name such as 'Asia/Shanghai')"
+            ) from None
+        return value
 
 
 class BrokerConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=1883, ge=1, le=65535)
-    username: str | None = None
+    username: str | None = None  # without username and password any client could publish alarms
     password: str | None = None
-    client_id: str = "campus-gateway"
+    client_id: str = "campus-gateway"  # also the name of its persistent sessions at the broker
     qos: Literal[0, 1] = 1
-    mqtt_version: Literal[5, 311] = 5
-    ack_after_commit: bool = True
-    session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
+    mqtt_version: Literal[5, 311] = 5  # 311 for a broker without MQTT 5
+    ack_after_commit: bool = True  # PUBACK only once the message is committed to SQLite
+    session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)  # the broker queues for a stopped gateway
     # Each lane logs in as `{username}-{lane}` (gateway-alarms, gateway-telemetry): the shipped
     # broker names every session after its user (use_username_as_clientid, docs/broker.md), so
     # no device credential can take the gateway's sessions over, and each lane needs its own user.
@@ -134,7 +148,8 @@ class GatewayConfig(_Strict):
     broker: BrokerConfig = BrokerConfig()
     storage: StorageConfig = StorageConfig()
     api: ApiConfig = ApiConfig()
-    inventory: list[DeviceSpec] | Path = Field(default_factory=list)
+    # The devices, or the name of a YAML file holding them under `devices:` (next to this file).
+    inventory: list[DeviceSpec] = Field(default_factory=list)
     rules: dict[str, dict[str, Any]] = Field(default_factory=dict)
     tickets: TicketsConfig = TicketsConfig()
     notify: NotifyConfig = NotifyConfig()
@@ -151,21 +166,21 @@ class GatewayConfig(_Strict):
     firelane_worker: Path | None = None
     # Vendor JSON layouts mapped onto protocol v1, by name (devices opt in with `payload_shape`).
     mqtt_shapes: dict[str, PayloadShape] = Field(default_factory=dict)
+    # Log level, plain or JSON lines, stderr or a rotated file.
+    logging: LoggingConfig = LoggingConfig()
 
     @field_validator("inventory")
     @classmethod
-    def _no_duplicate_ids(cls, value: list[DeviceSpec] | Path) -> list[DeviceSpec] | Path:
-        if isinstance(value, list):
-            seen: set[str] = set()
-            for device in value:
-                if device.id in seen:
-                    raise ValueError(f"device id {device.id!r} appears twice")
-                seen.add(device.id)
+    def _no_duplicate_ids(cls, value: list[DeviceSpec]) -> list[DeviceSpec]:
+        seen: set[str] = set()
+        for device in value:
+            if device.id in seen:
+                raise ValueError(f"device id {device.id!r} appears twice")
+            seen.add(device.id)
         return value
 
     @property
     def devices(self) -> list[DeviceSpec]:
-        assert isinstance(self.inventory, list), "load_config resolves inventory files"
         return self.inventory
 
     def build_rules(self) -> list[Rule]:
@@ -179,28 +194,42 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def load_config(path: Path, environ: dict[str, str] | None = None) -> GatewayConfig:
-    """Read, override from the environment, validate; raise ConfigError naming file and key."""
+def load_config(
+    path: Path, environ: Mapping[str, str] | None = None, inventory_path: Path | None = None
+) -> GatewayConfig:
+    """Read, override from the environment, validate; raise ConfigError naming file and key.
+
+    `inventory_path` reads the devices from that file instead (an import checks its result).
+    """
     raw = _read_yaml(path)
-    _apply_env_overrides(raw, os.environ if environ is None else environ)
+    overrides = _apply_env_overrides(raw, os.environ if environ is None else environ)
+    if inventory_path is not None:
+        raw["inventory"] = str(inventory_path.resolve())
+    sources = _Sources(path, overrides)
     inventory_ref = raw.get("inventory")
     inventory_file: Path | None = None
     if isinstance(inventory_ref, str):
-        inventory_file = (path.parent / inventory_ref).resolve()
-        inventory_raw = _read_yaml(inventory_file)
+        inventory_file = sources.resolve(("inventory",), Path(inventory_ref))
+        try:
+            inventory_raw = _read_yaml(inventory_file)
+        except ConfigError as exc:
+            raise ConfigError(f"{sources.where(('inventory',))}: inventory: {exc}") from None
         raw["inventory"] = inventory_raw.get("devices", [])
     try:
         config = GatewayConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, path, inventory_file)) from None
-    # Relative paths in a config file mean "next to this file", wherever the gateway was started.
-    if not config.storage.sqlite_path.is_absolute():
-        config.storage.sqlite_path = (path.parent / config.storage.sqlite_path).resolve()
-    if not config.tickets.photo_dir.is_absolute():
-        config.tickets.photo_dir = (path.parent / config.tickets.photo_dir).resolve()
+        raise ConfigError(_describe(exc, sources, inventory_file)) from None
+    # Relative paths in a config file mean "next to this file", wherever the gateway was started;
+    # from an environment variable, relative to the working directory, as a shell user expects.
+    storage = config.storage
+    storage.sqlite_path = sources.resolve(("storage", "sqlite_path"), storage.sqlite_path)
+    config.tickets.photo_dir = sources.resolve(("tickets", "photo_dir"), config.tickets.photo_dir)
+    if config.logging.file is not None:
+        config.logging.file = sources.resolve(("logging", "file"), config.logging.file)
     if config.modbus is not None:
-        if config.modbus.models_dir is not None and not config.modbus.models_dir.is_absolute():
-            config.modbus.models_dir = (path.parent / config.modbus.models_dir).resolve()
+        if config.modbus.models_dir is not None:  # ModbusSettings is frozen: a copy with the path resolved
+            models_dir = sources.resolve(("modbus", "models_dir"), config.modbus.models_dir)
+            config.modbus = config.modbus.model_copy(update={"models_dir": models_dir})
         try:
             bind_devices(config.modbus, Inventory(config.devices), load_models(config.modbus.models_dir))
         except (ModelError, SettingsError) as exc:
@@ -209,13 +238,46 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> GatewayCon
     _check_payload_shapes(config, inventory_file or path)
     _check_panels(config, path)
     if config.firelane_worker is not None:
-        config.firelane_worker = (path.parent / config.firelane_worker).resolve()
-        _check_firelane_worker(config)
+        config.firelane_worker = sources.resolve(("firelane_worker",), config.firelane_worker)
+        _check_firelane_worker(config, sources.where(("firelane_worker",)))
     try:
         config.build_rules()
     except RuleConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     return config
+
+
+def inventory_source(path: Path, environ: Mapping[str, str] | None = None) -> Path | None:
+    """The inventory file a config names (None when its devices are inline)."""
+    raw = _read_yaml(path)
+    sources = _Sources(path, _apply_env_overrides(raw, os.environ if environ is None else environ))
+    ref = raw.get("inventory")
+    return sources.resolve(("inventory",), Path(ref)) if isinstance(ref, str) else None
+
+
+class _Sources:
+    """Where each key came from: the config file, or the environment variable that overrode it."""
+
+    def __init__(self, path: Path, overrides: dict[tuple[str, ...], str]) -> None:
+        self.path = path
+        self.overrides = overrides
+
+    def variable(self, keys: tuple[str, ...]) -> str | None:
+        """The variable that set this key or one of its sections, if one did."""
+        for length in range(len(keys), 0, -1):
+            if (name := self.overrides.get(keys[:length])) is not None:
+                return name
+        return None
+
+    def where(self, keys: tuple[str, ...]) -> str:
+        name = self.variable(keys)
+        return f"environment variable {name}" if name else str(self.path)
+
+    def resolve(self, keys: tuple[str, ...], value: Path) -> Path:
+        if value.is_absolute():
+            return value
+        base = Path.cwd() if self.variable(keys) else self.path.parent
+        return (base / value).resolve()
 
 
 def _check_example_tokens(config: GatewayConfig, path: Path) -> None:
@@ -225,7 +287,7 @@ def _check_example_tokens(config: GatewayConfig, path: Path) -> None:
         if token.sha256 not in examples:
             continue
         where = f"{path}: api.tokens[{index}] (name {token.name!r})"
-        if not _is_loopback(config.api.host):
+        if not is_loopback(config.api.host):
             raise ConfigError(
                 f"{where}: is the example token {examples[token.sha256]!r}, refused while api.host is "
                 f"{config.api.host!r}; make a token with `campus-gateway hash-token` and put its sha256 here, "
@@ -236,7 +298,7 @@ def _check_example_tokens(config: GatewayConfig, path: Path) -> None:
         )
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     try:
         return host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:  # a host name: it may resolve to anything
@@ -286,14 +348,14 @@ def _check_panels(config: GatewayConfig, path: Path) -> None:
         raise ConfigError(f"{path}: {exc}") from None
 
 
-def _check_firelane_worker(config: GatewayConfig) -> None:
+def _check_firelane_worker(config: GatewayConfig, where: str) -> None:
     from gateway.firelane import load_worker_config  # OpenCV loads only when a worker is configured
 
     assert config.firelane_worker is not None
     try:
         worker = load_worker_config(config.firelane_worker)
     except Exception as exc:  # the worker's loader reports file and key; keep its words
-        raise ConfigError(f"firelane_worker: {exc}") from None
+        raise ConfigError(f"{where}: firelane_worker: {exc}") from None
     if worker.campus_id != config.campus.id:
         raise ConfigError(
             f"{config.firelane_worker}: campus_id {worker.campus_id!r} differs from campus.id {config.campus.id!r}"
@@ -311,6 +373,10 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if data is None:
@@ -320,8 +386,10 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _apply_env_overrides(raw: dict[str, Any], environ: dict[str, str] | os._Environ[str]) -> None:
-    for name, text in environ.items():
+def _apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[tuple[str, ...], str]:
+    """Set the keys `CAMPUS_GATEWAY__*` variables name; returns which variable set which key path."""
+    applied: dict[tuple[str, ...], str] = {}
+    for name, text in sorted(environ.items()):
         if not name.startswith(ENV_PREFIX):
             continue
         keys = [key.lower() for key in name[len(ENV_PREFIX) :].split("__") if key]
@@ -331,22 +399,33 @@ def _apply_env_overrides(raw: dict[str, Any], environ: dict[str, str] | os._Envi
         for key in keys[:-1]:
             child = node.setdefault(key, {})
             if not isinstance(child, dict):
-                raise ConfigError(f"{name}: {'.'.join(keys)} does not name a config section")
+                raise ConfigError(
+                    f"environment variable {name}: {'.'.join(keys)} does not name a config section"
+                )
             node = child
-        node[keys[-1]] = yaml.safe_load(text)
+        try:
+            node[keys[-1]] = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"environment variable {name}: not a valid YAML value: {exc}") from None
+        applied[tuple(keys)] = name
+    return applied
 
 
-def _describe(exc: ValidationError, path: Path, inventory_file: Path | None) -> str:
+# pydantic's names for the pieces of a type it tried (a union branch, a validator); not keys.
+_TYPE_PARTS = ("list[", "function-", "lax-or-strict", "json-or-python", "union[", "tagged-union[")
+
+
+def _describe(exc: ValidationError, sources: _Sources, inventory_file: Path | None) -> str:
     lines = []
     for error in exc.errors():
-        location = [str(part) for part in error["loc"]]
-        where = path
-        if inventory_file is not None and location[:1] == ["inventory"]:
-            where = inventory_file
-            location = ["devices", *location[1:]]
-        # pydantic names the union branch it tried ("list[DeviceSpec]"); users need the key only.
-        location = [part for part in location if not part.startswith(("list[", "function-"))]
+        keys = tuple(str(part) for part in error["loc"] if not str(part).startswith(_TYPE_PARTS))
+        where = sources.where(keys)
+        location = list(keys)
+        if inventory_file is not None and keys[:1] == ("inventory",):
+            where = str(inventory_file)
+            location = ["devices", *keys[1:]]
+        message = error["msg"].removeprefix("Value error, ")
         value = error.get("input")
         shown = "" if isinstance(value, dict | list) else f" (got {value!r})"
-        lines.append(f"{where}: {'.'.join(location) or '<top>'}: {error['msg']}{shown}")
+        lines.append(f"{where}: {'.'.join(location) or '<top>'}: {message}{shown}")
     return "invalid configuration:\n  " + "\n  ".join(lines)

@@ -11,6 +11,8 @@ import socket
 import threading
 from pathlib import Path
 
+import yaml
+
 from analytics.tickets.config import TicketsConfig
 from analytics.tickets.people import PersonConfig
 from api.plans import save_plan_image
@@ -142,6 +144,7 @@ async def run_demo(
     config = demo_config(data_dir, broker.port, port, token, broker.mqtt_version, free_port())
     config.api.host = host
     write_demo_plans(config.storage.sqlite_path.parent / "plans")
+    config_path = write_demo_config(config, data_dir)
     gateway = Gateway(config)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -169,6 +172,8 @@ async def run_demo(
             f"  Operator token:  {token}\n"
             f"  API docs:        http://{shown_host}:{port}/docs\n"
             f"  Data:            {data_dir}\n"
+            f"  Config:          {config_path}\n"
+            f"  Other commands:  campus-gateway report monthly --month YYYY-MM --config {config_path}\n"
             "Press Ctrl-C to stop.\n",
             flush=True,
         )
@@ -193,6 +198,19 @@ async def run_demo(
             await run_task
         broker.stop()
         print("demo stopped", flush=True)
+
+
+def write_demo_config(config: GatewayConfig, data_dir: Path) -> Path:
+    """The demo's config as a file, so `report`, `backup` and `check-config` can be pointed at it."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "gateway.yaml"
+    body = yaml.safe_dump(
+        config.model_dump(mode="json", exclude_defaults=True), allow_unicode=True, sort_keys=False
+    )
+    path.write_text(
+        f"# Written by `campus-gateway demo` at each start; ports change between runs.\n{body}", "utf-8"
+    )
+    return path
 
 
 def pick_port(preferred: int) -> int:

@@ -591,7 +591,7 @@ def add_firelane_commands(subparsers: argparse._SubParsersAction[argparse.Argume
     commands = firelane.add_subparsers(dest="firelane_command", required=True)
 
     evaluate = commands.add_parser("eval", help="print blocked/cleared events of a video")
-    evaluate.add_argument("--video", type=Path, required=True)
+    evaluate.add_argument("--video", type=Path, required=True, help="the video file to analyse")
     evaluate.add_argument("--lane", type=Path, required=True, help="LANE.json")
     evaluate.add_argument(
         "--reference",
@@ -599,7 +599,9 @@ def add_firelane_commands(subparsers: argparse._SubParsersAction[argparse.Argume
         action="append",
         help="clear-lane image from calibrate; repeat for another lighting regime (day, infrared)",
     )
-    evaluate.add_argument("--sample-fps", type=float, default=1.0)
+    evaluate.add_argument(
+        "--sample-fps", type=float, default=1.0, help="frames analysed per second (default 1)"
+    )
     evaluate.set_defaults(func=cmd_eval)
 
     report = commands.add_parser("report", help="precision/recall over scenes with ground truth")
@@ -613,17 +615,28 @@ def add_firelane_commands(subparsers: argparse._SubParsersAction[argparse.Argume
         help="with --simulate: only this split (default both)",
     )
     report.add_argument("--jobs", type=int, default=1, help="with --simulate: render scenes in N processes")
-    report.add_argument("--tolerance-s", type=float, default=10.0)
-    report.add_argument("--sample-fps", type=float, default=1.0)
+    report.add_argument(
+        "--tolerance-s",
+        type=float,
+        default=10.0,
+        help="how far an event may be from the truth, seconds (default 10)",
+    )
+    report.add_argument(
+        "--sample-fps", type=float, default=1.0, help="frames analysed per second (default 1)"
+    )
     report.set_defaults(func=cmd_report)
 
     calibrate = commands.add_parser("calibrate", help="capture a clear-lane reference image")
     calibrate.add_argument("--source", required=True, help="rtsp:// URL, http snapshot URL or file")
     calibrate.add_argument("--out", type=Path, required=True, help="image file to write (.png)")
     calibrate.add_argument("--lane", type=Path, help="LANE.json to check against the frame")
-    calibrate.add_argument("--frames", type=int, default=5)
-    calibrate.add_argument("--interval-s", type=float, default=1.0)
-    calibrate.add_argument("--retries", type=int, default=3)
+    calibrate.add_argument(
+        "--frames", type=int, default=5, help="frames to take the reference from (default 5)"
+    )
+    calibrate.add_argument(
+        "--interval-s", type=float, default=1.0, help="seconds between those frames (default 1)"
+    )
+    calibrate.add_argument("--retries", type=int, default=3, help="failed reads before giving up (default 3)")
     calibrate.set_defaults(func=cmd_calibrate)
 
     worker = commands.add_parser("worker", help="run the video worker (its own process)")

@@ -27,6 +27,7 @@ from analytics.tickets.reports import (
 )
 from analytics.tickets.service import OPEN_STATES
 from analytics.uptime import HEARTBEAT_S, RunningTime, Span, device_uptime, mean_availability
+from gateway.backup_cmd import add_database_options
 from gateway.config import ConfigError, GatewayConfig, load_config
 from storage.tickets import SqliteTicketRepository
 from storage.uptime import read_uptime_history
@@ -70,9 +71,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _write_report(
     args: argparse.Namespace, config: GatewayConfig, tz: ZoneInfo, people: PeopleDirectory
 ) -> list[Path]:
-    db_path = config.storage.sqlite_path
+    db_path = Path(args.db).resolve() if args.db else config.storage.sqlite_path
     if not db_path.is_file():
-        raise ReportError(f"{db_path}: no gateway database here (storage.sqlite_path in {args.config})")
+        named_by = "--db" if args.db else f"storage.sqlite_path in {args.config}"
+        raise ReportError(
+            f"{db_path}: no gateway database here ({named_by}); point --config at the gateway's config "
+            "(the demo prints its own) or --db at its database"
+        )
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     repository = SqliteTicketRepository(db_path)
@@ -114,10 +119,12 @@ def add_report_commands(subparsers: argparse._SubParsersAction[argparse.Argument
     kinds = report.add_subparsers(dest="report", required=True)
     monthly = kinds.add_parser("monthly", help="monthly hazard report as HTML and/or CSV")
     monthly.add_argument("--month", required=True, help="YYYY-MM in the campus time zone, e.g. 2026-10")
-    monthly.add_argument("--format", choices=("html", "csv", "both"), default="both")
+    monthly.add_argument(
+        "--format", choices=("html", "csv", "both"), default="both", help="what to write (default: both)"
+    )
     kinds.add_parser("hazards", help="隐患清单: every hazard as CSV (UTF-8 with BOM, opens in Excel)")
     kinds.add_parser("responsibilities", help="责任清单: open hazards and who answers for them, as CSV")
     for parser in kinds.choices.values():
-        parser.add_argument("--config", default="config/gateway.yaml")
+        add_database_options(parser)
         parser.add_argument("--out", default=".", help="folder for the files (default: here)")
         parser.set_defaults(func=_cmd_report)

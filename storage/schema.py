@@ -140,13 +140,26 @@ MIGRATIONS: list[str] = [
 ]
 
 
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class SchemaTooNewError(RuntimeError):
+    """The database was written by a newer gateway; migrations only go forward."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(
+            f"database schema version {version} was written by a newer gateway (this one knows up to "
+            f"{SCHEMA_VERSION}); a downgrade is not supported: install that newer version again, or "
+            "restore a backup made by this version (campus-gateway restore)"
+        )
+        self.version = version
+
+
 def migrate(conn: sqlite3.Connection) -> int:
     """Apply the migrations this database has not seen; returns the resulting version."""
     (version,) = conn.execute("PRAGMA user_version").fetchone()
     if version > len(MIGRATIONS):
-        raise RuntimeError(
-            f"database schema version {version} is newer than this gateway knows ({len(MIGRATIONS)})"
-        )
+        raise SchemaTooNewError(version)
     for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
         conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
     return len(MIGRATIONS)

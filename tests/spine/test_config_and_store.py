@@ -93,7 +93,7 @@ def test_environment_overrides_keys(tmp_path: Path) -> None:
         (
             GOOD.replace("port: 1883}", "port: 1883, username_per_lane: true}"),
             DEVICES,
-            "gateway.yaml: broker: Value error, username_per_lane needs a username",
+            "gateway.yaml: broker: username_per_lane needs a username",
         ),
         (
             GOOD + "chem_cabinets: {c1: oops}",

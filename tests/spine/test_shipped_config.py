@@ -46,7 +46,8 @@ def test_own_tokens_may_serve_the_lan(tmp_path: Path) -> None:
 
 def test_allowed_origins_are_origins() -> None:
     with pytest.raises(
-        ConfigError, match=r"api.allowed_origins: Value error, 'https://x.example/page' is not an origin"
+        ConfigError,
+        match=r"environment variable CAMPUS_GATEWAY__API__ALLOWED_ORIGINS: api.allowed_origins: 'https://x.example/page' is not an origin",
     ):
         load_config(
             CONFIG / "gateway.yaml",
