@@ -30,6 +30,7 @@ from drivers.modbus.errors import ModelError, SettingsError
 from drivers.modbus.registers import load_models
 from drivers.mqtt.shapes import PayloadShape
 from gateway.notify.config import NotifyConfig
+from sinks.config import SinksConfig
 
 ENV_PREFIX = "CAMPUS_GATEWAY__"
 
@@ -116,6 +117,8 @@ class GatewayConfig(_Strict):
     firelane_worker: Path | None = None
     # Vendor JSON layouts mapped onto protocol v1, by name (devices opt in with `payload_shape`).
     mqtt_shapes: dict[str, PayloadShape] = Field(default_factory=dict)
+    # Forwarding upstream (SPEC sections 1 and 10): an InfluxDB v2 sink, the gateway's MQTT topics.
+    sinks: SinksConfig = SinksConfig()
 
     @field_validator("inventory")
     @classmethod
