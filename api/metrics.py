@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from api.context import ApiContext
 
 
@@ -33,4 +35,20 @@ def prometheus_text(ctx: ApiContext) -> str:
     for severity in ("info", "warning", "major", "critical"):
         count = sum(1 for alert in open_alerts if alert.severity.value == severity)
         lines.append(f'campus_gateway_open_alerts{{severity="{severity}"}} {count}')
+    lines += _sink_gauges(ctx.health().get("sinks", {}).get("influx"))
     return "\n".join(lines) + "\n"
+
+
+def _sink_gauges(influx: dict[str, Any] | None) -> list[str]:
+    """How far behind the TSDB sink is (its counters are among the counters above)."""
+    if influx is None:
+        return []
+    age = influx["oldest_unsent_age_s"]
+    return [
+        "# TYPE campus_gateway_sink_rows_behind gauge",
+        f'campus_gateway_sink_rows_behind{{sink="influx"}} {influx["rows_behind"]}',
+        "# TYPE campus_gateway_sink_oldest_unsent_age_seconds gauge",
+        f'campus_gateway_sink_oldest_unsent_age_seconds{{sink="influx"}} {0 if age is None else age}',
+        "# TYPE campus_gateway_sink_last_error_timestamp_seconds gauge",
+        f'campus_gateway_sink_last_error_timestamp_seconds{{sink="influx"}} {influx["last_error_at"] or 0}',
+    ]

@@ -3,7 +3,7 @@
     campus/{campus_id}/gateway/status                    online / offline (retained, our last will)
     campus/{campus_id}/gateway/alerts/{alert_id}         the alert's current state (retained)
     campus/{campus_id}/gateway/incidents/{incident_id}   the incident's current state (retained)
-    campus/{campus_id}/gateway/devices/{device_id}       the device's online state (retained)
+    campus/{campus_id}/gateway/devices/{device_id}/state the device's online state (retained)
 
 All QoS 1. A resolved alert or a closed incident is published once more (not retained) and its
 retained copy is then cleared, so the broker keeps the open ones only. Messages wait in paho's
@@ -13,6 +13,7 @@ outbox are the durable ones; docs/forwarding.md).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from typing import Any
@@ -75,7 +76,10 @@ class GatewayPublisher:
         self._client.loop_start()
 
     def stop(self) -> None:
-        self._publish(f"{self.prefix}/status", "offline", retain=True)
+        info = self._publish(f"{self.prefix}/status", "offline", retain=True)
+        if self._client.is_connected():
+            with contextlib.suppress(RuntimeError, ValueError):  # not sent: the will says it instead
+                info.wait_for_publish(timeout=2.0)
         self._client.disconnect()
         self._client.loop_stop()
 
@@ -125,7 +129,8 @@ class GatewayPublisher:
     def _device(self, message: DeviceStatusChanged) -> None:
         status = message.status
         body = {"device_id": status.device_id, "online": status.online, "since": status.state_changed_at}
-        self._publish(f"{self.prefix}/devices/{status.device_id}", json.dumps(body), retain=True)
+        # Six levels: never matched by the gateway's own ingest filters (campus/{id}/+/+/status).
+        self._publish(f"{self.prefix}/devices/{status.device_id}/state", json.dumps(body), retain=True)
 
     def _current(self, topic: str, body: dict[str, Any], open_: bool) -> None:
         payload = json.dumps(body, ensure_ascii=False)
@@ -135,7 +140,7 @@ class GatewayPublisher:
             self._publish(topic, payload, retain=False)
             self._publish(topic, b"", retain=True)  # an empty retained message clears the retained one
 
-    def _publish(self, topic: str, payload: str | bytes, retain: bool) -> None:
+    def _publish(self, topic: str, payload: str | bytes, retain: bool) -> paho.MQTTMessageInfo:
         info = self._client.publish(topic, payload, qos=QOS, retain=retain)
         # Not connected yet is fine: paho sends the queued message once it is.
         if info.rc in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
@@ -143,6 +148,7 @@ class GatewayPublisher:
         else:
             self.failed += 1
             log.warning("gateway publisher: %s not queued (paho rc %s)", topic, info.rc)
+        return info
 
     def health(self) -> dict[str, Any]:
         return {"connected": self._client.is_connected(), "published": self.published, "failed": self.failed}

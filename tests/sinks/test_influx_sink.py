@@ -234,3 +234,40 @@ def test_rows_retention_deleted_before_they_were_sent_are_counted_dropped(tmp_pa
         assert len(sent) == 50 + 1 + 10
     finally:
         store.close()
+
+
+def test_forwards_across_chunk_tables_and_counts_only_deleted_readings_as_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("storage.history.RAW_CHUNK_ROWS", 100)  # maintenance seals small chunks
+    store = SqliteStore(tmp_path / "gw.db", retention_days=30)
+    store.open()
+    try:
+        now = time.time()
+        old = now - 40 * 86400
+
+        def add(start: float, count: int) -> None:
+            store.add_readings([("t0", "temperature_c", start + n, 20.0) for n in range(count)])
+            store.flush()
+
+        sent: list[str] = []
+        counters = Counters()
+        sink = make_sink(store, "http://127.0.0.1:9", counters, batch_rows=100)
+        sink._write = sent.extend
+        add(old, 250)
+        sink.step()  # rowids 1-100 sent
+        store.maintain(now)  # retention deletes 1-249 (250 stays at the rollup cursor), then seals
+        add(now - 100, 50)  # after the new live table's sentinel (251): 252-301
+        # The sentinel goes (a reading follows it): a hole that is not a drop; the sealed chunk,
+        # all past retention, is dropped whole (row 250 was never sent: one more dropped).
+        store.maintain(now)
+        assert store.query("SELECT name, first_rowid FROM reading_chunks") == [("readings", 251)]
+        add(now - 50, 30)
+        drain(sink)
+        assert sink.stats.rows_dropped == 150 and counters.get("sink_rows_dropped", "influx") == 150
+        assert len(sent) == 100 + 50 + 30
+        stamps = [int(line.rsplit(" ", 1)[1]) for line in sent]
+        assert stamps == sorted(stamps)
+        assert sink.health()["rows_behind"] == 0
+    finally:
+        store.close()
