@@ -15,11 +15,14 @@ is retried with backoff and jitter, after at least the server's `Retry-After`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import math
 import random
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +48,8 @@ log = logging.getLogger(__name__)
 
 NAME = "influx"
 PERMANENT_STATUSES = frozenset({400, 401, 403, 413})
+BACKLOG_REFRESH_S = 1.0  # while replaying; after a pause (caught up, or a failure) at once
+Prepared = tuple[ForwardBatch, list[str]]
 
 
 @dataclass
@@ -95,7 +100,7 @@ class InfluxWriter:
             self._api.write(
                 bucket=self._config.bucket,
                 org=self._config.org,
-                record=lines,
+                record="\n".join(lines),  # one string: the client serializes a list line by line
                 # The client's WritePrecision is a class of str constants ("ms"), not an Enum.
                 write_precision=self._config.precision,  # type: ignore[arg-type]
             )
@@ -146,6 +151,8 @@ class InfluxSink:
         self._backoff = Backoff(config.retry_base_s, config.retry_max_s, rng)
         self._cursor: ForwardCursor | None = None
         self._lock = threading.Lock()  # one step at a time, whoever calls it
+        self._backlog_at = -math.inf
+        self._committing: Future[None] | None = None
         self.stats = SinkStats()
 
     async def run(self) -> None:
@@ -155,6 +162,8 @@ class InfluxSink:
                 delay_s = await asyncio.to_thread(self.step)
                 await asyncio.sleep(delay_s)
         finally:
+            with contextlib.suppress(Exception):  # the store may be closing; it commits what it holds
+                self.flush()
             if self._writer is not None:
                 self._writer.close()
 
@@ -163,8 +172,10 @@ class InfluxSink:
         with self._lock:
             try:
                 delay_s = self._step()
-                cursor = self._cursor or ForwardCursor()
-                self.stats.backlog = self._store.read(lambda conn: backlog(conn, cursor))
+                if time.monotonic() - self._backlog_at >= BACKLOG_REFRESH_S or delay_s > 0:
+                    self._backlog_at = time.monotonic()
+                    cursor = self._cursor or ForwardCursor()
+                    self.stats.backlog = self._store.read(lambda conn: backlog(conn, cursor))
                 return delay_s
             except Exception as exc:  # the store closing, a bug: logged, counted, tried again
                 log.exception("influx sink: pass failed")
@@ -176,7 +187,7 @@ class InfluxSink:
         if self._cursor is None:
             self._cursor = self._store.read(lambda conn: load_cursor(conn, NAME))
         cursor = self._cursor
-        batch = self._store.read(lambda conn: read_batch(conn, cursor, self.config.batch_rows))
+        batch, lines = self._prepare(cursor)
         if batch.dropped:
             self.stats.rows_dropped += batch.dropped
             self._count("sink_rows_dropped", NAME, batch.dropped)
@@ -187,11 +198,7 @@ class InfluxSink:
             if batch.cursor != cursor:
                 self._advance(batch)
             return self.config.poll_interval_s
-        lines = (
-            self._encoder.readings(batch.readings)
-            + self._encoder.events(batch.events)
-            + self._encoder.alert_changes(batch.alert_changes)
-        )
+        full = max(len(batch.readings), len(batch.events), len(batch.alert_changes)) >= self.config.batch_rows
         try:
             if lines:
                 self._write(lines)
@@ -213,13 +220,26 @@ class InfluxSink:
             self._backoff.reset()
         # Paced: a replay takes at most `max_rows_per_s`; a short batch means caught up.
         paced_s = batch.rows / self.config.max_rows_per_s - (time.monotonic() - started)
-        caught_up = (
-            max(len(batch.readings), len(batch.events), len(batch.alert_changes)) < self.config.batch_rows
-        )
-        return max(paced_s, self.config.poll_interval_s if caught_up else 0.0)
+        return max(paced_s, 0.0 if full else self.config.poll_interval_s)
+
+    def flush(self) -> None:
+        """Wait for the last cursor move to commit."""
+        if self._committing is not None:
+            self._committing.result(timeout=60)
+
+    def _prepare(self, cursor: ForwardCursor) -> Prepared:
+        batch = self._store.read(lambda conn: read_batch(conn, cursor, self.config.batch_rows))
+        encoder = self._encoder
+        lines = encoder.readings(batch.readings) + encoder.events(batch.events)
+        return batch, lines + encoder.alert_changes(batch.alert_changes)
 
     def _advance(self, batch: ForwardBatch, dead_letter: tuple[str, bytes] | None = None) -> None:
-        """Persist the cursor past `batch` (with its dead letter, in the same transaction)."""
+        """Persist the cursor past `batch` (with its dead letter, in the same transaction).
+
+        The commit (an fsync) overlaps the next batch's request; one is outstanding at most. A
+        crash before it commits sends the batch again, which the TSDB overwrites.
+        """
+        self.flush()
         with self._store.unit() as unit:
             for op in cursor_ops(NAME, batch.cursor):
                 self._store.write(op)
@@ -228,7 +248,7 @@ class InfluxSink:
                 self._store.add_dead_letter(
                     self._clock(), f"sink:{NAME}", "", "sink_refused", detail, payload
                 )
-        unit.future.result(timeout=60)
+        self._committing = unit.future
         self._cursor = batch.cursor
 
     def _dead_letter(self, batch: ForwardBatch, lines: list[str], error: str) -> None:

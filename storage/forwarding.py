@@ -126,21 +126,28 @@ def _readings_after(
     dropped = 0
     sentinels = {chunk.first_rowid for chunk in all_chunks if chunk.first_rowid > 0}
     for chunk in all_chunks:
+        if len(rows) >= limit:
+            break
         if chunk.last_rowid is not None and chunk.last_rowid <= last:
             continue
         found = conn.execute(
             f"SELECT rowid, device_id, metric, ts, value FROM {chunk.name} WHERE rowid > ? ORDER BY rowid LIMIT ?",
-            (last, limit - len(rows) + 1),  # +1: a sentinel may be among them
+            (last, limit - len(rows) + 1),  # +1: the chunk's sentinel may be the first
         ).fetchall()
-        for row in found:
-            rowid = row[0]
-            if rowid > last + 1:
-                dropped += rowid - last - 1 - sum(1 for s in sentinels if last < s < rowid)
-            last = rowid
-            if row[1] != SENTINEL:
-                rows.append(row)
-                if len(rows) == limit:
-                    return rows, last, dropped
+        if not found:
+            continue
+        # Rows are appended and deleted as prefixes: the only holes are before a chunk's first
+        # row (retention, or the previous chunk's end) and its sentinel, always its first row.
+        if found[0][0] > last + 1:
+            dropped += found[0][0] - last - 1 - sum(1 for s in sentinels if last < s < found[0][0])
+        if found[0][1] == SENTINEL:
+            found = found[1:]
+        found = found[: limit - len(rows)]
+        if found:
+            rows += found
+            last = found[-1][0]
+        elif chunk.last_rowid is not None:
+            last = max(last, chunk.first_rowid)
     return rows, (last if rows or after is not None else None), dropped
 
 

@@ -73,6 +73,7 @@ def drain(sink: InfluxSink, timeout_s: float = 60.0) -> None:
     while time.monotonic() < deadline:
         delay_s = sink.step()
         if delay_s == sink.config.poll_interval_s and sink.stats.backlog.rows_behind == 0:
+            sink.flush()  # the cursor's last move committed
             return
         time.sleep(min(delay_s, 0.2))
     raise AssertionError(f"sink did not catch up: {sink.health()}")
