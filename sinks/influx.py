@@ -188,12 +188,6 @@ class InfluxSink:
             self._cursor = self._store.read(lambda conn: load_cursor(conn, NAME))
         cursor = self._cursor
         batch, lines = self._prepare(cursor)
-        if batch.dropped:
-            self.stats.rows_dropped += batch.dropped
-            self._count("sink_rows_dropped", NAME, batch.dropped)
-            log.warning(
-                "influx sink: %d readings were deleted by retention before they were forwarded", batch.dropped
-            )
         if not batch.rows:
             if batch.cursor != cursor:
                 self._advance(batch)
@@ -224,8 +218,9 @@ class InfluxSink:
 
     def flush(self) -> None:
         """Wait for the last cursor move to commit."""
-        if self._committing is not None:
-            self._committing.result(timeout=60)
+        committing, self._committing = self._committing, None
+        if committing is not None:  # a failure is raised once: the next cursor move supersedes it
+            committing.result(timeout=60)
 
     def _prepare(self, cursor: ForwardCursor) -> Prepared:
         batch = self._store.read(lambda conn: read_batch(conn, cursor, self.config.batch_rows))
@@ -250,6 +245,12 @@ class InfluxSink:
                 )
         self._committing = unit.future
         self._cursor = batch.cursor
+        if batch.dropped:  # counted once the cursor passes them (a failed write reads them again)
+            self.stats.rows_dropped += batch.dropped
+            self._count("sink_rows_dropped", NAME, batch.dropped)
+            log.warning(
+                "influx sink: %d readings were deleted by retention before they were forwarded", batch.dropped
+            )
 
     def _dead_letter(self, batch: ForwardBatch, lines: list[str], error: str) -> None:
         old = self._cursor or ForwardCursor()

@@ -24,8 +24,8 @@ from tests.conftest import Broker
 from tests.sinks.conftest import Victoria
 
 DEVICES = 20
-MESSAGES = 60_000  # two readings each
-RATE_MSGS_S = 250.0  # ~4 minutes of load
+MESSAGES = 45_000  # two readings each
+RATE_MSGS_S = 250.0  # 3 minutes of load
 OUTAGE_S = 150.0
 REPLAY_ROWS_S = 4000.0  # the sink's pace: the replay after the outage takes ~20 s
 
