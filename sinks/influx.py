@@ -193,9 +193,13 @@ class InfluxSink:
                 self._advance(batch)
             return self.config.poll_interval_s
         full = max(len(batch.readings), len(batch.events), len(batch.alert_changes)) >= self.config.batch_rows
+        # The batch says how far behind this campus is, as of the last look (at most a second old).
+        behind = self.stats.backlog
+        now = self._clock()
+        age = None if behind.oldest_unsent_ts is None else max(0.0, now - behind.oldest_unsent_ts)
+        lines.append(self._encoder.sink_status(behind.rows_behind, age, now))
         try:
-            if lines:
-                self._write(lines)
+            self._write(lines)
         except WriteRefused as exc:
             self._dead_letter(batch, lines, str(exc))
         except WriteFailed as exc:

@@ -1,5 +1,6 @@
 """InfluxDB line protocol for the store's records: one measurement per device kind for readings,
-`device_event` for events, `alert_change` for alert state changes.
+`device_event` for events, `alert_change` for alert state changes; and `gateway_sink`, the
+sink's own backlog, so the district's TSDB itself shows how far behind each campus is.
 
 Tags are campus, device, building and zone (plus the event or rule names): never a person id,
 which some events carry in their attributes (access_granted, badge) and which stay on the box.
@@ -98,3 +99,7 @@ class LineEncoder:
                 f"alert_id={alert_id}i {self._ts(ts)}"
             )
         return lines
+
+    def sink_status(self, rows_behind: int, oldest_unsent_age_s: float | None, ts: float) -> str:
+        age = 0.0 if oldest_unsent_age_s is None else oldest_unsent_age_s
+        return f"gateway_sink,{self._campus} rows_behind={rows_behind}i,oldest_unsent_age_s={age!r} {self._ts(ts)}"

@@ -67,6 +67,11 @@ def add_readings(store: SqliteStore, count: int, start_ts: float) -> None:
     store.flush()
 
 
+def records(lines: list[str]) -> list[str]:
+    """The lines of records, without the sink's own `gateway_sink` status line of each request."""
+    return [line for line in lines if not line.startswith("gateway_sink,")]
+
+
 def drain(sink: InfluxSink, timeout_s: float = 60.0) -> None:
     """Step until a pass finds nothing more to send."""
     deadline = time.monotonic() + timeout_s
@@ -109,6 +114,9 @@ def test_forwards_readings_events_and_alert_changes_as_exact_series_and_points(
     assert victoria.points('{__name__="device_event_count"}') == (2, 2)
     assert victoria.points('{__name__="alert_change_alert_id"}') == (2, 2)
     assert sink.stats.rows_sent == 4000 + 2 + 2
+    # Each request also says how far behind the campus is, in the TSDB itself.
+    (status,) = victoria.export('{__name__="gateway_sink_rows_behind"}')
+    assert status["metric"] == {"__name__": "gateway_sink_rows_behind", "campus": CAMPUS}
     assert counters.get("sink_rows_sent", "influx") == 4004
     health = sink.health()
     assert (health["rows_behind"], health["oldest_unsent_age_s"]) == (0, None)
@@ -141,7 +149,7 @@ def test_outage_replays_in_order_and_every_point_once(store: SqliteStore, victor
     victoria.start()  # same data directory
     drain(sink)
     assert victoria.points('{__name__=~"temperature_.+"}') == (8, 2600)
-    stamps = [int(line.rsplit(" ", 1)[1]) for batch in sent for line in batch]
+    stamps = [int(line.rsplit(" ", 1)[1]) for batch in sent for line in records(batch)]
     assert stamps == sorted(stamps) and len(stamps) == 1300  # oldest first, each point once
 
 
@@ -234,7 +242,7 @@ def test_rows_retention_deleted_before_they_were_sent_are_counted_dropped(tmp_pa
         sink._write = sent.extend
         drain(sink)
         assert sink.stats.rows_dropped == 49 and counters.get("sink_rows_dropped", "influx") == 49
-        assert len(sent) == 50 + 1 + 10
+        assert len(records(sent)) == 50 + 1 + 10
     finally:
         store.close()
 
@@ -268,8 +276,8 @@ def test_forwards_across_chunk_tables_and_counts_only_deleted_readings_as_droppe
         add(now - 50, 30)
         drain(sink)
         assert sink.stats.rows_dropped == 150 and counters.get("sink_rows_dropped", "influx") == 150
-        assert len(sent) == 100 + 50 + 30
-        stamps = [int(line.rsplit(" ", 1)[1]) for line in sent]
+        assert len(records(sent)) == 100 + 50 + 30
+        stamps = [int(line.rsplit(" ", 1)[1]) for line in records(sent)]
         assert stamps == sorted(stamps)
         assert sink.health()["rows_behind"] == 0
     finally:

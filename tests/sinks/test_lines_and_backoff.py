@@ -43,6 +43,12 @@ def test_events_and_alert_changes_carry_names_as_tags_and_never_a_person() -> No
     ]
 
 
+def test_the_sinks_own_status_line() -> None:
+    assert LineEncoder("c1", DEVICES, "ms").sink_status(1200, 35.5, 1700000000.0) == (
+        "gateway_sink,campus=c1 rows_behind=1200i,oldest_unsent_age_s=35.5 1700000000000"
+    )
+
+
 def test_backoff_doubles_with_jitter_and_honours_retry_after() -> None:
     backoff = Backoff(1.0, 8.0, random.Random(3))
     delays = [backoff.next_delay() for _ in range(6)]
