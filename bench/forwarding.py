@@ -19,13 +19,10 @@ Usage: python bench/forwarding.py [--messages 200000] [--replay-rows 7200000] [-
 from __future__ import annotations
 
 import argparse
-import json
 import sqlite3
 import tempfile
 import threading
 import time
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,6 +38,7 @@ from storage.sqlite import SqliteStore
 from tests.sinks.conftest import Victoria
 
 REPLAY_DEVICES = 1000
+READINGS = '{__name__=~"temperature_.+"}'
 BATCH_ROWS = 5000
 TARGET_LIVE_DROP = 0.15
 TARGET_REPLAY_RATIO = 0.8
@@ -51,14 +49,6 @@ def fresh_victoria(workdir: Path, name: str) -> Victoria:
     server.data_dir.mkdir(parents=True)
     server.start()
     return server
-
-
-def stored_samples(server: Victoria) -> int:
-    urllib.request.urlopen(f"{server.url}/internal/force_flush", timeout=60).read()
-    query = urllib.parse.urlencode({"query": 'sum(count_over_time({__name__=~"temperature_.+"}[1y]))'})
-    with urllib.request.urlopen(f"{server.url}/api/v1/query?{query}", timeout=300) as response:
-        result = json.loads(response.read())["data"]["result"]
-    return int(float(result[0]["value"][1])) if result else 0
 
 
 # --- live -------------------------------------------------------------------------------------
@@ -183,7 +173,7 @@ def replay(workdir: Path, rows: int) -> bool:
             if sink.stats.last_error:
                 raise RuntimeError(sink.stats.last_error)
         ours_s = time.perf_counter() - started
-        ours_stored = stored_samples(ours_vm)
+        ours_stored = ours_vm.count(READINGS)
     finally:
         ours_vm.stop()
         store.close()
@@ -209,7 +199,7 @@ def replay(workdir: Path, rows: int) -> bool:
                 bucket="bench", org="bench", record="\n".join(encoder.readings(batch)), write_precision="ms"
             )  # type: ignore[arg-type]
         bare_s = time.perf_counter() - started
-        bare_stored = stored_samples(bare_vm)
+        bare_stored = bare_vm.count(READINGS)
         client.close()  # type: ignore[no-untyped-call]
     finally:
         bare_vm.stop()

@@ -127,7 +127,7 @@ class Gateway:
             command = [sys.executable, "-m", "gateway.firelane", "firelane", "worker", "--config"]
             command.append(str(config.firelane_worker))
             services.append(BackgroundTask("firelane", lambda: supervise("fire-lane worker", command)))
-        services += self._sinks(core)
+        services += self._sinks()
         services.append(api)
         started: list[Service] = []
         try:
@@ -165,7 +165,7 @@ class Gateway:
             await asyncio.to_thread(self.store.close)
             log.info("gateway stopped")
 
-    def _sinks(self, core: Core) -> list[Service]:
+    def _sinks(self) -> list[Service]:
         """Forwarding upstream: the TSDB sink from the store, the gateway's topics for a bridge."""
         config, services = self.config, list[Service]()
         if (influx := config.sinks.influx) is not None:

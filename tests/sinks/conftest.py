@@ -89,6 +89,14 @@ class Victoria:
             previous = found
             time.sleep(1.0)
 
+    def count(self, match: str) -> int:
+        """Samples the server itself counts (its query engine, deduplication applied)."""
+        urllib.request.urlopen(f"{self.url}/internal/force_flush", timeout=30).read()
+        query = urllib.parse.urlencode({"query": f"sum(count_over_time({match}[1y]))"})
+        with urllib.request.urlopen(f"{self.url}/api/v1/query?{query}", timeout=60) as response:
+            result = json.loads(response.read())["data"]["result"]
+        return int(float(result[0]["value"][1])) if result else 0
+
     def points(self, match: str = '{__name__=~".+"}') -> tuple[int, int]:
         """(series, samples) stored: distinct timestamps per series.
 

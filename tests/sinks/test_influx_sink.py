@@ -103,6 +103,7 @@ def test_forwards_readings_events_and_alert_changes_as_exact_series_and_points(
 
     # 4 devices x 2 metrics; 2,000 points of two fields, each field a series in VictoriaMetrics.
     assert victoria.points('{__name__=~"temperature_.+"}') == (8, 4000)
+    assert victoria.count('{__name__=~"temperature_.+"}') == 4000  # as the server counts, deduplicated
     (series,) = victoria.export('{__name__="temperature_temperature_c", device="t1"}')
     assert series["metric"] == {
         "__name__": "temperature_temperature_c",

@@ -155,6 +155,7 @@ def test_tsdb_outage_and_a_kill_9_while_replaying_lose_nothing_and_store_each_re
 
         wait_until(caught_up, 300, "the sink to catch up")
         assert victoria.points(READINGS) == (2 * DEVICES, 2 * MESSAGES)  # every reading, once
+        assert victoria.count(READINGS) == 2 * MESSAGES
         health = sink_health(api_port)
         assert health is not None and health["rows_dropped"] == 0 and health["batches_dead_lettered"] == 0
     finally:
