@@ -192,7 +192,7 @@ class InfluxSink:
             if batch.cursor != cursor:
                 self._advance(batch)
             return self.config.poll_interval_s
-        full = max(len(batch.readings), len(batch.events), len(batch.alert_changes)) >= self.config.batch_rows
+        full = batch.largest >= self.config.batch_rows
         # The batch says how far behind this campus is, as of the last look (at most a second old).
         behind = self.stats.backlog
         now = self._clock()
@@ -229,7 +229,7 @@ class InfluxSink:
     def _prepare(self, cursor: ForwardCursor) -> Prepared:
         batch = self._store.read(lambda conn: read_batch(conn, cursor, self.config.batch_rows))
         encoder = self._encoder
-        lines = encoder.readings(batch.readings) + encoder.events(batch.events)
+        lines = encoder.readings(batch.points) + encoder.events(batch.events)
         return batch, lines + encoder.alert_changes(batch.alert_changes)
 
     def _advance(self, batch: ForwardBatch, dead_letter: tuple[str, bytes] | None = None) -> None:

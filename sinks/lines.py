@@ -8,12 +8,11 @@ which some events carry in their attributes (access_granted, badge) and which st
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 
 from analytics.devices import DeviceSpec
 from sinks.config import Precision
-from storage.forwarding import ForwardAlertChange, ForwardEvent, ForwardReading
+from storage.forwarding import ForwardAlertChange, ForwardEvent, ForwardPoint
 
 _PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 _TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\\": "\\\\"})
@@ -61,27 +60,13 @@ class LineEncoder:
     def _ts(self, ts: float) -> int:
         return round(ts * self._scale)
 
-    def readings(self, rows: Sequence[ForwardReading]) -> list[str]:
-        """One line per (device, time): the metrics of one message become the fields of one point."""
-        lines: list[str] = []
-        fields: list[str] = []
-        key: tuple[str, float] | None = None
-        for _, device_id, metric, ts, value in rows:
-            if (device_id, ts) != key:
-                if key is not None:
-                    lines.append(self._line(key, fields))
-                key, fields = (device_id, ts), []
-            if math.isfinite(value):  # the validator keeps NaN out; line protocol has no spelling for it
-                fields.append(f"{_tag(metric)}={value!r}")
-        if key is not None:
-            lines.append(self._line(key, fields))
-        return [line for line in lines if line]
-
-    def _line(self, key: tuple[str, float], fields: list[str]) -> str:
-        if not fields:
-            return ""
-        measurement, tags = self._of(key[0])
-        return f"{measurement},{tags} {','.join(fields)} {self._ts(key[1])}"
+    def readings(self, points: Sequence[ForwardPoint]) -> list[str]:
+        """One line per point: the metrics of one message are the fields of one point."""
+        lines = []
+        for device_id, ts, fields in points:
+            measurement, tags = self._of(device_id)
+            lines.append(f"{measurement},{tags} {fields} {self._ts(ts)}")
+        return lines
 
     def events(self, rows: Sequence[ForwardEvent]) -> list[str]:
         lines = []

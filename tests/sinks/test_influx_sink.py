@@ -18,6 +18,7 @@ from gateway.counters import Counters
 from sinks.config import InfluxSinkConfig
 from sinks.influx import InfluxSink, InfluxWriter
 from sinks.lines import LineEncoder
+from storage.forwarding import ForwardCursor, read_batch
 from storage.sqlite import SqliteStore
 from tests.sinks.conftest import Victoria
 
@@ -283,3 +284,16 @@ def test_forwards_across_chunk_tables_and_counts_only_deleted_readings_as_droppe
         assert sink.health()["rows_behind"] == 0
     finally:
         store.close()
+
+
+def test_sqlite_groups_the_metrics_of_one_device_and_time_into_one_point(store: SqliteStore) -> None:
+    store.add_readings([("t1", "temperature_c", 100.5, 24.5), ("t1", "humidity_pct", 100.5, 40.0)])
+    store.add_readings([("t2", "temperature_c", 100.5, 1e20), ("t1", "temperature_c", 101.0, -0.1)])
+    store.flush()
+    batch = store.read(lambda conn: read_batch(conn, ForwardCursor(), 10))
+    assert batch.points == [
+        ("t1", 100.5, "temperature_c=24.5,humidity_pct=40.0"),
+        ("t2", 100.5, "temperature_c=1.0e+20"),
+        ("t1", 101.0, "temperature_c=-0.1"),
+    ]
+    assert (batch.reading_rows, batch.cursor.readings) == (4, 4)

@@ -19,17 +19,17 @@ DEVICES = [
 ]
 
 
-def test_one_point_per_device_and_time_with_escaped_tags_and_no_empty_ones() -> None:
+def test_one_line_per_point_with_escaped_tags_and_no_empty_ones() -> None:
     encoder = LineEncoder("c 1", DEVICES, "ms")
-    rows = [
-        (1, "t1", "temperature_c", 1700000000.5, 24.5),
-        (2, "t1", "humidity_pct", 1700000000.5, 40.0),
-        (3, "g1", "open", 1700000001.0, 1.0),
-        (4, "gone", "temperature_c", 1700000002.0, float("nan")),  # no field left: no line
+    points = [
+        ("t1", 1700000000.5, "temperature_c=24.5,humidity_pct=40.0"),
+        ("g1", 1700000001.0, "open=1.0"),
+        ("gone", 1700000002.0, "temperature_c=20.0"),  # since removed from the inventory
     ]
-    assert encoder.readings(rows) == [
+    assert encoder.readings(points) == [
         r"temperature,building=教学楼\ A,campus=c\ 1,device=t1,zone=room\,1\=x temperature_c=24.5,humidity_pct=40.0 1700000000500",
         r"gate,campus=c\ 1,device=g1 open=1.0 1700000001000",
+        r"unknown_device,campus=c\ 1,device=gone temperature_c=20.0 1700000002000",
     ]
 
 
