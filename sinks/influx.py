@@ -239,7 +239,9 @@ class InfluxSink:
         crash before it commits sends the batch again, which the TSDB overwrites.
         """
         self.flush()
-        with self._store.unit() as unit:
+        # Urgent: a bulk unit would queue behind the ingest backlog (up to 100k rows, a second or
+        # more), and the next batch waits for this commit; one small row is no burden up front.
+        with self._store.unit(urgent=True) as unit:
             for op in cursor_ops(NAME, batch.cursor):
                 self._store.write(op)
             if dead_letter is not None:
