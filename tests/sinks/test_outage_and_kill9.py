@@ -133,7 +133,7 @@ def test_tsdb_outage_and_a_kill_9_while_replaying_lose_nothing_and_store_each_re
         during = sink_health(api_port)
         assert during is not None
         assert during["retries"] > 0 and during["rows_behind"] > 0.5 * RATE_MSGS_S * 2 * OUTAGE_S
-        assert during["oldest_unsent_age_s"] > OUTAGE_S - 10  # device time: the fleet's clock is ours
+        assert during["oldest_unsent_age_s"] > OUTAGE_S  # by device time, which runs 200 s behind
         victoria.start()
         # Killed while the backlog replays: what was sent after the last persisted cursor goes again.
         resent_from = during["rows_sent"]
