@@ -49,7 +49,6 @@ log = logging.getLogger(__name__)
 NAME = "influx"
 PERMANENT_STATUSES = frozenset({400, 401, 403, 413})
 BACKLOG_REFRESH_S = 1.0  # while replaying; after a pause (caught up, or a failure) at once
-Prepared = tuple[ForwardBatch, list[str]]
 
 
 @dataclass
@@ -226,7 +225,7 @@ class InfluxSink:
         if committing is not None:  # a failure is raised once: the next cursor move supersedes it
             committing.result(timeout=60)
 
-    def _prepare(self, cursor: ForwardCursor) -> Prepared:
+    def _prepare(self, cursor: ForwardCursor) -> tuple[ForwardBatch, list[str]]:
         batch = self._store.read(lambda conn: read_batch(conn, cursor, self.config.batch_rows))
         encoder = self._encoder
         lines = encoder.readings(batch.points) + encoder.events(batch.events)
