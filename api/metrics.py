@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from fastapi import APIRouter, Response
 from prometheus_client import CollectorRegistry, generate_latest
@@ -44,6 +45,11 @@ COUNTERS: Mapping[str, tuple[str, str | None]] = {
     "rule_errors": ("records on which a rule failed", None),
     "signal_errors": ("alert signals that could not be applied", None),
     "api_refused": ("API requests refused before any route read them, by reason", "reason"),
+    "sink_rows_sent": ("rows the upstream TSDB accepted, by sink", "sink"),
+    "sink_retries": ("upstream writes retried, by sink", "sink"),
+    "sink_rows_dropped": ("rows retention deleted before they were forwarded, by sink", "sink"),
+    "sink_batches_dead_lettered": ("batches the upstream refused for good, by sink", "sink"),
+    "sink_rows_dead_lettered": ("rows in batches the upstream refused for good, by sink", "sink"),
 }
 
 
@@ -63,6 +69,7 @@ class Scrape:
     open_alerts: Mapping[Severity, int]
     overdue_major_hazards: int | None
     counters: Mapping[tuple[str, str], int]
+    sinks: Mapping[str, Mapping[str, Any]]  # health()["sinks"]: how far behind each sink is
 
 
 class GatewayCollector(Collector):
@@ -119,6 +126,7 @@ class GatewayCollector(Collector):
             hazards.add_metric([campus], scrape.overdue_major_hazards)
             yield hazards
         yield from _counters(scrape.counters, campus)
+        yield from _sink_gauges(scrape.sinks.get("influx"), campus)
 
 
 # Per campus and per kind: name suffix, help, value, whether it is over the availability window.
@@ -153,6 +161,25 @@ def _group_metrics(
         yield family
 
 
+def _sink_gauges(influx: Mapping[str, Any] | None, campus: str) -> Iterator[Metric]:
+    """How far behind the TSDB sink is (its counters are among the counters)."""
+    if influx is None:
+        return
+    age = influx["oldest_unsent_age_s"]
+    for name, doc, value in (
+        ("sink_rows_behind", "committed rows not yet forwarded", influx["rows_behind"]),
+        ("sink_oldest_unsent_age_seconds", "age of the oldest row not yet forwarded", age or 0),
+        (
+            "sink_last_error_timestamp_seconds",
+            "when the sink last failed (0: never)",
+            influx["last_error_at"] or 0,
+        ),
+    ):
+        family = GaugeMetricFamily(f"campus_gateway_{name}", doc, labels=["campus", "sink"])
+        family.add_metric([campus, "influx"], value)
+        yield family
+
+
 def _counters(values: Mapping[tuple[str, str], int], campus: str) -> Iterator[Metric]:
     names = sorted({name for name, _ in values} | set(COUNTERS))
     for name in names:
@@ -183,12 +210,13 @@ def metrics_router(ctx: ApiContext, clock: Callable[[], float] = time.time) -> A
         open_alerts = Counter(alert.severity for alert in ctx.alerts.open_alerts())
         counters = dict(ctx.counters())
         counters |= {("api_refused", reason): n for reason, n in ctx.refusals.counts.items()}
+        sinks = ctx.health().get("sinks", {})
 
         def scrape() -> bytes:
             now = clock()
             devices = read_availability(ctx, statuses, WINDOWS_S[AVAILABILITY_WINDOW], now)
             overdue = overdue_major_hazards(ctx, now)
-            return prometheus_text(Scrape(ctx.campus_id, devices, open_alerts, overdue, counters))
+            return prometheus_text(Scrape(ctx.campus_id, devices, open_alerts, overdue, counters, sinks))
 
         return Response(await asyncio.to_thread(scrape), media_type=CONTENT_TYPE)
 

@@ -36,6 +36,7 @@ from drivers.modbus.registers import load_models
 from drivers.mqtt.shapes import PayloadShape
 from gateway.logs import LoggingConfig
 from gateway.notify.config import NotifyConfig
+from sinks.config import SinksConfig
 
 ENV_PREFIX = "CAMPUS_GATEWAY__"
 # The bearer tokens printed in config/gateway.yaml's comments: anyone who read the example knows them.
@@ -168,6 +169,8 @@ class GatewayConfig(_Strict):
     mqtt_shapes: dict[str, PayloadShape] = Field(default_factory=dict)
     # Log level, plain or JSON lines, stderr or a rotated file.
     logging: LoggingConfig = LoggingConfig()
+    # Forwarding upstream (SPEC sections 1 and 10): an InfluxDB v2 sink, the gateway's MQTT topics.
+    sinks: SinksConfig = SinksConfig()
 
     @field_validator("inventory")
     @classmethod

@@ -34,6 +34,9 @@ from gateway.pipeline import Pipeline
 from gateway.reports import device_availability_pct
 from gateway.services import ApiServer, BackgroundTask, MqttIngest, Scheduler, Service
 from gateway.supervisor import supervise
+from sinks.influx import InfluxSink
+from sinks.lines import LineEncoder
+from sinks.mqtt import GatewayPublisher
 from storage.deadband import Deadband
 from storage.sqlite import SqliteStore
 
@@ -69,6 +72,8 @@ class Gateway:
         self._stop = asyncio.Event()
         self.core: Core | None = None
         self.subscribers: list[MqttSubscriber] = []
+        self.influx_sink: InfluxSink | None = None
+        self.publisher: GatewayPublisher | None = None
 
     # What tests and the API read of the core, once `run` has built it.
     @property
@@ -122,6 +127,7 @@ class Gateway:
             command = [sys.executable, "-m", "gateway.firelane", "firelane", "worker", "--config"]
             command.append(str(config.firelane_worker))
             services.append(BackgroundTask("firelane", lambda: supervise("fire-lane worker", command)))
+        services += self._sinks()
         services.append(api)
         started: list[Service] = []
         try:
@@ -158,6 +164,36 @@ class Gateway:
             await asyncio.to_thread(core.ticket_desk.shutdown)
             await asyncio.to_thread(self.store.close)
             log.info("gateway stopped")
+
+    def _sinks(self) -> list[Service]:
+        """Forwarding upstream: the TSDB sink from the store, the gateway's topics for a bridge."""
+        config, services = self.config, list[Service]()
+        if (influx := config.sinks.influx) is not None:
+            encoder = LineEncoder(config.campus.id, config.devices, influx.precision)
+            self.influx_sink = InfluxSink(influx, self.store, encoder, self.counters.inc)
+            services.append(BackgroundTask("sink-influx", self.influx_sink.run))
+        if config.sinks.mqtt.enabled:
+            broker = config.broker
+            publisher = self.publisher = GatewayPublisher(
+                config.sinks.mqtt,
+                broker.host,
+                broker.port,
+                broker.username,
+                broker.password,
+                config.campus.id,
+                self.inventory,
+            )
+            publisher.subscribe(self.bus)
+
+            async def publish() -> None:
+                publisher.start()
+                try:
+                    await asyncio.Event().wait()
+                finally:
+                    publisher.stop()
+
+            services.append(BackgroundTask("sink-mqtt", publish))
+        return services
 
     def _api_context(self, core: Core) -> ApiContext:
         tokens = TokenBook({t.sha256: Principal(t.name, t.role) for t in self.config.api.tokens})
@@ -241,6 +277,10 @@ class Gateway:
             "stream_clients": self.broadcaster.client_count,
             "modbus": self.modbus.stats() if self.modbus else {},
             "gb26875": dict(self.gb26875.stats()) if self.gb26875 else {},
+            "sinks": {
+                **({"influx": self.influx_sink.health()} if self.influx_sink else {}),
+                **({"mqtt": self.publisher.health()} if self.publisher else {}),
+            },
             "notify": {
                 "sent": self.notifier.sent if self.notifier else 0,
                 "failed_attempts": self.notifier.failed_attempts if self.notifier else 0,

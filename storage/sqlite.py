@@ -216,6 +216,11 @@ class SqliteStore:
         """Rows of a read on the store's read connection (committed data only)."""
         return self._read(sql, params)
 
+    def read(self, apply: Callable[[sqlite3.Connection], T]) -> T:
+        """`apply` on a read connection of the pool (committed data; it may open its own snapshot)."""
+        with self._reading() as conn:
+            return apply(conn)
+
     def add_readings(self, rows: Sequence[ReadingRow]) -> None:
         """Store the readings the deadband keeps (rules have seen them all)."""
         kept = self._deadband.filter(rows)

@@ -1,0 +1,249 @@
+"""Forwarding benchmark (issue 14): live forwarding under full-speed ingest, and replay of a backlog.
+
+Live: the ingest bench's QoS 1 drain (`bench/ingest.py` `throughput`: a backlog the broker holds,
+the gateway against a bare paho subscriber) twice on one broker, with the InfluxDB sink off and on
+(writing to a real VictoriaMetrics). Printed: each ratio to bare paho, the drop the sink causes
+(target <= 15 %), and the sink's backlog (rows behind, sampled from the database every 0.5 s:
+its peak during the drain and what is left 10 s after it).
+
+Replay: a store holding one hour of a 2,000 readings/s campus (1,000 temperature devices, two
+metrics a second: 7.2 M rows across the chunk tables maintenance seals) forwarded to a fresh
+VictoriaMetrics by the sink's own pass loop, against a bare influxdb-client loop writing the same
+points (the same line protocol, same batch size, built from memory: no store, no cursor) to another
+fresh one (joined into one string per request, as the sink does). Target: ours >= 0.8 x bare. The sink's rate cap (`max_rows_per_s`) is raised out of
+the way here: the figure is what the mechanism can do, the cap what a site allows it.
+
+Usage: python bench/forwarding.py [--messages 200000] [--replay-rows 7200000] [--skip-live] [--skip-replay]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from influxdb_client.client.influxdb_client import InfluxDBClient
+from influxdb_client.client.write_api import SYNCHRONOUS
+from ingest import mosquitto, throughput
+
+from analytics.devices import DeviceKind, DeviceSpec
+from sinks.config import InfluxSinkConfig
+from sinks.influx import InfluxSink
+from sinks.lines import LineEncoder
+from storage.sqlite import SqliteStore
+from tests.sinks.conftest import Victoria
+
+REPLAY_DEVICES = 1000
+READINGS = '{__name__=~"temperature_.+"}'
+BATCH_ROWS = 5000
+TARGET_LIVE_DROP = 0.15
+TARGET_REPLAY_RATIO = 0.8
+
+
+def fresh_victoria(workdir: Path, name: str) -> Victoria:
+    server = Victoria(workdir / name / "data")
+    server.data_dir.mkdir(parents=True)
+    server.start()
+    return server
+
+
+# --- live -------------------------------------------------------------------------------------
+
+
+class BacklogSampler:
+    """Rows behind the sink's cursor, read from the gateway's database (read-only) every 0.5 s."""
+
+    def __init__(self, db: Path) -> None:
+        self.db = db
+        self.samples: list[tuple[float, int, int]] = []  # (time, newest rowid, cursor)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            try:
+                with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=1) as conn:
+                    (newest,) = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM readings").fetchone()
+                    row = conn.execute(
+                        "SELECT value FROM meta WHERE key = 'forward/influx/readings'"
+                    ).fetchone()
+                    self.samples.append((time.monotonic(), newest, int(row[0]) if row else 0))
+            except sqlite3.Error:
+                continue
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def live(workdir: Path, messages: int) -> bool:
+    server = fresh_victoria(workdir, "live-vm")
+    try:
+        with mosquitto(workdir) as (port, _):
+            off = throughput(workdir, port, 1, 1000, messages, 0, name="sink-off")
+            sink = {"sinks": {"influx": {"url": server.url, "bucket": "bench", "org": "bench"}}}
+            sampler = BacklogSampler(workdir / "sink-on.db")
+            on = throughput(workdir, port, 1, 1000, messages, 0, extra_config=sink, name="sink-on")
+            sampler.stop()
+    finally:
+        server.stop()
+    drop = 1 - on.ratio / off.ratio
+    # While readings arrive (the newest rowid grows): the backlog's peak, and the sink's rate.
+    arriving = [
+        s for before, s in zip(sampler.samples, sampler.samples[1:], strict=False) if s[1] > before[1]
+    ]
+    peak = max((newest - cursor for _, newest, cursor in arriving), default=0)
+    span_s = arriving[-1][0] - arriving[0][0] if len(arriving) > 1 else 0.0
+    sink_rate = (arriving[-1][2] - arriving[0][2]) / span_s if span_s else 0.0
+    print(
+        f"live, QoS 1, {messages:,} messages ({2 * messages:,} readings):\n"
+        f"  sink off: {off.gateway_rate:,.0f} msg/s, ratio to bare paho {off.ratio:.2f}\n"
+        f"  sink on:  {on.gateway_rate:,.0f} msg/s, ratio to bare paho {on.ratio:.2f}\n"
+        f"  drop {drop:.1%} (target <= {TARGET_LIVE_DROP:.0%}); while ingesting "
+        f"{2 * on.gateway_rate:,.0f} readings/s the sink forwarded {sink_rate:,.0f} rows/s, "
+        f"backlog peak {peak:,} rows",
+        flush=True,
+    )
+    return drop <= TARGET_LIVE_DROP
+
+
+# --- replay -----------------------------------------------------------------------------------
+
+
+def devices() -> list[DeviceSpec]:
+    return [
+        DeviceSpec(id=f"r{n:04d}", kind=DeviceKind.TEMPERATURE, building=f"B{n % 10}", zone=f"room-{n}")
+        for n in range(REPLAY_DEVICES)
+    ]
+
+
+def campus_rows(rows: int, start_ts: float) -> Iterator[list[tuple[str, str, float, float]]]:
+    """A second of the campus at a time: every device's temperature and humidity."""
+    second = 0
+    produced = 0
+    while produced < rows:
+        ts = start_ts + second
+        block = []
+        for n in range(REPLAY_DEVICES):
+            block += [
+                (f"r{n:04d}", "temperature_c", ts, 20.0 + (n + second) % 50 / 10),
+                (f"r{n:04d}", "humidity_pct", ts, 45.0),
+            ]
+        block = block[: rows - produced]
+        produced += len(block)
+        second += 1
+        yield block
+
+
+def build_store(path: Path, rows: int, start_ts: float) -> SqliteStore:
+    store = SqliteStore(path, retention_days=3650)
+    store.open()
+    started = time.perf_counter()
+    pending: list[tuple[str, str, float, float]] = []
+    written = 0
+    for block in campus_rows(rows, start_ts):
+        pending += block
+        if len(pending) >= 50_000:
+            store.add_readings(pending)
+            written += len(pending)
+            pending = []
+            if written % 1_000_000 < 50_000:
+                store.maintain(time.time())  # seals full chunks, as the scheduler does
+    if pending:
+        store.add_readings(pending)
+    store.flush(timeout_s=600)
+    store.maintain(time.time())
+    chunks = store.query("SELECT COUNT(*) FROM reading_chunks")[0][0]
+    print(
+        f"  store built: {rows:,} rows in {chunks} chunk tables in {time.perf_counter() - started:.0f} s",
+        flush=True,
+    )
+    return store
+
+
+def replay(workdir: Path, rows: int) -> bool:
+    start_ts = time.time() - rows / (2 * REPLAY_DEVICES) - 60
+    store = build_store(workdir / "replay.db", rows, start_ts)
+    ours_vm = fresh_victoria(workdir, "ours-vm")
+    try:
+        config = InfluxSinkConfig(
+            url=ours_vm.url, bucket="bench", org="bench", batch_rows=BATCH_ROWS, max_rows_per_s=1e9
+        )
+        sink = InfluxSink(config, store, LineEncoder("ours", devices(), config.precision))
+        started = time.perf_counter()
+        while sink.step() < config.poll_interval_s or sink.stats.backlog.rows_behind:
+            if sink.stats.last_error:
+                raise RuntimeError(sink.stats.last_error)
+        ours_s = time.perf_counter() - started
+        ours_stored = ours_vm.count(READINGS)
+    finally:
+        ours_vm.stop()
+        store.close()
+    bare_vm = fresh_victoria(workdir, "bare-vm")
+    try:
+        client = InfluxDBClient(url=bare_vm.url, token="", org="bench", timeout=30_000)
+        write = client.write_api(write_options=SYNCHRONOUS)
+        encoder = LineEncoder("bare", devices(), "ms")
+        started = time.perf_counter()
+        batch: list[tuple[str, float, str]] = []
+        for block in campus_rows(rows, start_ts):
+            # The same points, their fields formatted by Python (the sink has SQLite do it).
+            batch += [
+                (device, ts, f"temperature_c={value!r},humidity_pct={humidity!r}")
+                for (device, _, ts, value), (_, _, _, humidity) in zip(block[::2], block[1::2], strict=True)
+            ]
+            while len(batch) >= BATCH_ROWS // 2:
+                write.write(
+                    bucket="bench",
+                    org="bench",
+                    record="\n".join(encoder.readings(batch[: BATCH_ROWS // 2])),
+                    write_precision="ms",
+                )  # type: ignore[arg-type]
+                batch = batch[BATCH_ROWS // 2 :]
+        if batch:
+            write.write(
+                bucket="bench", org="bench", record="\n".join(encoder.readings(batch)), write_precision="ms"
+            )  # type: ignore[arg-type]
+        bare_s = time.perf_counter() - started
+        bare_stored = bare_vm.count(READINGS)
+        client.close()  # type: ignore[no-untyped-call]
+    finally:
+        bare_vm.stop()
+    ratio = bare_s / ours_s
+    print(
+        f"replay of {rows:,} readings ({rows // (2 * REPLAY_DEVICES):,} s of a {2 * REPLAY_DEVICES:,} readings/s campus):\n"
+        f"  ours: {ours_s:.1f} s, {rows / ours_s:,.0f} rows/s; VictoriaMetrics holds {ours_stored:,} samples\n"
+        f"  bare influxdb-client loop: {bare_s:.1f} s, {rows / bare_s:,.0f} rows/s; holds {bare_stored:,}\n"
+        f"  ours / bare = {ratio:.2f} (target >= {TARGET_REPLAY_RATIO})",
+        flush=True,
+    )
+    return ratio >= TARGET_REPLAY_RATIO and ours_stored == rows == bare_stored
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--messages", type=int, default=200_000)
+    parser.add_argument("--replay-rows", type=int, default=7_200_000)
+    parser.add_argument("--skip-live", action="store_true")
+    parser.add_argument("--skip-replay", action="store_true")
+    args = parser.parse_args()
+    ok = True
+    with tempfile.TemporaryDirectory(prefix="bench-forwarding-") as tmp:
+        workdir = Path(tmp)
+        if not args.skip_live:
+            ok = live(workdir, args.messages) and ok
+        if not args.skip_replay:
+            ok = replay(workdir, args.replay_rows) and ok
+    print("PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

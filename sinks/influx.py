@@ -1,0 +1,295 @@
+"""The InfluxDB v2 sink: committed rows from the store, in order, to a TSDB, at least once.
+
+The store is the buffer: each pass reads the records after the persisted cursor (a reader of
+the pool), writes them with influxdb-client's synchronous write API, and only once the server
+has accepted them moves the cursor (a write through the store's one writer). A crash between
+the two sends the batch again; the TSDB overwrites a point of the same series and timestamp, so
+the end result is exactly once. Nothing is held only in memory.
+
+Failures: a refusal that the same batch would meet again (400, 401, 403, 413) dead-letters the
+batch (kept in `dead_letters` with the server's message and the cursor range, so it can be
+replayed once fixed) and the sink goes on; anything else (no connection, 429, 5xx, timeouts)
+is retried with backoff and jitter, after at least the server's `Retry-After`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from influxdb_client.client.exceptions import InfluxDBError
+from influxdb_client.client.influxdb_client import InfluxDBClient
+from influxdb_client.client.write_api import SYNCHRONOUS
+
+from sinks.backoff import Backoff, parse_retry_after
+from sinks.config import InfluxSinkConfig
+from sinks.lines import LineEncoder
+from storage.forwarding import (
+    Backlog,
+    ForwardBatch,
+    ForwardCursor,
+    backlog,
+    cursor_ops,
+    load_cursor,
+    read_batch,
+)
+from storage.sqlite import SqliteStore
+
+log = logging.getLogger(__name__)
+
+NAME = "influx"
+PERMANENT_STATUSES = frozenset({400, 401, 403, 413})
+BACKLOG_REFRESH_S = 1.0  # while replaying; after a pause (caught up, or a failure) at once
+
+
+@dataclass
+class SinkStats:
+    """What health and /metrics report; counters also go to the gateway's `Counters`."""
+
+    rows_sent: int = 0
+    batches_sent: int = 0
+    retries: int = 0
+    rows_dropped: int = 0  # removed by retention before they were forwarded
+    batches_dead_lettered: int = 0
+    rows_dead_lettered: int = 0
+    last_error: str = ""
+    last_error_at: float | None = None
+    last_sent_at: float | None = None
+    backlog: Backlog = field(default_factory=lambda: Backlog(0, None))
+
+
+class WriteRefused(Exception):
+    """The server refused the batch for good (its content or our credentials)."""
+
+
+class WriteFailed(Exception):
+    """The write may succeed later; `retry_after_s` is the server's wish, if it said one."""
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class InfluxWriter:
+    """influxdb-client's synchronous write API, its outcomes sorted into refused and failed."""
+
+    def __init__(self, config: InfluxSinkConfig) -> None:
+        self._config = config
+        # retries=False (the client's default too): the sink owns retrying, with the cursor.
+        self._client = InfluxDBClient(
+            url=config.url,
+            token=config.token,
+            org=config.org,
+            timeout=int(config.timeout_s * 1000),
+            retries=False,
+        )
+        self._api = self._client.write_api(write_options=SYNCHRONOUS)
+
+    def write(self, lines: list[str]) -> None:
+        try:
+            self._api.write(
+                bucket=self._config.bucket,
+                org=self._config.org,
+                record="\n".join(lines),  # one string: the client serializes a list line by line
+                # The client's WritePrecision is a class of str constants ("ms"), not an Enum.
+                write_precision=self._config.precision,  # type: ignore[arg-type]
+            )
+        except InfluxDBError as exc:
+            status = getattr(exc, "status", None)
+            message = f"HTTP {status}: {str(exc.message)[:300]}" if status else str(exc)[:300]
+            if status in PERMANENT_STATUSES:
+                raise WriteRefused(message) from exc
+            raise WriteFailed(message, parse_retry_after(exc.retry_after)) from exc
+        except Exception as exc:  # urllib3's connection errors, timeouts: the server is away
+            raise WriteFailed(f"{type(exc).__name__}: {exc}"[:300]) from exc
+
+    def close(self) -> None:
+        self._client.close()  # type: ignore[no-untyped-call]
+
+
+class InfluxSink:
+    """Forwards the store to an InfluxDB v2 write API; `run` on the gateway's loop, `step` in a thread.
+
+    Args:
+        config: the `sinks.influx` section.
+        store: the open store (read through its pool, cursor written through its writer).
+        encoder: line protocol for the campus's devices.
+        count: adds to a named gateway counter (`Counters.inc`).
+        write: sends lines (tests pass their own); by default an `InfluxWriter`.
+    """
+
+    def __init__(
+        self,
+        config: InfluxSinkConfig,
+        store: SqliteStore,
+        encoder: LineEncoder,
+        count: Callable[[str, str, int], None] = lambda name, label, amount: None,
+        write: Callable[[list[str]], None] | None = None,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self._store = store
+        self._encoder = encoder
+        self._count = count
+        self._writer: InfluxWriter | None = None
+        if write is None:
+            self._writer = InfluxWriter(config)
+            write = self._writer.write
+        self._write = write
+        self._clock = clock
+        self._backoff = Backoff(config.retry_base_s, config.retry_max_s, rng)
+        self._cursor: ForwardCursor | None = None
+        self._lock = threading.Lock()  # one step at a time, whoever calls it
+        self._backlog_at = -math.inf
+        self._committing: Future[None] | None = None
+        self.stats = SinkStats()
+
+    async def run(self) -> None:
+        """Forward until cancelled (a pass that is writing finishes in its thread)."""
+        try:
+            while True:
+                delay_s = await asyncio.to_thread(self.step)
+                await asyncio.sleep(delay_s)
+        finally:
+            with contextlib.suppress(Exception):  # the store may be closing; it commits what it holds
+                self.flush()
+            if self._writer is not None:
+                self._writer.close()
+
+    def step(self) -> float:
+        """One pass: read a batch, write it, move the cursor; returns the seconds to wait."""
+        with self._lock:
+            try:
+                delay_s = self._step()
+                if time.monotonic() - self._backlog_at >= BACKLOG_REFRESH_S or delay_s > 0:
+                    self._backlog_at = time.monotonic()
+                    cursor = self._cursor or ForwardCursor()
+                    self.stats.backlog = self._store.read(lambda conn: backlog(conn, cursor))
+                return delay_s
+            except Exception as exc:  # the store closing, a bug: logged, counted, tried again
+                log.exception("influx sink: pass failed")
+                self._failed(f"{type(exc).__name__}: {exc}")
+                return self._backoff.next_delay()
+
+    def _step(self) -> float:
+        started = time.monotonic()
+        if self._cursor is None:
+            self._cursor = self._store.read(lambda conn: load_cursor(conn, NAME))
+        cursor = self._cursor
+        batch, lines = self._prepare(cursor)
+        if not batch.rows:
+            if batch.cursor != cursor:
+                self._advance(batch)
+            return self.config.poll_interval_s
+        full = batch.largest >= self.config.batch_rows
+        # The batch says how far behind this campus is, as of the last look (at most a second old).
+        behind = self.stats.backlog
+        now = self._clock()
+        age = None if behind.oldest_unsent_ts is None else max(0.0, now - behind.oldest_unsent_ts)
+        lines.append(self._encoder.sink_status(behind.rows_behind, age, now))
+        try:
+            self._write(lines)
+        except WriteRefused as exc:
+            self._dead_letter(batch, lines, str(exc))
+        except WriteFailed as exc:
+            self.stats.retries += 1
+            self._count("sink_retries", NAME, 1)
+            self._failed(str(exc))
+            delay_s = self._backoff.next_delay(exc.retry_after_s)
+            log.warning("influx sink: write failed (%s); retrying in %.1f s", exc, delay_s)
+            return delay_s
+        else:
+            self._advance(batch)
+            self.stats.rows_sent += batch.rows
+            self.stats.batches_sent += 1
+            self.stats.last_sent_at = self._clock()
+            self._count("sink_rows_sent", NAME, batch.rows)
+            self._backoff.reset()
+        # Paced: a replay takes at most `max_rows_per_s`; a short batch means caught up.
+        paced_s = batch.rows / self.config.max_rows_per_s - (time.monotonic() - started)
+        return max(paced_s, 0.0 if full else self.config.poll_interval_s)
+
+    def flush(self) -> None:
+        """Wait for the last cursor move to commit."""
+        committing, self._committing = self._committing, None
+        if committing is not None:  # a failure is raised once: the next cursor move supersedes it
+            committing.result(timeout=60)
+
+    def _prepare(self, cursor: ForwardCursor) -> tuple[ForwardBatch, list[str]]:
+        batch = self._store.read(lambda conn: read_batch(conn, cursor, self.config.batch_rows))
+        encoder = self._encoder
+        lines = encoder.readings(batch.points) + encoder.events(batch.events)
+        return batch, lines + encoder.alert_changes(batch.alert_changes)
+
+    def _advance(self, batch: ForwardBatch, dead_letter: tuple[str, bytes] | None = None) -> None:
+        """Persist the cursor past `batch` (with its dead letter, in the same transaction).
+
+        The commit (an fsync) overlaps the next batch's request; one is outstanding at most. A
+        crash before it commits sends the batch again, which the TSDB overwrites.
+        """
+        self.flush()
+        # Urgent: a bulk unit would queue behind the ingest backlog (up to 100k rows, a second or
+        # more), and the next batch waits for this commit; one small row is no burden up front.
+        with self._store.unit(urgent=True) as unit:
+            for op in cursor_ops(NAME, batch.cursor):
+                self._store.write(op)
+            if dead_letter is not None:
+                detail, payload = dead_letter
+                self._store.add_dead_letter(
+                    self._clock(), f"sink:{NAME}", "", "sink_refused", detail, payload
+                )
+        self._committing = unit.future
+        self._cursor = batch.cursor
+        if batch.dropped:  # counted once the cursor passes them (a failed write reads them again)
+            self.stats.rows_dropped += batch.dropped
+            self._count("sink_rows_dropped", NAME, batch.dropped)
+            log.warning(
+                "influx sink: %d readings were deleted by retention before they were forwarded", batch.dropped
+            )
+
+    def _dead_letter(self, batch: ForwardBatch, lines: list[str], error: str) -> None:
+        old = self._cursor or ForwardCursor()
+        detail = (
+            f"{error}; readings rowid {old.readings}..{batch.cursor.readings}, events id {old.events}.."
+            f"{batch.cursor.events}, alert audit id {old.alerts}..{batch.cursor.alerts}"
+        )
+        self._advance(batch, (detail, "\n".join(lines).encode()[:65536]))
+        self.stats.batches_dead_lettered += 1
+        self.stats.rows_dead_lettered += batch.rows
+        self._count("sink_batches_dead_lettered", NAME, 1)
+        self._count("sink_rows_dead_lettered", NAME, batch.rows)
+        self._failed(error)
+        log.error(
+            "influx sink: the server refused a batch of %d records (%s); dead-lettered", batch.rows, error
+        )
+
+    def _failed(self, error: str) -> None:
+        self.stats.last_error = error
+        self.stats.last_error_at = self._clock()
+
+    def health(self) -> dict[str, Any]:
+        stats = self.stats
+        oldest = stats.backlog.oldest_unsent_ts
+        return {
+            "url": self.config.url,
+            "rows_behind": stats.backlog.rows_behind,
+            "oldest_unsent_age_s": None if oldest is None else round(max(0.0, self._clock() - oldest), 1),
+            "rows_sent": stats.rows_sent,
+            "retries": stats.retries,
+            "rows_dropped": stats.rows_dropped,
+            "batches_dead_lettered": stats.batches_dead_lettered,
+            "rows_dead_lettered": stats.rows_dead_lettered,
+            "last_error": stats.last_error,
+            "last_error_at": stats.last_error_at,
+            "last_sent_at": stats.last_sent_at,
+        }
