@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from analytics.firelane import LightRegime
-from analytics.firelane.geometry import CrossSections, cell_weights, with_far_end_headroom
+from analytics.firelane.geometry import CrossSections, cell_weights, with_headroom
 from analytics.firelane.regime import RegimeTracker, frame_regime
 from gateway.firelane import load_lane_file
 
@@ -72,7 +72,7 @@ def test_lines_and_narrow_things_do_not_block(lane: CrossSections, name: str, ma
 
 
 def test_the_analysed_region_rises_above_the_far_edge() -> None:
-    grown = with_far_end_headroom(POLYGON, 0.35)
+    grown = with_headroom(POLYGON, 0.35)
     assert min(y for _, y in grown) == pytest.approx(15.0 - 0.35 * 23.0, abs=0.5)
     assert max(y for _, y in grown) == 89.0
 
