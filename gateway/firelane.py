@@ -42,7 +42,7 @@ from analytics.firelane import (
     ObstructionParams,
 )
 from analytics.firelane.evaluation import SceneScore, TimedEvent, TruthEvent, score_scene, score_suite
-from analytics.firelane.geometry import validate_polygon
+from analytics.firelane.geometry import LaneAxis, validate_polygon
 from analytics.firelane.pipeline import as_references
 from analytics.firelane.regime import frame_regime
 from analytics.records import DeviceKind
@@ -78,9 +78,12 @@ class LaneModel(BaseModel):
     clear_s: float = Field(default=30.0, ge=0)
     blocked_width_frac: float = Field(default=ObstructionParams().blocked_width_frac, gt=0, le=1)
     min_length_frac: float = Field(default=ObstructionParams().min_length_frac, ge=0, le=5)
+    lane_axis: LaneAxis = LaneAxis.AUTO
 
     def config(self) -> LaneConfig:
-        obstruction = ObstructionParams(self.blocked_width_frac, self.min_length_frac)
+        obstruction = ObstructionParams(
+            self.blocked_width_frac, self.min_length_frac, lane_axis=self.lane_axis
+        )
         return LaneConfig(self.id, tuple(self.polygon), self.dwell_s, self.clear_s, obstruction)
 
 
@@ -195,8 +198,8 @@ def load_worker_config(path: Path) -> FirelaneWorkerConfig:
 
 def load_lane_file(path: Path) -> LaneConfig:
     """LANE.json of SPEC 11: `{"polygon": [[x, y], ...], "dwell_s": 180}`; other keys ignored
-    except `clear_s` (default 30), `blocked_width_frac` and `min_length_frac`, which are
-    honoured when present."""
+    except `clear_s` (default 30), `blocked_width_frac`, `min_length_frac` and `lane_axis`,
+    which are honoured when present."""
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -204,7 +207,7 @@ def load_lane_file(path: Path) -> LaneConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a JSON object")
     _drop_replaced_keys(raw, str(path))
-    known = ("polygon", "dwell_s", "clear_s", "blocked_width_frac", "min_length_frac")
+    known = ("polygon", "dwell_s", "clear_s", "blocked_width_frac", "min_length_frac", "lane_axis")
     fields = {key: raw[key] for key in known if key in raw}
     try:
         lane = LaneModel.model_validate({"id": "lane", **fields})
