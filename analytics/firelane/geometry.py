@@ -60,16 +60,13 @@ def with_headroom(points: Sequence[Point], headroom_frac: float, across: bool = 
     array = np.asarray(points, dtype=np.float32)
     if across:
         # The lane's width in the image is its height: its area over its length.
-        thickness = abs(cv2.contourArea(array)) / max(float(np.ptp(array[:, 0])), 1.0)
-        raised = array - np.array([0.0, headroom_frac * thickness], np.float32)
-        raised[:, 1] = np.maximum(raised[:, 1], 0.0)
-        hull = cv2.convexHull(np.vstack([array, raised]))
-        return [(float(x), float(y)) for x, y in hull.reshape(-1, 2)]
-    top = float(array[:, 1].min())
-    near_top = array[array[:, 1] <= top + 0.02 * (float(array[:, 1].max()) - top) + 1.0]
-    width = max(float(np.ptp(array[:, 0])) * 0.05, float(np.ptp(near_top[:, 0])))
-    lift = headroom_frac * width
-    raised = near_top - np.array([0.0, lift], np.float32)
+        far_edge = array
+        width = abs(cv2.contourArea(array)) / max(float(np.ptp(array[:, 0])), 1.0)
+    else:
+        top = float(array[:, 1].min())
+        far_edge = array[array[:, 1] <= top + 0.02 * (float(array[:, 1].max()) - top) + 1.0]
+        width = max(float(np.ptp(array[:, 0])) * 0.05, float(np.ptp(far_edge[:, 0])))
+    raised = far_edge - np.array([0.0, headroom_frac * width], np.float32)
     raised[:, 1] = np.maximum(raised[:, 1], 0.0)
     hull = cv2.convexHull(np.vstack([array, raised]))
     return [(float(x), float(y)) for x, y in hull.reshape(-1, 2)]
