@@ -145,6 +145,9 @@ class _Reference:
         self.structure = structure
         self.energy = energy
         self.untrusted = untrusted
+        # What was seen standing at the switch, before the hull grew it: whether it has left
+        # is judged on these cells, not on the lane the hull took in around it.
+        self.stood = np.zeros(energy.shape, bool)
         self.clear_run = np.zeros(energy.shape, np.int32)
         self.changed_run = np.zeros(energy.shape, np.int32)
         # The regime whose reference saw the untrusted blobs as occupied (the one before).
@@ -286,6 +289,7 @@ class LaneOccupancyDetector:
             median = np.median(np.stack(self._learning), axis=0).astype(np.float32)
             self._learning.clear()
             learned = self._reference(median, self._standing_regions())
+            learned.stood = self._narrowed(self._stationary, np.zeros(self.grid_shape, bool), across=False)
             learned.origin = self._last.regime if self._last is not None else None
             self._references[regime] = learned
         if self._last is None:
@@ -433,7 +437,8 @@ class LaneOccupancyDetector:
         adopt = np.zeros(self.grid_shape, bool)
         for label in range(1, count):
             blob = labels == label
-            left = float(changed[blob].mean()) >= self.params.left_share
+            core = blob & reference.stood
+            left = float(changed[core if core.any() else blob].mean()) >= self.params.left_share
             if not left:
                 standing |= blob & ~changed
             reference.changed_run[blob] = reference.changed_run[blob] + 1 if left else 0
