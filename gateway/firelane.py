@@ -42,7 +42,7 @@ from analytics.firelane import (
     ObstructionParams,
 )
 from analytics.firelane.evaluation import SceneScore, TimedEvent, TruthEvent, score_scene, score_suite
-from analytics.firelane.geometry import validate_polygon
+from analytics.firelane.geometry import LaneAxis, validate_polygon
 from analytics.firelane.pipeline import as_references
 from analytics.firelane.regime import frame_regime
 from analytics.records import DeviceKind
@@ -78,9 +78,12 @@ class LaneModel(BaseModel):
     clear_s: float = Field(default=30.0, ge=0)
     blocked_width_frac: float = Field(default=ObstructionParams().blocked_width_frac, gt=0, le=1)
     min_length_frac: float = Field(default=ObstructionParams().min_length_frac, ge=0, le=5)
+    lane_axis: LaneAxis = LaneAxis.AUTO
 
     def config(self) -> LaneConfig:
-        obstruction = ObstructionParams(self.blocked_width_frac, self.min_length_frac)
+        obstruction = ObstructionParams(
+            self.blocked_width_frac, self.min_length_frac, lane_axis=self.lane_axis
+        )
         return LaneConfig(self.id, tuple(self.polygon), self.dwell_s, self.clear_s, obstruction)
 
 
@@ -127,6 +130,27 @@ def _describe(exc: ValidationError, source: Path) -> str:
     return "\n".join(lines)
 
 
+def _drop_replaced_keys(lane: Any, where: str) -> None:
+    """Accept a lane key that an earlier version had, with a warning saying what replaced it,
+    so an upgrade does not stop a configured camera (or the gateway checking its config).
+
+    `occupied_threshold` (issue 6) was a share of the polygon's area; blocked is now decided
+    by obstruction (issue 12), and an area share has no equivalent width share, so its value is
+    not carried over: `blocked_width_frac` (or its default) applies.
+    """
+    if not isinstance(lane, dict) or "occupied_threshold" not in lane:
+        return
+    value = lane.pop("occupied_threshold")
+    log.warning(
+        "%s.occupied_threshold (%r) is no longer used and is ignored: a lane is blocked by "
+        "obstruction, not by a share of its area; blocked_width_frac (the share of the lane's "
+        "width taken at one cross-section, default %s) replaced it",
+        where,
+        value,
+        ObstructionParams().blocked_width_frac,
+    )
+
+
 def load_worker_config(path: Path) -> FirelaneWorkerConfig:
     """Read and validate the worker YAML; relative paths resolve against the file's folder."""
     try:
@@ -135,6 +159,11 @@ def load_worker_config(path: Path) -> FirelaneWorkerConfig:
         raise ConfigError(f"{path}: cannot read YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: (top level): expected a mapping")
+    cameras_raw = raw.get("cameras")
+    for c_index, camera_raw in enumerate(cameras_raw if isinstance(cameras_raw, list) else []):
+        lanes_raw = camera_raw.get("lanes") if isinstance(camera_raw, dict) else None
+        for l_index, lane_raw in enumerate(lanes_raw if isinstance(lanes_raw, list) else []):
+            _drop_replaced_keys(lane_raw, f"{path}: cameras.{c_index}.lanes.{l_index}")
     try:
         config = FirelaneWorkerConfig.model_validate(raw)
     except ValidationError as exc:
@@ -169,15 +198,16 @@ def load_worker_config(path: Path) -> FirelaneWorkerConfig:
 
 def load_lane_file(path: Path) -> LaneConfig:
     """LANE.json of SPEC 11: `{"polygon": [[x, y], ...], "dwell_s": 180}`; other keys ignored
-    except `clear_s` (default 30), `blocked_width_frac` and `min_length_frac`, which are
-    honoured when present."""
+    except `clear_s` (default 30), `blocked_width_frac`, `min_length_frac` and `lane_axis`,
+    which are honoured when present."""
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{path}: cannot read JSON: {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a JSON object")
-    known = ("polygon", "dwell_s", "clear_s", "blocked_width_frac", "min_length_frac")
+    _drop_replaced_keys(raw, str(path))
+    known = ("polygon", "dwell_s", "clear_s", "blocked_width_frac", "min_length_frac", "lane_axis")
     fields = {key: raw[key] for key in known if key in raw}
     try:
         lane = LaneModel.model_validate({"id": "lane", **fields})

@@ -137,6 +137,21 @@ GEOMETRIES: dict[Split, tuple[LaneGeometry, ...]] = {
             lane_width_m=4.5,
             heading_deg=30,
         ),
+        # A lane seen from the side, running across the image left to right: its
+        # cross-sections are columns, not rows.
+        LaneGeometry(
+            "across_yard",
+            640,
+            360,
+            focal_frac=0.5,
+            cam_height_m=6,
+            pitch_deg=24,
+            x0_m=-11,
+            z0_m=10,
+            length_m=22,
+            lane_width_m=5,
+            heading_deg=90,
+        ),
     ),
     Split.HELD_OUT: (
         LaneGeometry(
@@ -190,6 +205,20 @@ GEOMETRIES: dict[Split, tuple[LaneGeometry, ...]] = {
             z0_m=7,
             length_m=55,
             lane_width_m=4,
+        ),
+        LaneGeometry(
+            "across_slanted_720p",
+            1280,
+            720,
+            focal_frac=0.55,
+            cam_height_m=7,
+            pitch_deg=22,
+            yaw_deg=-8,
+            x0_m=-10,
+            z0_m=11,
+            length_m=24,
+            lane_width_m=4.5,
+            heading_deg=74,
         ),
     ),
 }
@@ -269,6 +298,19 @@ def _passers(rng: np.random.Generator, duration_s: float) -> tuple[Crosser, ...]
     return tuple(crossers)
 
 
+def _standing_people(rng: np.random.Generator) -> tuple[Crosser, ...]:
+    """One or two people walking onto the lane and standing there for longer than the dwell."""
+    people = []
+    for _ in range(int(rng.integers(1, 3))):
+        start = float(rng.uniform(5.0, 20.0))
+        stand = float(rng.uniform(DWELL_S + 20.0, DWELL_S + 50.0))
+        along = float(rng.uniform(0.05, 0.95))
+        people.append(
+            Crosser(start, float(rng.uniform(6.0, 9.0)), stand, along, ObjectKind.PERSON, False, _color(rng))
+        )
+    return tuple(people)
+
+
 def _pre_blocked(base: SceneSpec, stay_s: float, rng: np.random.Generator) -> SuiteScene:
     vehicle = _stay(rng, 0.0, stay_s, ObjectKind.CAR)
     return SuiteScene(_with(base, duration_s=round(2.3 * stay_s), vehicles=(vehicle,)), ())
@@ -336,6 +378,9 @@ CONDITIONS: dict[str, Builder] = {
             vehicles=(_stay(r, 20.0, 150.0, ObjectKind.CAR),),
         )
     ),
+    # Someone stops in the lane for longer than the dwell (a guard, a parent waiting): half a
+    # metre of a 4-6 m lane is not an obstruction, and they step aside for a fire engine.
+    "standing_person": lambda b, r: _day(_with(b, duration_s=120.0, crossers=_standing_people(r))),
 }
 
 

@@ -29,7 +29,14 @@ import numpy as np
 import numpy.typing as npt
 
 from analytics.firelane.errors import FrameSizeError, LaneGeometryError
-from analytics.firelane.geometry import CrossSections, cell_weights, validate_polygon, with_far_end_headroom
+from analytics.firelane.geometry import (
+    CrossSections,
+    LaneAxis,
+    cell_weights,
+    runs_across,
+    validate_polygon,
+    with_headroom,
+)
 from analytics.firelane.regime import LightRegime, RegimeTracker, frame_regime
 
 Image = npt.NDArray[np.uint8]
@@ -64,6 +71,9 @@ class DetectorParams:
     learn_frames: int = 3
     adopt_after_samples: int = 5
     left_share: float = 0.25
+    chroma_change: float = 0.15
+    chroma_sigma_cells: float = 4.0
+    chroma_max_ncc: float = 0.7
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,11 +90,14 @@ class ObstructionParams:
             structure must be; a thin line (a shadow's edge) never blocks.
         band_frac: length of the stretch of lane (in lane widths) one cross-section's
             obstruction is gathered over; parts of one object (roof, bumper) are in it.
+        lane_axis: whether the lane recedes up the image or runs across it (cross-sections
+            are then columns); `auto` reads it from the polygon (`geometry.runs_across`).
     """
 
     blocked_width_frac: float = 0.15
     min_length_frac: float = 0.1
     band_frac: float = 1.0
+    lane_axis: LaneAxis = LaneAxis.AUTO
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +145,9 @@ class _Reference:
         self.structure = structure
         self.energy = energy
         self.untrusted = untrusted
+        # What was seen standing at the switch, before the hull grew it: whether it has left
+        # is judged on these cells, not on the lane the hull took in around it.
+        self.stood = np.zeros(energy.shape, bool)
         self.clear_run = np.zeros(energy.shape, np.int32)
         self.changed_run = np.zeros(energy.shape, np.int32)
         # The regime whose reference saw the untrusted blobs as occupied (the one before).
@@ -168,12 +184,18 @@ class LaneOccupancyDetector:
             except LaneGeometryError as exc:
                 raise LaneGeometryError(f"lane {lane_id!r}: {exc}") from exc
             scale = (self.work_size[0] / width, self.work_size[1] / height)
-            analysed = with_far_end_headroom(points, p.far_end_headroom_frac)
+            axis = self._lane_params[lane_id].lane_axis
+            across = (
+                runs_across(cell_weights(points, scale, self.grid_shape, p.cell_px))
+                if axis is LaneAxis.AUTO
+                else axis is LaneAxis.ACROSS
+            )
+            analysed = with_headroom(points, p.far_end_headroom_frac, across)
             weights = cell_weights(analysed, scale, self.grid_shape, p.cell_px)
             weights[weights < p.min_cell_coverage] = 0.0
             if not weights.any():
                 raise LaneGeometryError(f"lane {lane_id!r}: polygon covers no detector cell")
-            self._sections[lane_id] = CrossSections.of(weights, p.width_bins)
+            self._sections[lane_id] = CrossSections.of(weights, p.width_bins, across)
             in_lanes |= weights > 0
         self._roi = self._lane_roi(in_lanes)
         reg_size = (self.work_size[0] // 2, self.work_size[1] // 2)
@@ -191,7 +213,7 @@ class LaneOccupancyDetector:
         self._occupied_since = np.full(self.grid_shape, np.inf)
         self._last_occupied = np.full(self.grid_shape, -np.inf)
         self._stationary = np.zeros(self.grid_shape, bool)
-        self._previous: tuple[FloatImage, FloatImage] | None = None
+        self._previous: tuple[FloatImage, FloatImage, FloatImage] | None = None
         self._last_ts: float | None = None
         self._last: OccupancyMeasurement | None = None
 
@@ -228,7 +250,17 @@ class LaneOccupancyDetector:
         # (a brown box on grey asphalt hides it). Sensor noise does that too, but noise is
         # never still from frame to frame, so it never counts as standing (see _still).
         decorrelated = (reference.energy >= p.faint_energy) & (ncc < p.decorrelated_ncc)
-        changed = hidden | new_structure | decorrelated
+        chroma = self._chroma_shift(image, reference.image)
+        # A flat object of its own colour (a brown box at the far end, a few cells big) hides
+        # the lane's texture only partly at the cells' scale: its colour is the evidence, where
+        # the texture no longer matches well. Coloured light (sodium lamps, dusk) shifts colour
+        # too but keeps the texture, so it never passes the correlation test.
+        recoloured = (
+            (np.linalg.norm(chroma, axis=2) > p.chroma_change)
+            & (reference.energy >= p.faint_energy)
+            & (ncc < p.chroma_max_ncc)
+        )
+        changed = hidden | new_structure | decorrelated | recoloured
         # Untrusted cells were learned with something standing on them: occupied while they
         # still look as learned, taken into the reference once changed for a while.
         standing = self._adopt(reference, structure, changed) & self._still_occupied_in_origin(
@@ -236,14 +268,15 @@ class LaneOccupancyDetector:
         )
         occupied = np.where(reference.untrusted, standing, changed)
         occupied = self._drop_isolated(occupied & self._roi)
-        still = self._still(structure, energy)
+        still = self._still(structure, energy, chroma)
         stationary = self._stationary_cells(ts, occupied & still)
         self._adapt(reference, structure, ~occupied & ~reference.untrusted & (ncc >= p.adapt_ncc))
         lanes = {}
         for lane_id, sections in self._sections.items():
             lp = self._lane_params[lane_id]
+            cells = self._narrowed(stationary, recoloured, sections.across)
             lanes[lane_id] = LaneOccupancy(
-                sections.obstruction(stationary, lp.band_frac, lp.min_length_frac), sections.area(stationary)
+                sections.obstruction(cells, lp.band_frac, lp.min_length_frac), sections.area(cells)
             )
         self._last = OccupancyMeasurement(lanes, shift, regime)
         return self._last
@@ -256,6 +289,7 @@ class LaneOccupancyDetector:
             median = np.median(np.stack(self._learning), axis=0).astype(np.float32)
             self._learning.clear()
             learned = self._reference(median, self._standing_regions())
+            learned.stood = self._narrowed(self._stationary, np.zeros(self.grid_shape, bool), across=False)
             learned.origin = self._last.regime if self._last is not None else None
             self._references[regime] = learned
         if self._last is None:
@@ -267,7 +301,10 @@ class LaneOccupancyDetector:
         """What stood on the lane at the switch, whole: the convex hull of each standing blob
         (a car's flat roof has no structure of its own, but is not road either), grown a cell."""
         mask = np.zeros(self.grid_shape, np.uint8)
-        blobs = cv2.dilate(self._stationary.astype(np.uint8), np.ones((3, 3), np.uint8))
+        # Narrowed first, as obstruction sees it: hulls of the widened cells would take in
+        # lane around the car, which still looks as learned once it has gone.
+        narrowed = self._narrowed(self._stationary, np.zeros(self.grid_shape, bool), across=False)
+        blobs = cv2.dilate(narrowed.astype(np.uint8), np.ones((3, 3), np.uint8))
         contours, _ = cv2.findContours(blobs, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         for contour in contours:
             cv2.fillConvexPoly(mask, cv2.convexHull(contour), 1)
@@ -318,25 +355,47 @@ class LaneOccupancyDetector:
 
     @staticmethod
     def _drop_isolated(occupied: BoolGrid) -> BoolGrid:
-        """A lone occupied cell is noise (a raindrop, a glint); real objects span neighbours.
-        Then one cell is taken off each side across the lane: the 3x3 neighbourhood of the
-        cell statistics widens everything by that much, which at the far end of a long lane
-        would make a walker look as wide as a car."""
+        """A lone occupied cell is noise (a raindrop, a glint); real objects span neighbours."""
         neighbours = cv2.filter2D(
             occupied.astype(np.float32), -1, np.ones((3, 3), np.float32), borderType=cv2.BORDER_CONSTANT
         )
-        kept = (occupied & (neighbours >= 3.0)).astype(np.uint8)
-        return cv2.erode(kept, np.ones((1, 3), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0
+        return np.asarray(occupied & (neighbours >= 3.0))
 
-    def _still(self, structure: FloatImage, energy: FloatImage) -> BoolGrid:
+    @staticmethod
+    def _narrowed(cells: BoolGrid, sharp: BoolGrid, across: bool) -> BoolGrid:
+        """One cell taken off each side across the lane, except on `sharp` cells (found from
+        each cell's own colour): the 3x3 neighbourhood of the structure statistics widens
+        everything by that much, which at the far end of a long lane would make a walker look
+        as wide as a car."""
+        kernel = np.ones((3, 1) if across else (1, 3), np.uint8)
+        eroded = cv2.erode(cells.astype(np.uint8), kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+        return (eroded > 0) | (cells & sharp)
+
+    def _still(self, structure: FloatImage, energy: FloatImage, chroma: FloatImage) -> BoolGrid:
         """Cells whose structure matches the previous frame's: what moves (a car driving
-        through, a walker) never stands long enough to count, however slowly it goes."""
+        through, a walker) never stands long enough to count, however slowly it goes. A flat
+        cell (a box's face) has no structure to match, only noise: its colour must hold."""
         previous = self._previous
-        self._previous = (structure, energy)
+        self._previous = (structure, energy, chroma)
         if previous is None or previous[0].shape != structure.shape:
             return np.ones(self.grid_shape, bool)
+        p = self.params
         ncc = self._cell_mean(structure * previous[0]) / np.sqrt(energy * previous[1] + 1e-12)
-        return np.asarray(ncc >= self.params.stable_ncc)
+        flat = np.maximum(energy, previous[1]) < p.textured_energy
+        same_colour = np.linalg.norm(chroma - previous[2], axis=2) < p.chroma_change / 2
+        return np.asarray((ncc >= p.stable_ncc) | (flat & same_colour))
+
+    def _chroma_shift(self, image: FloatImage, reference: FloatImage) -> FloatImage:
+        """Per cell, how the frame's colour differs from the reference's, brightness taken out
+        (log ratios less their mean over the channels: gain and shade cancel) and smooth
+        changes of the light's colour over the image taken out too (a blur over cells)."""
+        rows, cols = self.grid_shape
+        cells = cv2.resize(image, (cols, rows), interpolation=cv2.INTER_AREA)
+        reference_cells = cv2.resize(reference, (cols, rows), interpolation=cv2.INTER_AREA)
+        shift = np.log(cells + 8.0) - np.log(reference_cells + 8.0)
+        shift -= shift.mean(axis=2, keepdims=True)
+        smooth = cv2.GaussianBlur(shift, (0, 0), self.params.chroma_sigma_cells)
+        return np.asarray(shift - smooth, np.float32)
 
     def _stationary_cells(self, ts: float, occupied: BoolGrid) -> BoolGrid:
         """Cells occupied (bridging gaps up to gap_s) for at least stationary_s."""
@@ -378,7 +437,8 @@ class LaneOccupancyDetector:
         adopt = np.zeros(self.grid_shape, bool)
         for label in range(1, count):
             blob = labels == label
-            left = float(changed[blob].mean()) >= self.params.left_share
+            core = blob & reference.stood
+            left = float(changed[core if core.any() else blob].mean()) >= self.params.left_share
             if not left:
                 standing |= blob & ~changed
             reference.changed_run[blob] = reference.changed_run[blob] + 1 if left else 0

@@ -35,10 +35,11 @@ def test_obstruction_is_high_with_a_standing_vehicle_and_zero_without(width: int
     clear = [detector.measure(renderer.render(t), t).lanes["lane"] for t in range(0, 6)]
     assert all(lane.obstruction == 0.0 for lane in clear)
     standing = [detector.measure(renderer.render(t), t).lanes["lane"] for t in range(10, 20)]
-    # Only once it has stood for stationary_s; then a car far along the lane blocks most of
-    # the width at its cross-section while covering a small share of the lane's area.
+    # Only once it has stood for stationary_s; then a car far along the lane blocks about its
+    # width (1.8 m of 5 m: 0.36, less up to a half-covered bin either side) at its cross-section
+    # while covering a small share of the lane's area.
     assert standing[0].obstruction == 0.0
-    assert standing[-1].obstruction > 0.3
+    assert standing[-1].obstruction >= 0.25
     assert standing[-1].area < standing[-1].obstruction / 3
 
 

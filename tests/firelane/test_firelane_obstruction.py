@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from analytics.firelane import LightRegime
-from analytics.firelane.geometry import CrossSections, cell_weights, with_far_end_headroom
+from analytics.firelane.geometry import CrossSections, cell_weights, runs_across, with_headroom
 from analytics.firelane.regime import RegimeTracker, frame_regime
 from gateway.firelane import load_lane_file
+from simulators.firelane_suite import GEOMETRIES, Split
 
 # A lane receding towards a vanishing point, on a 160 x 90 cell grid (like the camera):
 # 115 cells wide at the bottom row, 23 at the top.
@@ -72,7 +73,7 @@ def test_lines_and_narrow_things_do_not_block(lane: CrossSections, name: str, ma
 
 
 def test_the_analysed_region_rises_above_the_far_edge() -> None:
-    grown = with_far_end_headroom(POLYGON, 0.35)
+    grown = with_headroom(POLYGON, 0.35)
     assert min(y for _, y in grown) == pytest.approx(15.0 - 0.35 * 23.0, abs=0.5)
     assert max(y for _, y in grown) == 89.0
 
@@ -97,3 +98,40 @@ def test_lane_file_takes_the_obstruction_parameters(tmp_path: Path) -> None:
     assert (lane.obstruction.blocked_width_frac, lane.obstruction.min_length_frac) == (0.3, 0.2)
     path.write_text(json.dumps({"polygon": POLYGON}))
     assert load_lane_file(path).obstruction.blocked_width_frac == 0.15
+
+
+# A lane seen from the side: a band across the grid, 20 cells high and 150 long.
+ACROSS = [(5.0, 40.0), (155.0, 40.0), (155.0, 60.0), (5.0, 60.0)]
+
+
+def test_a_lane_across_the_image_takes_its_columns_as_cross_sections() -> None:
+    weights = cell_weights(ACROSS, (1.0, 1.0), GRID, 1)
+    lane = CrossSections.of(weights, bins=24)
+    assert lane.across and lane.width_cells.shape == (GRID[1],)
+    # Boxes taking 40 % of the lane's width (its height in the image), 4 cells long: a row
+    # would see 4 cells of 150 and call it nothing.
+    boxes = blob(slice(48, 56), slice(80, 84))
+    assert lane.obstruction(boxes, 1.0, 0.1) >= 0.35
+    assert CrossSections.of(weights, bins=24, across=False).obstruction(boxes, 1.0, 0.1) < 0.1
+    # A line along the lane (a kerb's shadow) is one cross-section's worth: never an object.
+    assert lane.obstruction(blob(slice(45, 46), slice(10, 150)), 1.0, 0.1) < 0.1
+
+
+@pytest.mark.parametrize("split", list(Split))
+def test_the_suite_lanes_are_read_as_receding_or_across_from_their_polygons(split: Split) -> None:
+    for geometry in GEOMETRIES[split]:
+        polygon = [(x, y) for x, y in geometry.lane_polygon()]
+        scale = (160 / geometry.width, 90 / geometry.height)
+        across = runs_across(cell_weights(polygon, scale, GRID, 1))
+        assert across == geometry.name.startswith("across"), geometry.name
+
+
+def test_a_person_standing_on_a_slanted_lane_takes_only_the_width_of_their_footprint() -> None:
+    # A lane slanting across the grid at about 45 degrees; a person 3 cells wide and 14 tall
+    # rises straight up from their feet, crossing the slanted cross-sections above them.
+    slanted = [(10.0, 89.0), (60.0, 89.0), (150.0, 5.0), (120.0, 5.0)]
+    lane = CrossSections.of(cell_weights(slanted, (1.0, 1.0), GRID, 1), bins=24)
+    person = blob(slice(50, 64), slice(70, 73))
+    assert lane.obstruction(person, 1.0, 0.1) < 0.15
+    car = blob(slice(56, 64), slice(62, 78))
+    assert lane.obstruction(car, 1.0, 0.1) >= 0.3

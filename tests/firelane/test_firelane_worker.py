@@ -178,3 +178,21 @@ def test_worker_config_takes_a_reference_per_regime_and_names_a_missing_one(tmp_
     path.write_text(yaml.safe_dump(config))
     with pytest.raises(ConfigError, match=r"cameras\.0\.references\.0: no such file"):
         load_worker_config(path)
+
+
+def test_an_old_occupied_threshold_is_accepted_with_a_warning_naming_what_replaced_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    lane = {"id": "a", "polygon": [[0, 0], [9, 0], [9, 9]], "occupied_threshold": 0.12}
+    config = {
+        "campus_id": CAMPUS,
+        "snapshot_dir": "snaps",
+        "cameras": [{"id": "cam1", "source": "rtsp://x/y", "lanes": [lane]}],
+    }
+    path = tmp_path / "old.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with caplog.at_level("WARNING", logger="gateway.firelane"):
+        loaded = load_worker_config(path)
+    assert loaded.cameras[0].lanes[0].blocked_width_frac == 0.15
+    assert f"{path}: cameras.0.lanes.0.occupied_threshold (0.12) is no longer used" in caplog.text
+    assert "blocked_width_frac" in caplog.text
