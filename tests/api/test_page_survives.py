@@ -12,9 +12,10 @@ from selenium.webdriver.common.by import By
 from simulators.campus import demo_campus
 from simulators.fleet import Fleet
 from tests.api.test_stream_json import raise_hostile_alert
+from tests.browser import wait_css
 from tests.conftest import Broker
 from tests.harness import TOKENS, gateway_config, running_gateway
-from tests.spine.test_live_page import browser, wait_css
+from tests.spine.test_live_page import browser
 
 __all__ = ["browser"]  # the Chromium fixture
 

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
@@ -19,36 +16,15 @@ from analytics.devices import DeviceSpec
 from analytics.records import DeviceKind
 from simulators.campus import demo_campus
 from simulators.fleet import Fleet
+from tests.browser import chromium, wait_css
 from tests.conftest import Broker
 from tests.harness import TOKENS, gateway_config, running_gateway
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 
 @pytest.fixture
 def browser() -> Iterator[webdriver.Chrome]:
-    if not Path(CHROMIUM).exists() or not Path(CHROMEDRIVER).exists():
-        pytest.fail("chromium and chromium-driver are required; .ci/run installs them with apt-get")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    profile = tempfile.mkdtemp(prefix="chromium-")
-    for flag in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-        "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={profile}", "--window-size=1280,900", "--lang=zh-CN",
-    ):  # fmt: skip
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
-
-
-def wait_css(driver: webdriver.Chrome, selector: str, timeout_s: float = 10) -> None:
-    WebDriverWait(driver, timeout_s).until(
-        expected_conditions.presence_of_element_located((By.CSS_SELECTOR, selector))
-    )
+    with chromium(1280, 900) as driver:
+        yield driver
 
 
 async def test_operator_sees_a_panic_alert_live_and_acknowledges_then_resolves_it(
