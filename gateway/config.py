@@ -15,7 +15,6 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -26,6 +25,7 @@ from analytics.rules.base import Rule
 from analytics.rules.defaults import RuleConfigError, configure_rules, default_rules
 from analytics.rules.school_hours import SchoolCalendar
 from analytics.tickets.config import TicketsConfig
+from analytics.zones import ZoneName
 from drivers.gb26875.config import Gb26875Settings
 from drivers.gb26875.mapping import MappingError
 from drivers.gb26875.mapping import bind as bind_panel_points
@@ -56,18 +56,7 @@ class _Strict(BaseModel):
 class CampusConfig(_Strict):
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_\-]+$")  # {campus_id} in the MQTT topics
     name: str = ""  # the school's name on the live page and in reports
-    timezone: str = "Asia/Shanghai"  # IANA name: school hours, reports and months are in this zone
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {value!r} (expected an IANA name such as 'Asia/Shanghai')"
-            ) from None
-        return value
+    timezone: ZoneName = "Asia/Shanghai"  # IANA name: school hours, reports and months are in this zone
 
 
 class BrokerConfig(_Strict):
