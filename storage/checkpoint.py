@@ -79,7 +79,7 @@ class Checkpointer:
             conn.close()
 
     def checkpoint(self, conn: sqlite3.Connection) -> None:
-        """One round: passive, then a restart if the WAL is still past its limit."""
+        """One round: passive; if the WAL still holds more than `restart_bytes`, ask the writer to catch up."""
         try:
             _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             self.stats.passive += 1

@@ -30,11 +30,10 @@ class ReadPool:
             try:
                 conn = self._idle.get_nowait()
             except queue.Empty:
+                if self._closed:  # a close() racing this one still closes it when it comes back
+                    raise RuntimeError("the read pool is closed") from None
                 conn = self._connect()
                 conn.execute("PRAGMA query_only = ON")
-                if self._closed:
-                    conn.close()
-                    raise RuntimeError("the read pool is closed") from None
             try:
                 yield conn
             finally:
