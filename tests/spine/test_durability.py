@@ -108,8 +108,8 @@ async def _one_reading_stored_then_disk_full(gw: RunningGateway, fleet: Fleet, m
     return _fill(mount)
 
 
-def _fill(mount: Path) -> Path:
-    filler = mount / "filler"
+def _fill(mount: Path, name: str = "filler") -> Path:
+    filler = mount / name
     subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=64k"], capture_output=True, check=False)
     return filler
 
@@ -133,6 +133,9 @@ async def test_a_full_disk_pauses_ingest_reports_degraded_and_resumes_by_itself(
             health = gw.gateway.health
             await gw.wait_for(lambda: health()["status"] == "degraded", what="degraded health")
             assert health()["store"]["healthy"] is False and health()["store"]["last_error"]
+            # A WAL checkpoint can free a little space after the first failure (measured: one
+            # write went through "after 0 s"); fill that too, so the next 100 meet a full disk.
+            refill = _fill(small_disk, "refill")
             for n in range(100):  # arrives while writes fail: left with the broker
                 sensor.telemetry(temperature_c=21.0 + n % 5)
             fleet.flush()
@@ -140,6 +143,7 @@ async def test_a_full_disk_pauses_ingest_reports_degraded_and_resumes_by_itself(
             telemetry = gw.gateway.subscribers[1]
             assert telemetry.stats.pauses >= 1 and telemetry.stats.messages < 401
             filler.unlink()
+            refill.unlink()
             await gw.wait_for(lambda: health()["status"] == "ok", timeout_s=20, what="recovery")
             await gw.wait_for(lambda: gw.gateway.counters.get("readings") >= 401, timeout_s=20, what="ingest")
             gw.flush_store()
