@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, HTTPException, Response
 from pydantic import BaseModel
 
@@ -20,13 +21,14 @@ from analytics.uptime import (
     DeviceAvailability,
     GroupAvailability,
     Span,
+    UptimeHistory,
     by_kind,
+    each_availability,
     fleet_availability,
     summarize,
 )
 from api.auth import AnyRole
 from api.context import ApiContext
-from storage.uptime import read_uptime_history
 
 # A flaky device can drop off thousands of times a month: its latest outages are listed, all counted.
 OUTAGES_LISTED = 100
@@ -125,9 +127,11 @@ def read_availability(
 ) -> list[DeviceAvailability]:
     """Every device over the last `window_s` (blocking: reads the store)."""
     window = Span(now - window_s, now)
-    device_ids = [device.id for device in ctx.inventory]
-    history = read_uptime_history(ctx.store.query, window, 3 * HEARTBEAT_S, device_ids)
-    return fleet_availability(ctx.inventory, statuses.get, history, window)
+    return fleet_availability(ctx.inventory, statuses.get, read_history(ctx, window), window)
+
+
+def read_history(ctx: ApiContext, window: Span) -> UptimeHistory:
+    return ctx.store.uptime_history(window, 3 * HEARTBEAT_S, [device.id for device in ctx.inventory])
 
 
 def overdue_major_hazards(ctx: ApiContext, now: float) -> int | None:
@@ -141,19 +145,29 @@ def overdue_major_hazards(ctx: ApiContext, now: float) -> int | None:
 def uptime_json(ctx: ApiContext, statuses: Mapping[str, DeviceStatus], window: str, now: float) -> bytes:
     """The response body (blocking: reads the store)."""
     window_s = WINDOWS_S[window]
-    devices = read_availability(ctx, statuses, window_s, now)
+    span = Span(now - window_s, now)
+    devices: list[DeviceAvailability] = []
+    devices_json: list[bytes] = []
+    # Each device is serialized as soon as it is folded, and only its figures are kept: a 30-day
+    # answer's 40,000 outages alive at once cost 70 ms of garbage collection (and orjson, not
+    # json.dumps, which took 100 ms over them).
+    for device in each_availability(ctx.inventory, statuses.get, read_history(ctx, span), span):
+        devices_json.append(orjson.dumps(device_json(device)))
+        devices.append(replace(device, uptime=replace(device.uptime, outages=())))
     campus = GroupOut.of(summarize(devices)).model_dump()
     overdue = overdue_major_hazards(ctx, now)
     campus_out = CampusOut(id=ctx.campus_id, name=ctx.campus_name, overdue_major_hazards=overdue, **campus)
-    body = {
-        "window": window,
-        "start": now - window_s,
-        "end": now,
-        "campus": campus_out.model_dump(),
-        "by_kind": {kind: GroupOut.of(group).model_dump() for kind, group in by_kind(devices).items()},
-        "devices": [device_json(device) for device in devices],
-    }
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    head = orjson.dumps(
+        {
+            "window": window,
+            "start": span.start,
+            "end": span.end,
+            "campus": campus_out.model_dump(),
+            "by_kind": {kind: GroupOut.of(group).model_dump() for kind, group in by_kind(devices).items()},
+            "devices": None,  # last, so the serialized devices go where its null ends the body
+        }
+    )
+    return head[: -len(b"null}")] + b"[" + b",".join(devices_json) + b"]}"
 
 
 def uptime_router(ctx: ApiContext, clock: Callable[[], float] = time.time) -> APIRouter:

@@ -28,6 +28,7 @@ from analytics.alerts import Alert, AlertState, Severity
 from analytics.device_tracker import DeviceStatus
 from analytics.records import DeviceState
 from analytics.sessions import DeviceSession, Lane, SeqWindow, SessionChanges
+from analytics.uptime import WINDOWS_S, Span, UptimeHistory
 from storage import queries
 from storage.checkpoint import WAL_RESTART_BYTES, Checkpointer
 from storage.chunks import SENTINEL, chunks, union
@@ -54,6 +55,7 @@ from storage.operations import (
 )
 from storage.readpool import ReadPool
 from storage.schema import migrate
+from storage.transition_cache import TransitionCache
 from storage.writer import RefusedWrite, SqliteWriter, WriteOp
 
 log = logging.getLogger(__name__)
@@ -133,6 +135,7 @@ class SqliteStore:
         self._deadband = DeadbandFilter(deadband or {})
         self.readings_deadbanded = 0
         self._readers: ReadPool | None = None
+        self._transitions = TransitionCache(max(WINDOWS_S.values()))
         self._unit: WriteUnit | None = None
         self._unit_thread = 0
         self.checkpointer = Checkpointer(self._connect)
@@ -148,6 +151,7 @@ class SqliteStore:
         conn = self._connect()
         migrate(conn)
         conn.close()
+        self._transitions.reset()  # a restore may have replaced the file since the last open
         self._readers = ReadPool(self._connect)
         self.writer.start()
         self.checkpointer.start()
@@ -220,6 +224,13 @@ class SqliteStore:
         """`apply` on a read connection of the pool (committed data; it may open its own snapshot)."""
         with self._reading() as conn:
             return apply(conn)
+
+    def uptime_history(
+        self, window: Span, beat_interval_s: float, device_ids: Sequence[str]
+    ) -> UptimeHistory:
+        """`storage.uptime.read_uptime_history` of committed data, served from the store's cache of
+        the last month of transitions."""
+        return self._transitions.history(self.read, window, beat_interval_s, device_ids)
 
     def add_readings(self, rows: Sequence[ReadingRow]) -> None:
         """Store the readings the deadband keeps (rules have seen them all)."""

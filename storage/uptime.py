@@ -26,10 +26,7 @@ def read_uptime_history(
     query: Query, window: Span, beat_interval_s: float, device_ids: Sequence[str]
 ) -> UptimeHistory:
     """The history of `device_ids` over `window`, read through `query` (a store's reader, or a
-    read-only connection's execute).
-
-    A run's last heartbeat may be up to `beat_interval_s` old while it is still running: the
-    newest run counts as running through `window.end` when its last beat is that recent.
+    read-only connection's execute); `beat_interval_s` as in `read_running`.
     """
     transitions = {
         device_id: [change] for device_id, change in last_transitions(query, device_ids, window.start).items()
@@ -44,6 +41,15 @@ def read_uptime_history(
         transitions.setdefault(device_id, []).append(Transition(ts, online == 1, reason))
     for changes in transitions.values():
         changes.sort()  # in index order already, but for the one before the window: linear
+    return UptimeHistory(transitions, read_running(query, window, beat_interval_s))
+
+
+def read_running(query: Query, window: Span, beat_interval_s: float) -> list[Span]:
+    """When the gateway ran during `window` (merged spans), from its heartbeat rows.
+
+    A run's last heartbeat may be up to `beat_interval_s` old while it is still running: the
+    newest run counts as running through `window.end` when its last beat is that recent.
+    """
     runs = [
         Span(started_at, last_beat)
         for started_at, last_beat in query(
@@ -54,4 +60,4 @@ def read_uptime_history(
     ]
     if runs and window.end - runs[-1].end <= beat_interval_s:
         runs[-1] = Span(runs[-1].start, window.end)
-    return UptimeHistory(transitions, merge_spans(runs))
+    return merge_spans(runs)
