@@ -15,7 +15,7 @@ from gateway import systemd
 from gateway.backup_cmd import add_backup_commands
 from gateway.config import ConfigError, hash_token, load_config
 from gateway.district import add_district_commands
-from gateway.firelane import add_firelane_commands
+from gateway.firelane_cli import add_firelane_commands
 from gateway.init_config import add_init_command
 from gateway.inventory_cmd import add_inventory_commands
 from gateway.logs import LoggingConfig, setup_logging

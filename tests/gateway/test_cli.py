@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from gateway.cli import build_parser
 from gateway.demo import demo_config, write_demo_config
+from gateway.firelane import add_firelane_commands
 from gateway.safety import config_warnings
 from storage.sqlite import SqliteStore
 from tests.gateway.support import ROOT, cli
@@ -25,7 +28,14 @@ def _commands(
     return found
 
 
-COMMANDS = _commands(build_parser())
+def _firelane_parser() -> argparse.ArgumentParser:
+    """The fire-lane commands as gateway.firelane parses them (the CLI hands their words on)."""
+    parser = argparse.ArgumentParser(prog="campus-gateway")
+    add_firelane_commands(parser.add_subparsers(dest="command", required=True))
+    return parser
+
+
+COMMANDS = _commands(build_parser()) + _commands(_firelane_parser())[1:]
 
 
 @pytest.mark.parametrize(
@@ -42,6 +52,24 @@ def test_every_option_has_help_and_every_command_runs_something(
         )
     has_subcommands = any(isinstance(a, argparse._SubParsersAction) for a in parser._actions)
     assert has_subcommands or callable(parser.get_default("func")), path
+
+
+def test_starting_the_cli_loads_neither_opencv_nor_numpy() -> None:
+    """Every command starts through gateway.cli (a district poll too): only `firelane` needs them."""
+    probe = "import sys, gateway.cli; gateway.cli.build_parser(); print(sorted({'cv2', 'numpy'} & set(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert (result.returncode, result.stdout.strip()) == (0, "[]"), result.stderr
+
+
+def test_the_firelane_commands_run_and_explain_themselves_through_the_cli() -> None:
+    listed = cli("firelane", "--help")
+    assert listed.returncode == 0 and all(name in listed.stdout for name in ("eval", "calibrate", "worker"))
+    options = cli("firelane", "eval", "--help")
+    assert options.returncode == 0 and "--video" in options.stdout and "--reference" in options.stdout
+    mistyped = cli("firelane", "evaluate")
+    assert mistyped.returncode == 2 and "campus-gateway firelane" in mistyped.stderr
 
 
 def test_version() -> None:

@@ -97,6 +97,31 @@ def test_every_failure_is_named_and_none_stops_the_poll(server: str) -> None:
     assert ok.outages[0].device_id == "d1" and ok.outages[0].outage.end is None
 
 
+def test_a_timeout_is_retried_at_once_and_a_refusal_after_its_backoff(
+    server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A timeout has already waited `timeout_s` on the gateway: another wait before asking
+    again only lengthens the poll (in a 500-school poll, its longest chain)."""
+    slept: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def recorded(delay: float) -> None:
+        slept.append(delay)
+        await real_sleep(delay)
+
+    monkeypatch.setattr("gateway.district.asyncio.sleep", recorded)
+    entries = [
+        GatewayEntry(school="slow", url=f"{server}/slow", token="t"),
+        GatewayEntry(school="refused", url=f"http://127.0.0.1:{free_port()}", token="t"),
+    ]
+    config = DistrictConfig(gateways=entries, timeout_s=0.5, retries=1, backoff_s=0.2, concurrency=2)
+    results = {r.entry.school: r for r in asyncio.run(poll_district(config))}
+    assert (results["slow"].reason, results["slow"].attempts) == ("timeout", 2)
+    assert (results["refused"].reason, results["refused"].attempts) == ("refused", 2)
+    (backoff_s,) = slept  # the refusal's only
+    assert 0.1 <= backoff_s <= 0.3
+
+
 def test_the_gateway_list_is_checked_with_file_key_and_reason(tmp_path: Path) -> None:
     path = tmp_path / "district.yaml"
     path.write_text("gateways:\n  - {school: 一中, url: 10.0.0.5:8080, token: t}\nconcurrency: 0\n")
