@@ -10,7 +10,6 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, HTTPException, Response
-from pydantic import BaseModel
 
 from analytics.device_tracker import DeviceStatus
 from analytics.tickets.model import HazardLevel, TicketState
@@ -19,7 +18,6 @@ from analytics.uptime import (
     HEARTBEAT_S,
     WINDOWS_S,
     DeviceAvailability,
-    GroupAvailability,
     Span,
     UptimeHistory,
     by_kind,
@@ -29,31 +27,10 @@ from analytics.uptime import (
 )
 from api.auth import AnyRole
 from api.context import ApiContext
+from api.uptime_schemas import CampusOut, GroupOut, UptimeOut
 
 # A flaky device can drop off thousands of times a month: its latest outages are listed, all counted.
 OUTAGES_LISTED = 100
-
-
-class OutageOut(BaseModel):
-    start: float
-    end: float | None
-    cause: str
-    offline_s: float
-
-
-class DeviceUptimeOut(BaseModel):
-    device_id: str
-    kind: str
-    location: str
-    online_now: bool
-    last_seen: float | None
-    reported_in_window: bool
-    availability: float | None  # 0..1 of the known time; None when nothing is known
-    online_s: float
-    offline_s: float
-    unknown_s: float
-    outage_count: int
-    outages: list[OutageOut]  # the latest OUTAGES_LISTED of them
 
 
 def device_json(device: DeviceAvailability) -> dict[str, Any]:
@@ -77,41 +54,6 @@ def device_json(device: DeviceAvailability) -> dict[str, Any]:
             for o in uptime.outages[-OUTAGES_LISTED:]
         ],
     }
-
-
-class GroupOut(BaseModel):
-    registered: int
-    online_now: int
-    reported_in_window: int
-    online_rate: float | None  # 在线率: online now / registered
-    networked_rate: float | None  # 联网率: reported at least once in the window / registered
-    mean_availability: float | None
-
-    @classmethod
-    def of(cls, group: GroupAvailability) -> GroupOut:
-        return cls(
-            registered=group.registered,
-            online_now=group.online_now,
-            reported_in_window=group.reported,
-            online_rate=group.online_rate,
-            networked_rate=group.networked_rate,
-            mean_availability=group.mean_availability,
-        )
-
-
-class CampusOut(GroupOut):
-    id: str
-    name: str
-    overdue_major_hazards: int | None  # 挂牌督办; None when tickets are not enabled
-
-
-class UptimeOut(BaseModel):
-    window: str
-    start: float
-    end: float
-    campus: CampusOut
-    by_kind: dict[str, GroupOut]
-    devices: list[DeviceUptimeOut]
 
 
 def status_snapshot(ctx: ApiContext) -> dict[str, DeviceStatus]:

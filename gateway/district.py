@@ -28,7 +28,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from analytics.uptime import WINDOWS_S
-from api.uptime import CampusOut, OutageOut, UptimeOut
+from api.uptime_schemas import CampusOut, OutageOut, UptimeOut
 from gateway.config import ConfigError
 
 FailureReason = Literal["refused", "timeout", "401", "bad JSON", "5xx", "HTTP error", "network error"]
