@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -95,7 +94,7 @@ def uptime_json(ctx: ApiContext, statuses: Mapping[str, DeviceStatus], window: s
     # json.dumps, which took 100 ms over them).
     for device in each_availability(ctx.inventory, statuses.get, read_history(ctx, span), span):
         devices_json.append(orjson.dumps(device_json(device)))
-        devices.append(replace(device, uptime=replace(device.uptime, outages=())))
+        devices.append(device.without_outages())
     campus = GroupOut.of(summarize(devices)).model_dump()
     overdue = overdue_major_hazards(ctx, now)
     campus_out = CampusOut(id=ctx.campus_id, name=ctx.campus_name, overdue_major_hazards=overdue, **campus)
