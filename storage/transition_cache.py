@@ -147,11 +147,9 @@ class TransitionCache:
 
     def _add(self, rows: Iterable[Row]) -> None:
         devices = self._devices
-        causes: dict[str, str] = {}
         for row_id, device_id, ts, online, reason in rows:
             device = devices.get(device_id)
             if device is None:
                 device = devices[device_id] = _DeviceTransitions()
             # A few distinct causes repeat across thousands of rows: one string each.
-            cause = causes.setdefault(reason, sys.intern(reason))
-            device.add(row_id, Transition(ts, online == 1, cause))
+            device.add(row_id, Transition(ts, online == 1, sys.intern(reason)))
