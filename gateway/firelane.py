@@ -55,6 +55,7 @@ from drivers.camera import (
     Image,
     read_video_file,
 )
+from gateway.firelane_evidence import EvidenceListener, EvidenceRecorder, EvidenceSettings
 from simulators.firelane_scene import write_scene
 from simulators.firelane_suite import Split, suite
 
@@ -120,6 +121,8 @@ class FirelaneWorkerConfig(BaseModel):
     fault_hold_s: float = Field(default=30.0, ge=0)
     pace_files: bool = False
     cameras: list[CameraModel] = Field(min_length=1)
+    # Alarm evidence (issue 18): a ring of recent frames per camera, clips on request.
+    evidence: EvidenceSettings | None = None
 
 
 def _describe(exc: ValidationError, source: Path) -> str:
@@ -193,7 +196,19 @@ def load_worker_config(path: Path) -> FirelaneWorkerConfig:
     snapshot_dir = config.snapshot_dir
     if not snapshot_dir.is_absolute():
         snapshot_dir = base / snapshot_dir
-    return config.model_copy(update={"cameras": cameras, "snapshot_dir": snapshot_dir})
+    evidence = config.evidence
+    if evidence is not None:
+        if not evidence.dir.is_absolute():
+            evidence = evidence.model_copy(update={"dir": base / evidence.dir})
+        for index, camera in enumerate(cameras):
+            needed = evidence.ring_frames_needed(camera.sample_fps or config.sample_fps)
+            if evidence.max_frames < needed:
+                raise ConfigError(
+                    f"{path}: evidence.max_frames: {evidence.max_frames} frames cannot hold "
+                    f"{max(evidence.before_s, evidence.after_s):g} s of cameras.{index} ({camera.id!r}) "
+                    f"at its sample rate; needs at least {needed}"
+                )
+    return config.model_copy(update={"cameras": cameras, "snapshot_dir": snapshot_dir, "evidence": evidence})
 
 
 def load_lane_file(path: Path) -> LaneConfig:
@@ -456,6 +471,11 @@ class CameraWorker:
         self.camera = camera
         self.stop = stop
         self.publisher = CameraPublisher(config, camera.id)
+        self.evidence: EvidenceRecorder | None = None
+        if config.evidence is not None:
+            self.evidence = EvidenceRecorder(
+                config.evidence, camera.id, camera.sample_fps or config.sample_fps
+            )
         self.thread = threading.Thread(target=self._run, name=f"firelane-{camera.id}", daemon=True)
 
     def _pipeline(self) -> CameraPipeline:
@@ -500,6 +520,8 @@ class CameraWorker:
         )
         for item in capture.items():
             if isinstance(item, Frame):
+                if self.evidence is not None:
+                    self.evidence.add(item)
                 events = pipeline.frame(item.ts, item.image)
             else:
                 log.debug("camera %s: no frame (%s)", self.camera.id, item.reason)
@@ -541,12 +563,21 @@ class CameraWorker:
 def run_worker(config: FirelaneWorkerConfig, stop: threading.Event) -> None:
     """Run every configured camera until `stop` is set; marks them offline on the way out."""
     workers = [CameraWorker(config, camera, stop) for camera in config.cameras]
+    listener = None
+    recorders = {worker.camera.id: worker.evidence for worker in workers if worker.evidence is not None}
+    if recorders:
+        broker = config.broker
+        listener = EvidenceListener(
+            config.campus_id, recorders, broker.host, broker.port, broker.username, broker.password
+        )
     for worker in workers:
         worker.thread.start()
     stop.wait()
     for worker in workers:
         worker.thread.join(timeout=15)
         worker.publisher.close()
+    if listener is not None:
+        listener.close()
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
