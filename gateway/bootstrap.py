@@ -185,8 +185,12 @@ def bootstrap(
             f"{broker.client_id}-evidence",
             broker.lane_username("evidence"),
             broker.password,
+            config.evidence.answer_timeout_s,
         )
-        desk = EvidenceDesk(config.evidence, coverage, tracker, alerts, requester.ask)
+        desk = EvidenceDesk(
+            config.evidence, coverage, tracker, alerts, requester.ask, notifier.evidence_unavailable
+        )
+        requester.on_unavailable = desk.unavailable
     pipeline = Pipeline(
         inventory,
         ProtocolV1Decoder(config.campus.id, inventory, config.mqtt_shapes),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +23,7 @@ from paho.mqtt.client import Client
 from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from analytics.alerts import AlertService, AlertSignal
+from analytics.alerts import Alert, AlertService, AlertSignal
 from analytics.device_tracker import DeviceTracker
 from analytics.devices import DeviceSpec, Inventory
 from analytics.evidence import (
@@ -33,6 +34,7 @@ from analytics.evidence import (
     EvidenceState,
     UnavailableReason,
     new_evidence_id,
+    read_manifest,
     request_topic,
 )
 from analytics.records import DeviceKind
@@ -91,7 +93,8 @@ class CameraCoverage:
 
 
 class EvidenceRequester:
-    """Writes the "requested" manifest, then publishes the request, off the event loop.
+    """Writes the "requested" manifest, then publishes the request, off the event loop; then
+    watches for the worker's answer and reports, on the loop, a request that got no video.
 
     The manifest first: the API can then tell "the worker never answered" from "not asked".
     """
@@ -105,9 +108,18 @@ class EvidenceRequester:
         client_id: str,
         username: str | None,
         password: str | None,
+        answer_timeout_s: float = 5.0,
     ) -> None:
         self.campus_id = campus_id
         self.directory = directory
+        self.answer_timeout_s = answer_timeout_s
+        # Called on the event loop with (evidence id, why) for a request that got no video.
+        self.on_unavailable: Callable[[str, UnavailableReason], None] | None = None
+        self._watched: dict[str, float] = {}  # evidence id -> when to give up on its answer
+        self._watch_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._watcher = threading.Thread(target=self._watch, name="evidence-answers", daemon=True)
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evidence")
         self.client = Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id)
         if username:
@@ -119,11 +131,15 @@ class EvidenceRequester:
     name = "evidence"
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self.client.connect_async(*self._endpoint, keepalive=30)
         self.client.loop_start()
+        self._watcher.start()
 
     async def stop(self) -> None:
         await asyncio.to_thread(self._thread.shutdown, wait=True)
+        self._stopping.set()
+        await asyncio.to_thread(self._watcher.join, 5)
         self.client.disconnect()
         self.client.loop_stop()
 
@@ -143,6 +159,34 @@ class EvidenceRequester:
             log.error("evidence %s: cannot write to %s: %s", request.id, self.directory, exc)
         # QoS 1 and queued by paho while the broker is away: the worker gets it once it is back.
         self.client.publish(request_topic(self.campus_id, camera_id), request.to_json(), qos=1)
+        with self._watch_lock:
+            self._watched[request.id] = time.monotonic() + self.answer_timeout_s
+
+    def _watch(self) -> None:
+        """Read the manifests of unanswered requests every 50 ms until each has its answer."""
+        while not self._stopping.wait(0.05):
+            with self._watch_lock:
+                watched = list(self._watched.items())
+            for evidence_id, give_up_at in watched:
+                manifest = read_manifest(self.directory, evidence_id)
+                reason: UnavailableReason | None = None
+                if manifest is not None and manifest.state is not EvidenceState.REQUESTED:
+                    if manifest.state is EvidenceState.UNAVAILABLE:
+                        reason = manifest.reason or UnavailableReason.NO_ANSWER
+                elif time.monotonic() < give_up_at:
+                    continue
+                else:
+                    reason = UnavailableReason.NO_ANSWER
+                with self._watch_lock:
+                    del self._watched[evidence_id]
+                if reason is not None:
+                    log.warning("evidence %s: no video (%s)", evidence_id, reason)
+                    self._report(evidence_id, reason)
+
+    def _report(self, evidence_id: str, reason: UnavailableReason) -> None:
+        loop, report = self._loop, self.on_unavailable
+        if loop is not None and report is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(report, evidence_id, reason)
 
 
 class EvidenceDesk:
@@ -155,8 +199,10 @@ class EvidenceDesk:
         tracker: DeviceTracker,
         alerts: AlertService,
         ask: Callable[[str, EvidenceRequest], None],
+        tell: Callable[[Alert], None],
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self._tell = tell
         self._rules = frozenset(config.rules)
         self._coverage = coverage
         self._tracker = tracker
@@ -192,6 +238,20 @@ class EvidenceDesk:
             "snapshot": evidence_path(evidence_id, SNAPSHOT_FILE),
             "clip": evidence_path(evidence_id, CLIP_FILE),
         }
+
+    def unavailable(self, evidence_id: str, reason: UnavailableReason) -> None:
+        """A worker found no video for a request (or never answered): the alert's channels are
+        told so, since the first message promised links."""
+        for alert in self._alerts.open_alerts():
+            entries = alert.details.get(EVIDENCE_KEY)
+            if not isinstance(entries, list) or not any(e.get("id") == evidence_id for e in entries):
+                continue
+            updated = [
+                {**e, "available": False, "reason": str(reason)} if e.get("id") == evidence_id else e
+                for e in entries
+            ]
+            self._tell(replace(alert, details={**alert.details, EVIDENCE_KEY: updated}))
+            return
 
     def _down_reason(self, camera_id: str) -> UnavailableReason | None:
         status = self._tracker.get(camera_id)

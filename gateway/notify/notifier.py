@@ -102,6 +102,14 @@ class Notifier:
         except Exception:
             log.exception("could not queue notifications for alert %d (%s)", alert.id, alert.rule)
 
+    def evidence_unavailable(self, alert: Alert) -> None:
+        """Tell the channels an alert went to that its video is unavailable after all (the
+        alert as given carries the updated evidence entry). Never raises, like `on_alert`."""
+        try:
+            self._enqueue(self.policy.evidence_unavailable(alert))
+        except Exception:
+            log.exception("could not queue the video follow-up for alert %d", alert.id)
+
     def escalate(self, ticket: Ticket, reason: str) -> None:
         """An overdue major hazard to the bureau (the tickets' `Escalator`); durable like alerts."""
         now = self._clock()

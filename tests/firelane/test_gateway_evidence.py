@@ -35,10 +35,13 @@ LINK_SECRET = "evidence-link-secret-for-tests"
 BEFORE_S, AFTER_S = 30.0, 10.0
 
 
-def evidence_gateway(tmp_path: Path, broker: Broker, source: str, police_url: str) -> GatewayConfig:
-    """A campus with one camera covering the guard room, where the panic button is."""
+def evidence_gateway(
+    tmp_path: Path, broker: Broker, source: str, police_url: str, worker_camera: str = "cam1"
+) -> GatewayConfig:
+    """A campus with one camera (cam1) covering the guard room, where the panic button is; the
+    worker runs `worker_camera`."""
     lane = {"id": "north", "polygon": lane_polygon(320, 180), "dwell_s": 600}
-    worker_yaml = write_config(tmp_path, broker, [{"id": "cam1", "source": source, "lanes": [lane]}])
+    worker_yaml = write_config(tmp_path, broker, [{"id": worker_camera, "source": source, "lanes": [lane]}])
     worker = yaml.safe_load(worker_yaml.read_text())
     worker.update(
         campus_id="test",
@@ -50,11 +53,12 @@ def evidence_gateway(tmp_path: Path, broker: Broker, source: str, police_url: st
         DeviceSpec(
             id="cam1", kind=DeviceKind.CAMERA, building="东门", zone="消防通道", covers_zones=["门卫室"]
         ),
+        DeviceSpec(id="cam2", kind=DeviceKind.CAMERA, building="西门", zone="消防通道"),
         DeviceSpec(id="p1", kind=DeviceKind.PANIC, building="东门", zone="门卫室"),
     ]
     config = gateway_config(broker, tmp_path / "gw.db", devices)
     config.firelane_worker = worker_yaml
-    config.evidence = EvidenceConfig(link_secret=LINK_SECRET)
+    config.evidence = EvidenceConfig(link_secret=LINK_SECRET, answer_timeout_s=1.0)
     config.notify = NotifyConfig(
         channels=[ChannelConfig(name="police", url=police_url, outside=True)], police=["police"]
     )
@@ -74,8 +78,11 @@ def press(broker: Broker, device_id: str = "p1") -> float:
     return pressed
 
 
-async def police_message(receiver: Receiver, timeout_s: float = 10.0) -> tuple[float, dict[str, Any]]:
-    (request,) = await asyncio.to_thread(receiver.wait_for, 1, timeout_s)
+async def police_message(
+    receiver: Receiver, timeout_s: float = 10.0, number: int = 1
+) -> tuple[float, dict[str, Any]]:
+    """The `number`th message the police received (arrival on the monotonic clock, body)."""
+    request = (await asyncio.to_thread(receiver.wait_for, number, timeout_s))[number - 1]
     return request.at, json.loads(request.body)
 
 
@@ -174,3 +181,34 @@ async def test_a_camera_that_is_down_is_said_to_be_down(mosquitto: Broker, tmp_p
             }
             alert = await gw.wait_for_alert("panic_pressed", device_id="p1")
             assert alert["details"]["evidence"][0]["available"] is False
+
+
+async def test_a_camera_whose_worker_never_answers_is_told_as_unavailable_after_the_links(
+    mosquitto: Broker, tmp_path: Path
+) -> None:
+    """The gateway believes cam1 is up (its status says online), but no worker runs it: the first
+    message carries the links at once, and a second one says the video is unavailable."""
+    with http_receiver() as police:
+        config = evidence_gateway(
+            tmp_path, mosquitto, str(tmp_path / "no-such-video.avi"), police.url, worker_camera="cam2"
+        )
+        async with running_gateway(config) as gw:
+            status = Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="cam1-status")
+            status.connect(mosquitto.host, mosquitto.port)
+            status.loop_start()
+            online = json.dumps({"ts": time.time(), "state": "online"})
+            status.publish("campus/test/camera/cam1/status", online, qos=1).wait_for_publish(5)
+            status.loop_stop()
+            status.disconnect()
+            await gw.wait_for(lambda: gw.is_online("cam1") is True, 10, "cam1 online")
+            await asyncio.to_thread(press, mosquitto)
+            _, first = await police_message(police)
+            assert first["evidence"][0]["available"] is True and first["reason"] == "police"
+            _, second = await police_message(police, number=2)
+            assert second["reason"] == "evidence_unavailable"
+            assert second["alert"]["id"] == first["alert"]["id"]
+            assert "视频不可用：视频服务未响应（cam1）" in second["text"]
+            entry = (await gw.wait_for_alert("panic_pressed"))["details"]["evidence"][0]
+            answer = await gw.get(f"/api/v1/evidence/{entry['id']}")
+            assert (answer["state"], answer["reason"]) == ("unavailable", "no_answer")
+            assert answer["text"]["en"] == "Video unavailable: the video worker did not answer"
