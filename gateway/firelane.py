@@ -29,6 +29,7 @@ from paho.mqtt.client import Client
 from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from analytics.evidence import request_topic
 from analytics.firelane import (
     CameraPipeline,
     FaultReason,
@@ -55,7 +56,7 @@ from drivers.camera import (
     Image,
     read_video_file,
 )
-from gateway.firelane_evidence import EvidenceListener, EvidenceRecorder, EvidenceSettings
+from gateway.firelane_evidence import EvidenceRecorder, EvidenceSettings
 from simulators.firelane_scene import write_scene
 from simulators.firelane_suite import Split, suite
 
@@ -416,8 +417,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 class CameraPublisher:
     """One MQTT connection per camera, so each camera has its own last will like any device."""
 
-    def __init__(self, config: FirelaneWorkerConfig, camera_id: str) -> None:
+    def __init__(
+        self, config: FirelaneWorkerConfig, camera_id: str, evidence: EvidenceRecorder | None = None
+    ) -> None:
         self.topic_base = f"campus/{config.campus_id}/{DeviceKind.CAMERA}/{camera_id}"
+        self._evidence_topic = request_topic(config.campus_id, camera_id) if evidence else None
         self._seq = int(time.time() * 1000)
         self._lock = threading.Lock()
         self.client = Client(
@@ -430,6 +434,8 @@ class CameraPublisher:
         self.client.reconnect_delay_set(1, 60)
         self.client.connect_async(config.broker.host, config.broker.port, keepalive=30)
         self.client.on_connect = self._on_connect
+        if evidence is not None:
+            self.client.on_message = lambda client, userdata, message: evidence.handle(bytes(message.payload))
         self.client.loop_start()
 
     @property
@@ -443,6 +449,8 @@ class CameraPublisher:
     def _on_connect(self, client: Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if not reason.is_failure:
             client.publish(self._status_topic, self._status("online"), qos=1, retain=True)
+            if self._evidence_topic is not None:
+                client.subscribe(self._evidence_topic, qos=1)
 
     def event(self, name: str, ts: float, attrs: dict[str, Any]) -> None:
         with self._lock:
@@ -470,12 +478,12 @@ class CameraWorker:
         self.config = config
         self.camera = camera
         self.stop = stop
-        self.publisher = CameraPublisher(config, camera.id)
         self.evidence: EvidenceRecorder | None = None
         if config.evidence is not None:
             self.evidence = EvidenceRecorder(
                 config.evidence, camera.id, camera.sample_fps or config.sample_fps
             )
+        self.publisher = CameraPublisher(config, camera.id, self.evidence)
         self.thread = threading.Thread(target=self._run, name=f"firelane-{camera.id}", daemon=True)
 
     def _pipeline(self) -> CameraPipeline:
@@ -563,21 +571,14 @@ class CameraWorker:
 def run_worker(config: FirelaneWorkerConfig, stop: threading.Event) -> None:
     """Run every configured camera until `stop` is set; marks them offline on the way out."""
     workers = [CameraWorker(config, camera, stop) for camera in config.cameras]
-    listener = None
-    recorders = {worker.camera.id: worker.evidence for worker in workers if worker.evidence is not None}
-    if recorders:
-        broker = config.broker
-        listener = EvidenceListener(
-            config.campus_id, recorders, broker.host, broker.port, broker.username, broker.password
-        )
     for worker in workers:
         worker.thread.start()
     stop.wait()
     for worker in workers:
         worker.thread.join(timeout=15)
         worker.publisher.close()
-    if listener is not None:
-        listener.close()
+        if worker.evidence is not None:
+            worker.evidence.close()  # clips still recording end with the frames they have
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

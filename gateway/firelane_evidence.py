@@ -1,8 +1,8 @@
 """The fire-lane worker's side of alarm evidence (issue 18): a ring per camera, and the clips.
 
-Each camera's capture loop adds its sampled frames to an `EvidenceRecorder`. One
-`EvidenceListener` per worker process takes the gateway's requests (QoS 1, `request_topic`):
-the recorder writes the snapshot of the moment at once, then, `after_s` later, the clip of
+Each camera's capture loop adds its sampled frames to an `EvidenceRecorder`, and the camera's
+own MQTT connection hands it the gateway's requests (QoS 1, `request_topic`; one connection
+per camera, since the shipped broker allows one per credential): the recorder writes the snapshot of the moment at once, then, `after_s` later, the clip of
 `before_s` before the press to `after_s` after it, with a manifest saying how far it got
 (analytics.evidence). A camera without recent frames answers "unavailable", never silence.
 """
@@ -13,12 +13,9 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from paho.mqtt.client import Client, MQTTMessage
-from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import BaseModel, ConfigDict, Field
 
 from analytics.evidence import (
@@ -29,7 +26,6 @@ from analytics.evidence import (
     EvidenceState,
     UnavailableReason,
     read_manifest,
-    request_topic,
 )
 from drivers.camera import Frame
 from drivers.camera_evidence import ClipError, FrameRing, JpegFrame, write_clip
@@ -81,6 +77,18 @@ class EvidenceRecorder:
 
     def add(self, frame: Frame) -> None:
         self.ring.add(frame)
+
+    def handle(self, payload: bytes) -> None:
+        """A request as it came off MQTT; a malformed one is logged and dropped."""
+        try:
+            request = EvidenceRequest.from_json(payload)
+        except ValueError as exc:
+            log.warning("camera %s: ignored an evidence request: %s", self.camera_id, exc)
+            return
+        try:
+            self.request(request)
+        except Exception:
+            log.exception("camera %s: evidence request %s failed", self.camera_id, request.id)
 
     def request(self, request: EvidenceRequest) -> None:
         """Answer a request: snapshot and manifest now, the clip once `after_s` has passed."""
@@ -182,56 +190,3 @@ class EvidenceRecorder:
             timer.cancel()
             request: EvidenceRequest = timer.args[0]  # type: ignore[index]
             self._finish(request)
-
-
-class EvidenceListener:
-    """The worker process's one subscription to evidence requests, dispatched by camera id."""
-
-    def __init__(
-        self,
-        campus_id: str,
-        recorders: Mapping[str, EvidenceRecorder],
-        host: str,
-        port: int,
-        username: str | None = None,
-        password: str | None = None,
-    ) -> None:
-        self._recorders = dict(recorders)
-        self._filter = request_topic(campus_id, "+")
-        self.subscribed = threading.Event()
-        self.client = Client(
-            callback_api_version=CallbackAPIVersion.VERSION2, client_id=f"firelane-{campus_id}-evidence"
-        )
-        if username:
-            self.client.username_pw_set(username, password)
-        self.client.on_connect = self._on_connect
-        self.client.on_subscribe = lambda *_: self.subscribed.set()
-        self.client.on_message = self._on_message
-        self.client.reconnect_delay_set(1, 30)
-        self.client.connect_async(host, port, keepalive=30)
-        self.client.loop_start()
-
-    def _on_connect(self, client: Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        if not reason.is_failure:
-            client.subscribe(self._filter, qos=1)
-
-    def _on_message(self, client: Client, userdata: Any, message: MQTTMessage) -> None:
-        camera_id = message.topic.rsplit("/", 1)[-1]
-        recorder = self._recorders.get(camera_id)
-        if recorder is None:
-            return  # a camera of another worker process
-        try:
-            request = EvidenceRequest.from_json(bytes(message.payload))
-        except ValueError as exc:
-            log.warning("camera %s: ignored an evidence request: %s", camera_id, exc)
-            return
-        try:
-            recorder.request(request)
-        except Exception:
-            log.exception("camera %s: evidence request %s failed", camera_id, request.id)
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-        for recorder in self._recorders.values():
-            recorder.close()
