@@ -28,7 +28,9 @@ def signature(secret: str, evidence_id: str, expires: int) -> str:
 
 
 def valid_signature(secret: str, evidence_id: str, expires: int, sig: str, now: float) -> bool:
-    return now <= expires and hmac.compare_digest(signature(secret, evidence_id, expires), sig)
+    # As bytes: compare_digest refuses a str with non-ASCII characters (a 500 for a forged link).
+    expected = signature(secret, evidence_id, expires).encode()
+    return now <= expires and hmac.compare_digest(expected, sig.encode())
 
 
 @dataclass(frozen=True, slots=True)
