@@ -62,6 +62,7 @@ class PoliceReceiver:
         self.arrivals: dict[str, float] = {}  # device id -> arrival (time.time)
         self.snapshot_served: dict[str, float] = {}
         self.without_link: list[str] = []
+        self.follow_ups: list[str] = []
         self.clips: list[str] = []
         self._lock = threading.Lock()
         receiver = self
@@ -87,6 +88,9 @@ class PoliceReceiver:
         device_id = body["alert"]["device_id"]
         links = [item for item in body.get("evidence", ()) if item.get("snapshot_url")]
         with self._lock:
+            if body["reason"] != "police":  # a follow-up: the video turned out unavailable
+                self.follow_ups.append(device_id)
+                return
             self.arrivals[device_id] = arrived
             if not links:
                 self.without_link.append(device_id)
@@ -151,16 +155,14 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     police = PoliceReceiver()
     with mosquitto(workdir) as (port, _broker):
         panics = panic_ids(args.presses)
-        zones_per_camera = -(-args.presses // CAMERAS)
+        # Consecutive presses go to different cameras, as presses far apart in time would.
         cameras = [
             {
                 "id": f"bench-cam-{n}",
                 "kind": "camera",
                 "building": "B0",
                 "zone": f"lane-{n}",
-                "covers_zones": [
-                    f"desk-{m}" for m in range(n * zones_per_camera, (n + 1) * zones_per_camera)
-                ],
+                "covers_zones": [f"desk-{m}" for m in range(n, args.presses, CAMERAS)],
             }
             for n in range(CAMERAS)
         ]
@@ -242,7 +244,8 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     print(f"  ingest load during the presses: {args.devices:,} devices, {rate} (QoS 1)")
     print(
         f"  press -> police webhook with snapshot link: n={len(to_webhook)}, missing={len(missing)}, "
-        f"without link={len(police.without_link)}"
+        f"without link={len(police.without_link)}, "
+        f"'video unavailable' follow-ups={len(police.follow_ups)}"
     )
     if to_webhook:
         print(
