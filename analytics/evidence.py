@@ -41,6 +41,7 @@ class UnavailableReason(StrEnum):
     NO_FRAMES = "no_frames"  # the worker has no recent frame in its ring
     NO_ANSWER = "no_answer"  # the worker never answered the request
     WRITE_FAILED = "write_failed"  # the worker could not write the files
+    BUSY = "busy"  # the camera already records `max_pending` clips
 
 
 _UNAVAILABLE_TEXT = {
@@ -50,6 +51,7 @@ _UNAVAILABLE_TEXT = {
         UnavailableReason.NO_FRAMES: "视频不可用：摄像机无画面",
         UnavailableReason.NO_ANSWER: "视频不可用：视频服务未响应",
         UnavailableReason.WRITE_FAILED: "视频不可用：录像保存失败",
+        UnavailableReason.BUSY: "视频不可用：该摄像机同时录像过多",
     },
     "en": {
         UnavailableReason.CAMERA_FAULT: "Video unavailable: camera fault",
@@ -57,6 +59,7 @@ _UNAVAILABLE_TEXT = {
         UnavailableReason.NO_FRAMES: "Video unavailable: no frames from the camera",
         UnavailableReason.NO_ANSWER: "Video unavailable: the video worker did not answer",
         UnavailableReason.WRITE_FAILED: "Video unavailable: the recording could not be saved",
+        UnavailableReason.BUSY: "Video unavailable: the camera is recording too many clips at once",
     },
 }
 

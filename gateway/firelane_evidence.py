@@ -117,7 +117,7 @@ class EvidenceRecorder:
                 self._pending[request.id] = (timer, before)
         if busy:
             log.error("camera %s: evidence %s: too many clips recording", self.camera_id, request.id)
-            self._manifest(request, EvidenceState.UNAVAILABLE, UnavailableReason.WRITE_FAILED)
+            self._manifest(request, EvidenceState.UNAVAILABLE, UnavailableReason.BUSY)
             return
         try:
             (directory / request.id).mkdir(parents=True, exist_ok=True)

@@ -129,3 +129,23 @@ def test_a_ring_too_small_for_its_seconds_is_refused_naming_the_key(tmp_path: Pa
         load_worker_config(path)
     path.write_text(path.read_text().replace("max_frames: 40", "max_frames: 61"))
     assert load_worker_config(path).evidence is not None
+
+
+def test_a_camera_recording_its_most_clips_says_so_for_the_next(tmp_path: Path) -> None:
+    config = settings(tmp_path, after_s=30.0, max_pending=2)
+    recorder = EvidenceRecorder(config, "cam1", sample_fps=1.0)
+    now = time.time()
+    recorder.add(Frame(now - 0.5, noise()))
+    requests = [EvidenceRequest(new_evidence_id(), now) for _ in range(3)]
+    try:
+        for request in requests:
+            recorder.request(request)
+        states = [read_manifest(config.dir, r.id) for r in requests]
+        assert [m.state if m else None for m in states] == [
+            EvidenceState.RECORDING,
+            EvidenceState.RECORDING,
+            EvidenceState.UNAVAILABLE,
+        ]
+        assert states[2] is not None and states[2].reason is UnavailableReason.BUSY
+    finally:
+        recorder.close()
