@@ -143,6 +143,10 @@ class AlertService:
     def get_open(self, alert_id: int) -> Alert | None:
         return self._by_id.get(alert_id)
 
+    def open_for(self, rule: str, subject: str) -> Alert | None:
+        """The open alert a signal of (`rule`, `subject`) would repeat, if there is one."""
+        return self._open.get((rule, subject))
+
     def apply(self, signal: AlertSignal) -> Alert | None:
         """Raise, repeat or clear the open alert this signal is about; returns what changed."""
         key = (signal.rule, signal.subject)

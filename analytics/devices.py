@@ -67,12 +67,31 @@ class DeviceSpec(BaseModel):
     thresholds: dict[str, float] = Field(default_factory=dict)
     # Devices behind a fire-alarm panel (protocol gb26875): where the panel reports them.
     gb26875: PanelPoint | None = None
+    # Cameras: the zones of their building they see, so an alarm there gets their video (issue 18).
+    covers_zones: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _panel_point_needs_protocol(self) -> DeviceSpec:
         if self.gb26875 is not None and self.protocol != "gb26875":
             raise ValueError(f"gb26875 is set, so protocol must be gb26875, not {self.protocol!r}")
         return self
+
+    @model_validator(mode="after")
+    def _covers_zones_of_a_camera(self) -> DeviceSpec:
+        if not self.covers_zones:
+            return self
+        if self.kind is not DeviceKind.CAMERA:
+            raise ValueError(f"covers_zones is for cameras, and this device is a {self.kind.value}")
+        names = [zone.strip() for zone in self.covers_zones]
+        if not all(names):
+            raise ValueError("covers_zones: a zone name is empty")
+        if len(set(names)) != len(names):
+            raise ValueError(f"covers_zones: a zone is named twice in {names}")
+        return self
+
+    def covers(self, building: str, zone: str) -> bool:
+        """Whether this camera sees `zone` of `building`: a zone it lists, in its own building."""
+        return bool(zone) and building == self.building and zone in self.covers_zones
 
     @property
     def silence_means_offline(self) -> bool:

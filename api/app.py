@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from api.alerts import alerts_router
 from api.context import ApiContext
 from api.devices import devices_router
+from api.evidence import evidence_router
 from api.hardening import harden
 from api.incidents import incidents_router
 from api.metrics import metrics_router
@@ -47,6 +48,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
         app.include_router(router(ctx))
     if ctx.tickets is not None:
         app.include_router(tickets_router(ctx.tickets))
+    if ctx.evidence_dir is not None:
+        app.include_router(evidence_router(ctx))
     if ctx.plan_dir is not None:
         app.include_router(plans_router(PlanApiContext(ctx.inventory, ctx.plan_dir)))
 

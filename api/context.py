@@ -47,4 +47,8 @@ class ApiContext:
         return self.broadcaster.refusals
 
     plan_dir: Path | None = None  # floor-plan images, beside the database
+    # Alarm evidence (issue 18): the fire-lane worker's folder, and how its links are checked.
+    evidence_dir: Path | None = None
+    evidence_link_secret: str | None = None
+    evidence_answer_timeout_s: float = 5.0
     timezone: str = "Asia/Shanghai"  # the campus's, so the page shows times as exports do

@@ -16,6 +16,7 @@ from starlette.routing import Match
 
 from api.bounds import MAX_JSON_BODY_BYTES
 from api.context import ApiContext
+from api.evidence_links import EVIDENCE_PREFIX
 from api.jsonsafe import json_safe
 from api.request_guard import RequestGuard
 from api.security_headers import SecurityHeaders
@@ -36,7 +37,9 @@ def harden(app: FastAPI, ctx: ApiContext) -> None:
         tokens=ctx.tokens,
         refusals=ctx.refusals,
         open_paths={*OPEN_PATHS, *docs_paths},
-        open_prefixes=("/static/",),
+        # Evidence routes check a token or a signed link themselves (api/evidence.py): the police
+        # open a webhook's link without a token.
+        open_prefixes=("/static/", EVIDENCE_PREFIX),
         body_limit=lambda path: photo_body_bytes if PHOTO_UPLOAD_PATH.match(path) else MAX_JSON_BODY_BYTES,
     )
     app.add_middleware(SecurityHeaders, docs_paths=docs_paths)

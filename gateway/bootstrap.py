@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,6 +26,7 @@ from analytics.modes import ModeBook
 from analytics.rules.engine import RuleEngine
 from analytics.rules.health import DeviceOfflineRule
 from analytics.tickets import PeopleDirectory, TicketService
+from api.evidence_links import EvidenceLinks
 from api.schemas import AlertOut, DeviceOut, incident_out
 from api.stream import Broadcaster
 from drivers.gb26875.receiver import Gb26875Receiver
@@ -32,6 +34,7 @@ from drivers.modbus import ModbusDriver
 from drivers.mqtt.codec import ProtocolV1Decoder
 from gateway.config import GatewayConfig
 from gateway.counters import Counters
+from gateway.evidence import CameraCoverage, EvidenceDesk, EvidenceRequester
 from gateway.notify.notifier import Notifier
 from gateway.pipeline import Pipeline
 from storage.sqlite import SqliteStore
@@ -55,6 +58,7 @@ class Core:
     ticket_desk: ThreadPoolExecutor
     modbus: ModbusDriver | None
     gb26875: Gb26875Receiver | None
+    evidence: EvidenceRequester | None = None
 
     def at_desk(self, call: Callable[..., Any], *args: Any) -> None:
         """Run `call` on the ticket desk, logging (not losing) what it raises."""
@@ -76,8 +80,12 @@ def bootstrap(
     counters: Counters,
     broadcaster: Broadcaster,
     modes: ModeBook,
+    evidence_dir: Path | None = None,
 ) -> Core:
-    """Restore state from the (open) store and wire every part; handlers run in the order below."""
+    """Restore state from the (open) store and wire every part; handlers run in the order below.
+
+    `evidence_dir` is the fire-lane worker's evidence folder, when it keeps one.
+    """
     engine = RuleEngine(config.build_rules(), on_error=lambda rule: counters.inc("rule_errors", rule))
     open_alerts = store.open_alerts()
     saved_rule_state = store.rule_state()
@@ -146,6 +154,11 @@ def bootstrap(
         locate=locate,
         incident_of=incidents.incident_of,
         zone=ZoneInfo(config.campus.timezone),
+        links=EvidenceLinks(
+            (config.evidence.public_url or f"http://{config.api.host}:{config.api.port}").rstrip("/"),
+            config.evidence.link_secret,
+            config.evidence.link_ttl_s,
+        ),
     )
     notifier.restore(open_alerts)
     bus.subscribe(AlertChanged, lambda message: notifier.on_alert(message.alert))
@@ -160,6 +173,24 @@ def bootstrap(
         known_alerts=open_alerts,
     )
     bus.subscribe(DeviceStatusChanged, publish_device)
+    requester, desk = None, None
+    coverage = CameraCoverage(inventory)
+    if evidence_dir is not None and coverage:
+        broker = config.broker
+        requester = EvidenceRequester(
+            config.campus.id,
+            evidence_dir,
+            broker.host,
+            broker.port,
+            f"{broker.client_id}-evidence",
+            broker.lane_username("evidence"),
+            broker.password,
+            config.evidence.answer_timeout_s,
+        )
+        desk = EvidenceDesk(
+            config.evidence, coverage, tracker, alerts, requester.ask, notifier.evidence_unavailable
+        )
+        requester.on_unavailable = desk.unavailable
     pipeline = Pipeline(
         inventory,
         ProtocolV1Decoder(config.campus.id, inventory, config.mqtt_shapes),
@@ -171,6 +202,7 @@ def bootstrap(
         counters,
         bus,
         modes,
+        enrich=desk.enrich if desk is not None else None,
     )
     gb26875 = None
     if (panels := config.gb26875) is not None:
@@ -186,6 +218,7 @@ def bootstrap(
         ticket_desk=ThreadPoolExecutor(max_workers=1, thread_name_prefix="ticket-desk"),
         modbus=ModbusDriver(config.modbus, inventory, pipeline) if config.modbus is not None else None,
         gb26875=gb26875,
+        evidence=requester,
     )
     bus.subscribe(AlertChanged, lambda message: core.at_desk(tickets.on_alert, message.alert))
     log.info("restored %d open alerts and %d device states", len(open_alerts), len(saved))

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from analytics.devices import DeviceSpec
+from analytics.records import DeviceKind
 
 GATEWAY_USER = "gateway"
 # mosquitto 2.0's default; the count is stored in each line, so later versions read it too.
@@ -38,6 +39,8 @@ def acl_text(campus_id: str, devices: Iterable[DeviceSpec]) -> str:
         f"topic read campus/{campus_id}/#",
         # The gateway publishes alert changes for a bridge to the district (SPEC 10).
         f"topic write campus/{campus_id}/gateway/#",
+        # ...and asks the cameras' workers for alarm video (docs/evidence.md).
+        f"topic write campus/{campus_id}/local/evidence/#",
         "",
         "# Each device publishes only under campus/{campus}/{kind}/{its id}/.",
     ]
@@ -46,8 +49,10 @@ def acl_text(campus_id: str, devices: Iterable[DeviceSpec]) -> str:
             lines += [
                 f"user {device.id}",
                 f"topic write campus/{campus_id}/{device.kind.value}/{device.id}/#",
-                "",
             ]
+            if device.kind is DeviceKind.CAMERA:
+                lines.append(f"topic read campus/{campus_id}/local/evidence/{device.id}")
+            lines.append("")
     return "\n".join(lines) + "\n"
 
 

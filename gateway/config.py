@@ -34,6 +34,7 @@ from drivers.modbus.driver import bind_devices
 from drivers.modbus.errors import ModelError, SettingsError
 from drivers.modbus.registers import load_models
 from drivers.mqtt.shapes import PayloadShape
+from gateway.evidence import EvidenceConfig
 from gateway.logs import LoggingConfig
 from gateway.notify.config import NotifyConfig
 from sinks.config import SinksConfig
@@ -154,6 +155,8 @@ class GatewayConfig(_Strict):
     gb26875: Gb26875Settings | None = None
     # The fire-lane video worker's YAML (SPEC section 11); the gateway runs and supervises it.
     firelane_worker: Path | None = None
+    # Video evidence for alarms (issue 18): which rules ask the cameras of their zone, the links.
+    evidence: EvidenceConfig = EvidenceConfig()
     # Vendor JSON layouts mapped onto protocol v1, by name (devices opt in with `payload_shape`).
     mqtt_shapes: dict[str, PayloadShape] = Field(default_factory=dict)
     # Log level, plain or JSON lines, stderr or a rotated file.

@@ -29,6 +29,7 @@ from paho.mqtt.client import Client
 from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from analytics.evidence import request_topic
 from analytics.firelane import (
     CameraPipeline,
     FaultReason,
@@ -55,6 +56,7 @@ from drivers.camera import (
     Image,
     read_video_file,
 )
+from gateway.firelane_evidence import EvidenceRecorder, EvidenceSettings
 from simulators.firelane_scene import write_scene
 from simulators.firelane_suite import Split, suite
 
@@ -120,6 +122,8 @@ class FirelaneWorkerConfig(BaseModel):
     fault_hold_s: float = Field(default=30.0, ge=0)
     pace_files: bool = False
     cameras: list[CameraModel] = Field(min_length=1)
+    # Alarm evidence (issue 18): a ring of recent frames per camera, clips on request.
+    evidence: EvidenceSettings | None = None
 
 
 def _describe(exc: ValidationError, source: Path) -> str:
@@ -193,7 +197,19 @@ def load_worker_config(path: Path) -> FirelaneWorkerConfig:
     snapshot_dir = config.snapshot_dir
     if not snapshot_dir.is_absolute():
         snapshot_dir = base / snapshot_dir
-    return config.model_copy(update={"cameras": cameras, "snapshot_dir": snapshot_dir})
+    evidence = config.evidence
+    if evidence is not None:
+        if not evidence.dir.is_absolute():
+            evidence = evidence.model_copy(update={"dir": base / evidence.dir})
+        for index, camera in enumerate(cameras):
+            needed = evidence.ring_frames_needed(camera.sample_fps or config.sample_fps)
+            if evidence.max_frames < needed:
+                raise ConfigError(
+                    f"{path}: evidence.max_frames: {evidence.max_frames} frames cannot hold "
+                    f"{max(evidence.before_s, evidence.after_s):g} s of cameras.{index} ({camera.id!r}) "
+                    f"at its sample rate; needs at least {needed}"
+                )
+    return config.model_copy(update={"cameras": cameras, "snapshot_dir": snapshot_dir, "evidence": evidence})
 
 
 def load_lane_file(path: Path) -> LaneConfig:
@@ -401,8 +417,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 class CameraPublisher:
     """One MQTT connection per camera, so each camera has its own last will like any device."""
 
-    def __init__(self, config: FirelaneWorkerConfig, camera_id: str) -> None:
+    def __init__(
+        self, config: FirelaneWorkerConfig, camera_id: str, evidence: EvidenceRecorder | None = None
+    ) -> None:
         self.topic_base = f"campus/{config.campus_id}/{DeviceKind.CAMERA}/{camera_id}"
+        self._evidence_topic = request_topic(config.campus_id, camera_id) if evidence else None
         self._seq = int(time.time() * 1000)
         self._lock = threading.Lock()
         self.client = Client(
@@ -415,6 +434,8 @@ class CameraPublisher:
         self.client.reconnect_delay_set(1, 60)
         self.client.connect_async(config.broker.host, config.broker.port, keepalive=30)
         self.client.on_connect = self._on_connect
+        if evidence is not None:
+            self.client.on_message = lambda client, userdata, message: evidence.handle(bytes(message.payload))
         self.client.loop_start()
 
     @property
@@ -428,6 +449,8 @@ class CameraPublisher:
     def _on_connect(self, client: Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if not reason.is_failure:
             client.publish(self._status_topic, self._status("online"), qos=1, retain=True)
+            if self._evidence_topic is not None:
+                client.subscribe(self._evidence_topic, qos=1)
 
     def event(self, name: str, ts: float, attrs: dict[str, Any]) -> None:
         with self._lock:
@@ -455,7 +478,12 @@ class CameraWorker:
         self.config = config
         self.camera = camera
         self.stop = stop
-        self.publisher = CameraPublisher(config, camera.id)
+        self.evidence: EvidenceRecorder | None = None
+        if config.evidence is not None:
+            self.evidence = EvidenceRecorder(
+                config.evidence, camera.id, camera.sample_fps or config.sample_fps
+            )
+        self.publisher = CameraPublisher(config, camera.id, self.evidence)
         self.thread = threading.Thread(target=self._run, name=f"firelane-{camera.id}", daemon=True)
 
     def _pipeline(self) -> CameraPipeline:
@@ -500,6 +528,8 @@ class CameraWorker:
         )
         for item in capture.items():
             if isinstance(item, Frame):
+                if self.evidence is not None:
+                    self.evidence.add(item)
                 events = pipeline.frame(item.ts, item.image)
             else:
                 log.debug("camera %s: no frame (%s)", self.camera.id, item.reason)
@@ -547,6 +577,8 @@ def run_worker(config: FirelaneWorkerConfig, stop: threading.Event) -> None:
     for worker in workers:
         worker.thread.join(timeout=15)
         worker.publisher.close()
+        if worker.evidence is not None:
+            worker.evidence.close()  # clips still recording end with the frames they have
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

@@ -30,7 +30,8 @@ class Column:
     aliases: tuple[str, ...] = ()
 
 
-# In export order. `thresholds` and `gb26875` hold `key=value` pairs separated by `;`.
+# In export order. `thresholds` and `gb26875` hold `key=value` pairs separated by `;`, and
+# `covers_zones` (a camera's zones) names separated by `;`.
 COLUMNS: tuple[Column, ...] = (
     Column("id", "设备编号", ("设备id", "编号")),
     Column("kind", "设备类型", ("类型",)),
@@ -47,8 +48,10 @@ COLUMNS: tuple[Column, ...] = (
     Column("responsible", "责任人"),
     Column("thresholds", "阈值"),
     Column("gb26875", "消防主机点位"),
+    Column("covers_zones", "覆盖区域", ("监控区域",)),
 )
 _PAIR_FIELDS = ("thresholds", "gb26875")
+_LIST_FIELDS = ("covers_zones",)
 
 # zh-CN names for the kinds, as a school's list would write them; the English values work too.
 KIND_TITLES_ZH: dict[DeviceKind, str] = {
@@ -162,6 +165,8 @@ def _device(number: int, fields: Sequence[str], cells: Sequence[str]) -> DeviceS
             continue
         if field in _PAIR_FIELDS:
             raw[field] = _pairs(value, f"row {number}, column {_letter(index)} ({field})")
+        elif field in _LIST_FIELDS:
+            raw[field] = [item.strip() for item in value.replace("；", ";").split(";") if item.strip()]
         elif field == "kind":
             raw[field] = _KIND_BY_TITLE.get(value, value)
         else:
@@ -192,6 +197,8 @@ def render(devices: Iterable[DeviceSpec], headers: Headers = "zh-CN") -> str:
             value = data.get(column.field, "")
             if column.field in _PAIR_FIELDS and value:
                 value = "; ".join(f"{key}={item}" for key, item in value.items())
+            elif column.field in _LIST_FIELDS:
+                value = "; ".join(value)
             row.append("" if value is None else str(value))
         writer.writerow(row)
     return out.getvalue()

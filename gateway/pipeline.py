@@ -52,6 +52,7 @@ class Pipeline:
         bus: MessageBus,
         modes: ModeBook | None = None,
         clock: Callable[[], float] = time.time,
+        enrich: Callable[[AlertSignal], AlertSignal] | None = None,
     ) -> None:
         self.inventory = inventory
         self.decoder = decoder
@@ -63,6 +64,8 @@ class Pipeline:
         self.counters = counters
         self.bus = bus
         self.modes = modes
+        # Adds to a raised signal's details what the alert must carry when first told (evidence).
+        self.enrich = enrich
         self._clock = clock
         self._log_limiter = LogLimiter()
         self.run_started_at = clock()
@@ -236,6 +239,8 @@ class Pipeline:
             drill = self.modes.drill_for(device.building if device else "")
             if drill is not None:
                 signal = replace(signal, details={**signal.details, "drill": True, "drill_id": drill.id})
+        if self.enrich is not None:
+            signal = self.enrich(signal)
         changed = self.alerts.apply(signal)
         if changed is not None and changed.count == 1 and changed.condition_active:
             self.counters.inc("alerts_raised", changed.rule)

@@ -49,10 +49,13 @@ class Gateway:
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
         self.snapshot_dir: Path | None = None
+        self.evidence_dir: Path | None = None
         if config.firelane_worker is not None:
             from gateway.firelane import load_worker_config  # OpenCV loads only when cameras are configured
 
-            self.snapshot_dir = load_worker_config(config.firelane_worker).snapshot_dir
+            worker = load_worker_config(config.firelane_worker)
+            self.snapshot_dir = worker.snapshot_dir
+            self.evidence_dir = worker.evidence.dir if worker.evidence is not None else None
         self.inventory = Inventory(config.devices)
         self.counters = Counters()
         storage = config.storage
@@ -110,7 +113,14 @@ class Gateway:
         self.store.open()
         config = self.config
         core = self.core = bootstrap(
-            config, self.inventory, self.store, self.bus, self.counters, self.broadcaster, self.modes
+            config,
+            self.inventory,
+            self.store,
+            self.bus,
+            self.counters,
+            self.broadcaster,
+            self.modes,
+            self.evidence_dir,
         )
         core.pipeline.tick()  # rules learn the gateway's clock before the first record arrives
         ingest = MqttIngest(config.broker, config.campus.id, core, self.store)
@@ -118,6 +128,8 @@ class Gateway:
         scheduler = Scheduler(core, self.store, config.tickets.sweep_interval_s)
         api = ApiServer(create_app(self._api_context(core)), config.api.host, config.api.port)
         services: list[Service] = [ingest, scheduler, BackgroundTask("notify", core.notifier.run)]
+        if core.evidence is not None:
+            services.insert(0, core.evidence)  # connected before the first alarm is read
         if core.modbus is not None:
             services.append(BackgroundTask("modbus", core.modbus.run))
         if core.gb26875 is not None:
@@ -209,6 +221,9 @@ class Gateway:
             health=self.health,
             counters=lambda: self.counters.values,
             snapshot_dir=self.snapshot_dir,
+            evidence_dir=self.evidence_dir,
+            evidence_link_secret=self.config.evidence.link_secret,
+            evidence_answer_timeout_s=self.config.evidence.answer_timeout_s,
             tickets=self._ticket_api_context(core),
             incidents=core.incidents,
             modes=self.modes,

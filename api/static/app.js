@@ -505,6 +505,17 @@ async function showAlert(id) {
     body.append(el("h3", { text: t("snapshot") }),
       el("img", { class: "snapshot", alt: t("snapshot"), src: `/api/v1/snapshots/${encodeURIComponent(a.details.snapshot)}?token=${encodeURIComponent(state.token)}` }));
   }
+  // Alarm evidence: the snapshot of the press and the clip around it, or why there is none.
+  for (const video of (a.details && Array.isArray(a.details.evidence)) ? a.details.evidence : []) {
+    body.append(el("h3", { text: `${t("evidence")} · ${video.camera}` }));
+    if (!video.available) {
+      body.append(el("p", { class: "evidence-unavailable", text: t(`evidence_reasons.${video.reason}`) }));
+      continue;
+    }
+    const token = `?token=${encodeURIComponent(state.token)}`;
+    body.append(el("img", { class: "snapshot", alt: t("evidence"), src: `${video.snapshot}${token}` }),
+      el("p", {}, el("a", { class: "evidence-clip", href: `${video.clip}${token}`, download: true, text: t("evidence_clip") })));
+  }
   const metric = a.details && (a.details.metric || (a.rule === "heat_rate_of_rise" ? "temperature_c" : null));
   const chartBox = el("div", { class: "chart-box" });
   body.append(el("h3", { text: `${t("readings")}${metric ? ` · ${metric}` : ""}` }), chartBox);

@@ -13,8 +13,10 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from analytics.alerts import Alert, Severity
+from analytics.evidence import unavailable_text
 from analytics.texts import alert_message, alert_title
 from analytics.tickets.model import Ticket
+from api.evidence_links import EvidenceLinks
 from gateway.notify.config import ChannelConfig
 from gateway.notify.policy import POLICE_TIER, Dispatch
 
@@ -47,9 +49,15 @@ def render(
     location: str,
     now: float,
     zone: tzinfo | None = None,
+    links: EvidenceLinks | None = None,
 ) -> bytes:
-    """The request body for one dispatch on one channel (UTF-8 JSON); times shown in `zone`."""
+    """The request body for one dispatch on one channel (UTF-8 JSON); times shown in `zone`.
+
+    With `links`, an alert's video evidence (issue 18) is linked, or said to be unavailable.
+    """
     alert, language = dispatch.alert, channel.language
+    videos = evidence_items(alert, links, language, now)
+    video_lines = [line for item in videos for line in item["text"].split("\n")]
     if channel.format == "json":
         payload: dict[str, Any] = {
             "type": "alert",
@@ -57,14 +65,16 @@ def render(
             "reason": dispatch.reason.value,
             "tier": dispatch.tier,
             "title": alert_title(alert, language),
-            "text": alert_message(alert, location, language),
+            "text": "\n".join([alert_message(alert, location, language), *video_lines]),
             "location": location,
             "drill": bool(alert.details.get("drill")),
             "alert": _alert_json(alert),
         }
+        if videos:
+            payload["evidence"] = videos
     else:
         title, lines = _summary(dispatch, campus, location, language, now, zone)
-        payload = _robot(channel, title, lines, _WECOM_COLOUR[alert.severity])
+        payload = _robot(channel, title, lines + video_lines, _WECOM_COLOUR[alert.severity])
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
@@ -177,3 +187,58 @@ def _alert_json(alert: Alert) -> dict[str, Any]:
 
 def _is_json(value: object) -> bool:
     return value is None or isinstance(value, str | int | float | bool | list | dict)
+
+
+_VIDEO_TEXT = {
+    "zh-CN": ("现场画面（{camera}）：{snapshot}", "报警前后录像（{camera}，报警后约 10 秒可看）：{clip}"),
+    "en": (
+        "Snapshot ({camera}): {snapshot}",
+        "Video before and after ({camera}, ready about 10 s after): {clip}",
+    ),
+}
+
+
+def evidence_items(
+    alert: Alert, links: EvidenceLinks | None, language: str, now: float
+) -> list[dict[str, Any]]:
+    """The alert's video evidence as sent: links per camera, or why there is no video.
+
+    Each item's `text` is the line shown in the message. Links are absolute (and signed when a
+    link secret is set), since a police receiver cannot resolve the gateway's own paths.
+    """
+    entries = alert.details.get("evidence")
+    if links is None or not isinstance(entries, list):
+        return []
+    items = []
+    snapshot_text, clip_text = _VIDEO_TEXT.get(language, _VIDEO_TEXT["en"])
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        camera, evidence_id = str(entry.get("camera", "")), str(entry.get("id", ""))
+        if entry.get("available"):
+            snapshot, clip = links.snapshot(evidence_id, now), links.clip(evidence_id, now)
+            text = "\n".join(
+                [
+                    snapshot_text.format(camera=camera, snapshot=snapshot),
+                    clip_text.format(camera=camera, clip=clip),
+                ]
+            )
+            items.append(
+                {
+                    "camera": camera,
+                    "available": True,
+                    "snapshot_url": snapshot,
+                    "clip_url": clip,
+                    "status_url": links.url(evidence_id, None, now),
+                    "text": text,
+                }
+            )
+        else:
+            reason = str(entry.get("reason", ""))
+            text = (
+                f"{unavailable_text(reason, language)}（{camera}）"
+                if language == "zh-CN"
+                else (f"{unavailable_text(reason, language)} ({camera})")
+            )
+            items.append({"camera": camera, "available": False, "reason": reason, "text": text})
+    return items

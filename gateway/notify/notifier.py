@@ -22,6 +22,7 @@ import httpx
 from analytics.alerts import Alert
 from analytics.incidents import Incident
 from analytics.tickets.model import Ticket
+from api.evidence_links import EvidenceLinks
 from gateway.notify.config import NotifyConfig
 from gateway.notify.formats import render, render_hazard
 from gateway.notify.outbox import Outbox, OutboxEntry
@@ -48,6 +49,7 @@ class Notifier:
         clock: Callable[[], float] = time.time,
         zone: tzinfo | None = None,
         poll_s: float = 1.0,
+        links: EvidenceLinks | None = None,
     ) -> None:
         self.config = config
         self.outbox = outbox
@@ -57,6 +59,7 @@ class Notifier:
         self._clock = clock
         self._zone = zone
         self._poll_s = poll_s
+        self._links = links
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.sent = 0
@@ -72,6 +75,7 @@ class Notifier:
         locate: Callable[[str], str],
         incident_of: Callable[[int], Incident | None] | None = None,
         zone: tzinfo | None = None,
+        links: EvidenceLinks | None = None,
     ) -> Notifier:
         """The notifier with its outbox in the gateway's store."""
         return cls(
@@ -81,6 +85,7 @@ class Notifier:
             campus,
             locate,
             zone=zone,
+            links=links,
         )
 
     def restore(self, open_alerts: Iterable[Alert]) -> None:
@@ -96,6 +101,14 @@ class Notifier:
             self._enqueue(self.policy.on_alert(alert, self._clock()))
         except Exception:
             log.exception("could not queue notifications for alert %d (%s)", alert.id, alert.rule)
+
+    def evidence_unavailable(self, alert: Alert) -> None:
+        """Tell the channels an alert went to that its video is unavailable after all (the
+        alert as given carries the updated evidence entry). Never raises, like `on_alert`."""
+        try:
+            self._enqueue(self.policy.evidence_unavailable(alert))
+        except Exception:
+            log.exception("could not queue the video follow-up for alert %d", alert.id)
 
     def escalate(self, ticket: Ticket, reason: str) -> None:
         """An overdue major hazard to the bureau (the tickets' `Escalator`); durable like alerts."""
@@ -179,7 +192,7 @@ class Notifier:
             if channel is None:
                 continue
             location = self._locate(dispatch.alert.device_id)
-            body = render(dispatch, channel, self.campus, location, now, self._zone)
+            body = render(dispatch, channel, self.campus, location, now, self._zone, self._links)
             self._wake_when(self.outbox.add(channel.name, body, now, dispatch.alert.id))
 
     def _wake_when(self, committed: Future[Any]) -> None:

@@ -28,6 +28,7 @@ class Reason(StrEnum):
     RAISED = "raised"
     ESCALATED = "escalated"
     POLICE = "police"
+    EVIDENCE_UNAVAILABLE = "evidence_unavailable"  # a follow-up: the promised video is not there
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +123,22 @@ class EscalationPolicy:
         if self._sent and len(self._sent) > 1000:
             horizon = now - self._forget_after_s
             self._sent = {key: ts for key, ts in self._sent.items() if ts >= horizon}
+        return dispatches
+
+    def evidence_unavailable(self, alert: Alert) -> list[Dispatch]:
+        """Whom to tell that an alert's video is unavailable: whoever was told of it at once
+        (police, first tier), drill rules applying as they did."""
+        dispatches: list[Dispatch] = []
+        drill = bool(alert.details.get("drill"))
+        targets: list[tuple[list[str], int]] = []
+        if alert.rule in self.config.police_rules:
+            targets.append((self.config.police, POLICE_TIER))
+        if self.config.tiers and alert.severity in self.config.notify_severities:
+            targets.append((self.config.tiers[0], 0))
+        for channels, tier in targets:
+            for channel in channels:
+                if not (drill and channel in self._outside):
+                    dispatches.append(Dispatch(alert, channel, tier, Reason.EVIDENCE_UNAVAILABLE))
         return dispatches
 
     def _escalates(self, alert: Alert) -> bool:

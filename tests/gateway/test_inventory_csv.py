@@ -142,3 +142,11 @@ def test_an_import_the_whole_config_rejects_leaves_the_inventory(tmp_path: Path)
     assert "there is no gb26875 section" in result.stderr
     assert (tmp_path / "inventory.yaml").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["gateway.yaml", "inventory.yaml", "school.csv"]
+
+
+def test_a_cameras_covered_zones_survive_export_and_import() -> None:
+    text = "设备编号,设备类型,楼栋,房间/区域,覆盖区域\r\ncam-1,摄像头,南门,校门,门卫室；校门\r\n"
+    (camera,) = parse(text.encode())
+    assert camera.covers_zones == ["门卫室", "校门"]
+    for headers in ("zh-CN", "en"):
+        assert parse(render([camera], headers).encode()) == [camera]  # type: ignore[arg-type]
