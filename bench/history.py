@@ -3,7 +3,7 @@
 For each database, through `SqliteStore` as the gateway uses it (default retention 30 / 90 / 1095
 days, 1,000 devices x 2 metrics every 5 s = 400 readings/s):
   1. ingest: 500,000 readings in batches of 1,000 at full speed, timed until committed, then a
-     maintenance pass (not timed) as the gateway runs every minute. `--trials` of each store,
+     maintenance pass (not timed) as the gateway runs every minute. `--trials` (5) of each store,
      alternated empty, full, full, empty, empty, full, ... so that drift on a shared machine falls
      on both alike; every trial is printed, the ratio is of the medians. Each empty trial is a
      new database; the full trials share one copy, each writing the same 1,250 s of fleet time
@@ -24,7 +24,7 @@ days, and the whole fleet for the last ~1.1 days: 50 M rows.
 1-hour rollups: the whole fleet for a year; 1-minute rollups: the probes for 90 days, the fleet
 for its last 1.2 days and a band at the 90-day edge. Queries read a probe series.
 
-Usage: python bench/history.py [--rows 50000000] [--speed 20] [--passes 3] [--trials 3] [--cache DIR]
+Usage: python bench/history.py [--rows 50000000] [--speed 20] [--passes 3] [--trials 5] [--cache DIR]
 """
 
 from __future__ import annotations
@@ -228,6 +228,7 @@ class Fleet:
 @dataclass
 class Figures:
     ingest_trials: list[float] = field(default_factory=list)
+    ingest_cpu_trials: list[float] = field(default_factory=list)  # readings per CPU second
     fleet: Fleet = field(default_factory=lambda: Fleet(0.0))
     ack_ms: list[float] = field(default_factory=list)
     idle_ack_ms: list[float] = field(default_factory=list)
@@ -237,13 +238,18 @@ class Figures:
     queries: dict[tuple[float | None, int], tuple[float, float, int]] = field(default_factory=dict)
 
 
-def ingest(store: SqliteStore, now: float, rows: int) -> tuple[float, Fleet]:
-    """Readings per second of `rows` readings from `now` on, at full speed, until committed; then
-    a maintenance pass folds them, as the gateway's next would. Returns the fleet after them."""
+def ingest(store: SqliteStore, now: float, rows: int) -> tuple[float, float, Fleet]:
+    """Readings per second and per CPU second of this process (writer, checkpointer and this
+    loop) of `rows` readings from `now` on, at full speed, until committed; then a maintenance
+    pass folds them, as the gateway's next would. Returns the fleet after them too.
+
+    The CPU figure is what the store costs, whatever else the machine runs; the wall-clock one is
+    the target's, and on a shared machine it also measures the neighbours."""
     time.sleep(SETTLE_S)
     fleet = Fleet(now)
     batch: list[tuple[str, str, float, float]] = []
     started = time.perf_counter()
+    started_cpu = time.process_time()
     sent = 0
     while sent < rows:
         batch += fleet.step()
@@ -253,9 +259,10 @@ def ingest(store: SqliteStore, now: float, rows: int) -> tuple[float, Fleet]:
             sent += 1000
     store.flush(timeout_s=600)
     per_s = sent / (time.perf_counter() - started)
+    per_cpu_s = sent / (time.process_time() - started_cpu)
     store.maintain(fleet.clock)
     store.flush(timeout_s=600)
-    return per_s, fleet
+    return per_s, per_cpu_s, fleet
 
 
 def ingest_trials(
@@ -271,13 +278,16 @@ def ingest_trials(
                 _discard(empty)
             empty = SqliteStore(work / f"empty-{number}.db")
             empty.open()
-            per_s, empty_figures.fleet = ingest(empty, now, rows)
+            per_s, per_cpu_s, empty_figures.fleet = ingest(empty, now, rows)
             empty_figures.ingest_trials.append(per_s)
+            empty_figures.ingest_cpu_trials.append(per_cpu_s)
         else:
-            per_s, full_figures.fleet = ingest(full, now, rows)
+            per_s, per_cpu_s, full_figures.fleet = ingest(full, now, rows)
             full_figures.ingest_trials.append(per_s)
+            full_figures.ingest_cpu_trials.append(per_cpu_s)
         print(
-            f"  ingest trial {number} ({name}): {per_s:,.0f} readings/s (load {os.getloadavg()[0]:.2f})",
+            f"  ingest trial {number} ({name}): {per_s:,.0f} readings/s, {per_cpu_s:,.0f} per CPU second"
+            f" (load {os.getloadavg()[0]:.2f})",
             flush=True,
         )
     assert empty is not None
@@ -367,7 +377,7 @@ def report(name: str, figures: Figures) -> None:
     print(
         f"ingest: {statistics.median(figures.ingest_trials):,.0f} readings/s (median of trials: "
         + ", ".join(f"{per_s:,.0f}" for per_s in figures.ingest_trials)
-        + ")"
+        + f"); {statistics.median(figures.ingest_cpu_trials):,.0f} per CPU second (median)"
     )
     idle = sorted(figures.idle_ack_ms)
     print(
@@ -412,7 +422,7 @@ def main() -> int:
     parser.add_argument("--speed", type=float, default=20.0, help="fleet seconds per real second")
     parser.add_argument("--passes", type=int, default=3)
     parser.add_argument("--ingest-rows", type=int, default=500_000)
-    parser.add_argument("--trials", type=int, default=3, help="ingest trials of each store")
+    parser.add_argument("--trials", type=int, default=5, help="ingest trials of each store")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/history-bench"))
     args = parser.parse_args()
     print(f"load average at start: {os.getloadavg()}")
@@ -446,6 +456,8 @@ def main() -> int:
         + ", ".join(f"{f / e:.2f}" for e, f in zip(empty.ingest_trials, full.ingest_trials, strict=True))
         + ")"
     )
+    cpu_ratio = statistics.median(full.ingest_cpu_trials) / statistics.median(empty.ingest_cpu_trials)
+    print(f"ingest full/empty per CPU second (the work a reading costs, whatever the load): {cpu_ratio:.2f}")
     worst_query = max(median for median, _, _ in full.queries.values())
     print(f"slowest query median (full): {worst_query:.1f} ms (target < {TARGET_QUERY_MS:.0f})")
     print(f"load average at end: {os.getloadavg()}")
