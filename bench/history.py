@@ -2,7 +2,13 @@
 
 For each database, through `SqliteStore` as the gateway uses it (default retention 30 / 90 / 1095
 days, 1,000 devices x 2 metrics every 5 s = 400 readings/s):
-  1. ingest: 500,000 readings in batches of 1,000 at full speed, timed until committed;
+  1. ingest: 500,000 readings in batches of 1,000 at full speed, timed until committed, then a
+     maintenance pass (not timed) as the gateway runs every minute. `--trials` (5) of each store,
+     alternated empty, full, full, empty, empty, full, ... so that drift on a shared machine falls
+     on both alike; every trial is printed, the ratio is of the medians. Each empty trial is a
+     new database; the full trials share one copy, each writing the same 1,250 s of fleet time
+     (so the oldest chunk still expires during step 2), and the store settles (the WAL copied
+     back) before each trial;
   2. steady state, time compressed `--speed` times: 400 readings/s of fleet time, a maintenance
      pass every 10 minutes of fleet time (planned on a thread, as the gateway does), and every
      20 ms a small committed write (an audit row and its after-commit callback: the proxy for an
@@ -18,7 +24,7 @@ days, and the whole fleet for the last ~1.1 days: 50 M rows.
 1-hour rollups: the whole fleet for a year; 1-minute rollups: the probes for 90 days, the fleet
 for its last 1.2 days and a band at the 90-day edge. Queries read a probe series.
 
-Usage: python bench/history.py [--rows 50000000] [--speed 20] [--passes 3] [--cache DIR]
+Usage: python bench/history.py [--rows 50000000] [--speed 20] [--passes 3] [--trials 5] [--cache DIR]
 """
 
 from __future__ import annotations
@@ -57,6 +63,7 @@ TARGET_ACK_P99_MS = 50.0
 TARGET_QUERY_MS = 150.0
 TARGET_MAINTENANCE_MS_PER_MIN = 50.0
 TARGET_INGEST_RATIO = 0.85
+SETTLE_S = 2.0  # before an ingest trial: the checkpointer copies what the last one left in the WAL
 
 
 def device_id(n: int) -> str:
@@ -220,7 +227,9 @@ class Fleet:
 
 @dataclass
 class Figures:
-    ingest_per_s: float = 0.0
+    ingest_trials: list[float] = field(default_factory=list)
+    ingest_cpu_trials: list[float] = field(default_factory=list)  # readings per CPU second
+    fleet: Fleet = field(default_factory=lambda: Fleet(0.0))
     ack_ms: list[float] = field(default_factory=list)
     idle_ack_ms: list[float] = field(default_factory=list)
     passes: list[PassReport] = field(default_factory=list)
@@ -229,23 +238,71 @@ class Figures:
     queries: dict[tuple[float | None, int], tuple[float, float, int]] = field(default_factory=dict)
 
 
-def measure(store: SqliteStore, now: float, speed: float, passes: int, ingest_rows: int) -> Figures:
-    figures = Figures()
+def ingest(store: SqliteStore, now: float, rows: int) -> tuple[float, float, Fleet]:
+    """Readings per second and per CPU second of this process (writer, checkpointer and this
+    loop) of `rows` readings from `now` on, at full speed, until committed; then a maintenance
+    pass folds them, as the gateway's next would. Returns the fleet after them too.
+
+    The CPU figure is what the store costs, whatever else the machine runs; the wall-clock one is
+    the target's, and on a shared machine it also measures the neighbours."""
+    time.sleep(SETTLE_S)
     fleet = Fleet(now)
     batch: list[tuple[str, str, float, float]] = []
     started = time.perf_counter()
+    started_cpu = time.process_time()
     sent = 0
-    while sent < ingest_rows:
+    while sent < rows:
         batch += fleet.step()
         while len(batch) >= 1000:
             store.add_readings(batch[:1000])
             batch = batch[1000:]
             sent += 1000
     store.flush(timeout_s=600)
-    figures.ingest_per_s = sent / (time.perf_counter() - started)
-    store.maintain(fleet.clock)  # the ingest above, folded before the steady state is measured
+    per_s = sent / (time.perf_counter() - started)
+    per_cpu_s = sent / (time.process_time() - started_cpu)
+    store.maintain(fleet.clock)
     store.flush(timeout_s=600)
+    return per_s, per_cpu_s, fleet
 
+
+def ingest_trials(
+    full: SqliteStore, work: Path, now: float, trials: int, rows: int
+) -> tuple[Figures, Figures, SqliteStore]:
+    """Alternated ingest trials (empty, full, full, empty, ...); the last empty store stays open."""
+    empty_figures, full_figures = Figures(), Figures()
+    empty: SqliteStore | None = None
+    order = [name for n in range(trials) for name in (("empty", "full") if n % 2 == 0 else ("full", "empty"))]
+    for number, name in enumerate(order, start=1):
+        if name == "empty":
+            if empty is not None:
+                _discard(empty)
+            empty = SqliteStore(work / f"empty-{number}.db")
+            empty.open()
+            per_s, per_cpu_s, empty_figures.fleet = ingest(empty, now, rows)
+            empty_figures.ingest_trials.append(per_s)
+            empty_figures.ingest_cpu_trials.append(per_cpu_s)
+        else:
+            per_s, per_cpu_s, full_figures.fleet = ingest(full, now, rows)
+            full_figures.ingest_trials.append(per_s)
+            full_figures.ingest_cpu_trials.append(per_cpu_s)
+        print(
+            f"  ingest trial {number} ({name}): {per_s:,.0f} readings/s, {per_cpu_s:,.0f} per CPU second"
+            f" (load {os.getloadavg()[0]:.2f})",
+            flush=True,
+        )
+    assert empty is not None
+    return empty_figures, full_figures, empty
+
+
+def _discard(store: SqliteStore) -> None:
+    store.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{store.path}{suffix}").unlink(missing_ok=True)
+
+
+def measure(store: SqliteStore, figures: Figures, now: float, speed: float, passes: int) -> None:
+    """Steps 2 and 3 of the module docstring, after the store's ingest trials (`figures.fleet`)."""
+    fleet = figures.fleet
     stop = threading.Event()
     idle = threading.Timer(5.0, stop.set)  # first, acknowledges alone: the floor the disk sets
     idle.start()
@@ -294,7 +351,6 @@ def measure(store: SqliteStore, now: float, speed: float, passes: int, ingest_ro
                 points = len(store.readings(*PROBE, since, since + DAY, step, limit=100000))
                 timings.append((time.perf_counter() - began) * 1000)
             figures.queries[(step, age)] = (statistics.median(timings), max(timings), points)
-    return figures
 
 
 def acknowledge_until_stopped(store: SqliteStore, into: list[float], stop: threading.Event) -> None:
@@ -318,7 +374,11 @@ def maintenance_ms_per_minute(figures: Figures) -> float:
 
 def report(name: str, figures: Figures) -> None:
     print(f"\n== {name} store ==")
-    print(f"ingest: {figures.ingest_per_s:,.0f} readings/s")
+    print(
+        f"ingest: {statistics.median(figures.ingest_trials):,.0f} readings/s (median of trials: "
+        + ", ".join(f"{per_s:,.0f}" for per_s in figures.ingest_trials)
+        + f"); {statistics.median(figures.ingest_cpu_trials):,.0f} per CPU second (median)"
+    )
     idle = sorted(figures.idle_ack_ms)
     print(
         f"acknowledge alone (no ingest, no maintenance): n={len(idle)} p50 {statistics.median(idle):.1f} ms, "
@@ -362,32 +422,42 @@ def main() -> int:
     parser.add_argument("--speed", type=float, default=20.0, help="fleet seconds per real second")
     parser.add_argument("--passes", type=int, default=3)
     parser.add_argument("--ingest-rows", type=int, default=500_000)
+    parser.add_argument("--trials", type=int, default=5, help="ingest trials of each store")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/history-bench"))
     args = parser.parse_args()
     print(f"load average at start: {os.getloadavg()}")
     full_path, built_at = full_database(args.cache, args.rows)
-    results: dict[str, Figures] = {}
     with tempfile.TemporaryDirectory(dir=args.cache) as work:
-        for name in ("empty", "full"):
-            path = Path(work) / f"{name}.db"
-            if name == "full":
-                began = time.perf_counter()
-                shutil.copyfile(full_path, path)
-                _sync(path)
-                print(f"\ncopied the full database in {time.perf_counter() - began:.0f} s", flush=True)
-            store = SqliteStore(path)
-            store.open()
+        began = time.perf_counter()
+        path = Path(work) / "full.db"
+        shutil.copyfile(full_path, path)
+        _sync(path)
+        print(f"\ncopied the full database in {time.perf_counter() - began:.0f} s", flush=True)
+        full_store = SqliteStore(path)
+        full_store.open()
+        try:
+            print(f"ingest, {args.trials} trials of each store, alternated:", flush=True)
+            empty, full, empty_store = ingest_trials(
+                full_store, Path(work), built_at, args.trials, args.ingest_rows
+            )
             try:
-                results[name] = measure(store, built_at, args.speed, args.passes, args.ingest_rows)
+                measure(empty_store, empty, built_at, args.speed, args.passes)
             finally:
-                store.close()
-            if name == "full":
-                print(f"full store: {store.history.last_pass}")
-            report(name, results[name])
-            path.unlink()
-    empty, full = results["empty"], results["full"]
-    ratio = full.ingest_per_s / empty.ingest_per_s
-    print(f"\ningest full/empty: {ratio:.2f} (target >= {TARGET_INGEST_RATIO})")
+                _discard(empty_store)
+            report("empty", empty)
+            measure(full_store, full, built_at, args.speed, args.passes)
+        finally:
+            full_store.close()
+        print(f"full store: {full_store.history.last_pass}")
+        report("full", full)
+    ratio = statistics.median(full.ingest_trials) / statistics.median(empty.ingest_trials)
+    print(
+        f"\ningest full/empty: {ratio:.2f} (target >= {TARGET_INGEST_RATIO}; medians; per trial pair: "
+        + ", ".join(f"{f / e:.2f}" for e, f in zip(empty.ingest_trials, full.ingest_trials, strict=True))
+        + ")"
+    )
+    cpu_ratio = statistics.median(full.ingest_cpu_trials) / statistics.median(empty.ingest_cpu_trials)
+    print(f"ingest full/empty per CPU second (the work a reading costs, whatever the load): {cpu_ratio:.2f}")
     worst_query = max(median for median, _, _ in full.queries.values())
     print(f"slowest query median (full): {worst_query:.1f} ms (target < {TARGET_QUERY_MS:.0f})")
     print(f"load average at end: {os.getloadavg()}")

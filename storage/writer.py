@@ -252,7 +252,10 @@ class SqliteWriter:
                 submission.error = None
                 submission.results = [self._handlers[type(op)](conn, op) for op in submission.ops]
         except Exception as exc:
-            conn.execute("ROLLBACK")
+            # A full disk or an I/O error in a statement without a statement journal (the readings
+            # insert is OR FAIL) makes SQLite roll the whole transaction back itself.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             if is_environment_error(exc):
                 raise
             conn.execute("BEGIN IMMEDIATE")
@@ -269,6 +272,8 @@ class SqliteWriter:
         try:
             submission.results = [self._handlers[type(op)](conn, op) for op in submission.ops]
         except Exception as exc:
+            if not conn.in_transaction:  # SQLite rolled it all back (see `_apply_group`)
+                raise
             conn.execute("ROLLBACK TO submission")
             conn.execute("RELEASE submission")
             if is_environment_error(exc):
@@ -288,6 +293,8 @@ class SqliteWriter:
             try:
                 self._handlers[type(op)](conn, op)
             except Exception as exc:
+                if not conn.in_transaction:
+                    raise
                 conn.execute("ROLLBACK TO piece")
                 conn.execute("RELEASE piece")
                 if is_environment_error(exc):
