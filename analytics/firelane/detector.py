@@ -15,6 +15,9 @@ There is one reference per lighting regime (daylight, infrared night). A missing
 from the first frames of that regime; cells that were occupied when the regime switched (a car
 standing through dusk) are learned as "untrusted": they count as occupied while they still look
 as learned, and are only taken into the reference once they have changed and stayed changed.
+A camera's very first daylight reference (no calibration) is checked against each lane's
+surface model (`surface`): what is not road in it is learned untrusted the same way, so a car
+standing there from the first frame is reported, and cleared when it leaves.
 References adapt slowly, and only on cells confirmed clear for a while, so a vehicle parked for
 hours never becomes background.
 """
@@ -184,6 +187,7 @@ class LaneOccupancyDetector:
         self.work_size = (cols * p.cell_px, rows * p.cell_px)
         self._sections: dict[str, CrossSections] = {}
         self._surfaces: dict[str, BoolGrid] = {}
+        self._grounds: dict[str, BoolGrid] = {}
         self._lane_params = {
             lane_id: (lane_params or {}).get(lane_id, ObstructionParams()) for lane_id in lanes
         }
@@ -207,6 +211,7 @@ class LaneOccupancyDetector:
                 raise LaneGeometryError(f"lane {lane_id!r}: polygon covers no detector cell")
             self._sections[lane_id] = CrossSections.of(weights, p.width_bins, across)
             self._surfaces[lane_id] = weights >= 0.5
+            self._grounds[lane_id] = cell_weights(points, scale, self.grid_shape, p.cell_px) >= 0.5
             in_lanes |= weights > 0
         self._roi = self._lane_roi(in_lanes)
         reg_size = (self.work_size[0] // 2, self.work_size[1] // 2)
@@ -220,8 +225,9 @@ class LaneOccupancyDetector:
                     f"the {regime} reference is {image.shape[1]}x{image.shape[0]} but frames are {width}x{height}"
                 )
             work = to_work_image(image, self.work_size)
-            self._references[regime] = self._reference(work) if confirmed else self._unconfirmed(work)
+            self._references[regime] = self._reference(work) if confirmed else self._unconfirmed(work, regime)
         self._learning: list[FloatImage] = []
+        self._learning_since_ts = 0.0
         self._occupied_since = np.full(self.grid_shape, np.inf)
         self._last_occupied = np.full(self.grid_shape, -np.inf)
         self._stationary = np.zeros(self.grid_shape, bool)
@@ -246,7 +252,7 @@ class LaneOccupancyDetector:
         image = to_work_image(frame, self.work_size)
         reference = self._references.get(regime)
         if reference is None:
-            return self._learn(regime, image)
+            return self._learn(regime, image, ts)
         image, shift = self._register(reference.image, image)
         structure = self._structure(image)
         energy = self._cell_mean(structure**2)
@@ -293,16 +299,22 @@ class LaneOccupancyDetector:
         self._last = OccupancyMeasurement(lanes, shift, regime)
         return self._last
 
-    def _learn(self, regime: LightRegime, image: FloatImage) -> OccupancyMeasurement:
+    def _learn(self, regime: LightRegime, image: FloatImage, ts: float) -> OccupancyMeasurement:
         """Collect frames of a regime without a reference; learn it from their median. Until
         then the last figures hold, so a standing blockage is not dropped by the switch."""
+        if not self._learning:
+            self._learning_since_ts = ts
         self._learning.append(image)
         if len(self._learning) >= self.params.learn_frames:
             median = np.median(np.stack(self._learning), axis=0).astype(np.float32)
             self._learning.clear()
             if self._last is None:
                 # The first frames this camera has seen: nothing says the lane was clear.
-                self._references[regime] = self._unconfirmed(median)
+                first = self._references[regime] = self._unconfirmed(median, regime)
+                # What is suspected was there in every frame learned from: it has stood since
+                # the first, so the dwell is not lengthened by the frames spent learning.
+                self._occupied_since[first.untrusted] = self._learning_since_ts
+                self._last_occupied[first.untrusted] = ts
             else:
                 learned = self._reference(median, self._standing_regions())
                 learned.stood = self._narrowed(
@@ -328,19 +340,33 @@ class LaneOccupancyDetector:
             cv2.fillConvexPoly(mask, cv2.convexHull(contour), 1)
         return cv2.dilate(mask, np.ones((3, 3), np.uint8)) > 0
 
-    def _unconfirmed(self, image: FloatImage) -> _Reference:
+    def _unconfirmed(self, image: FloatImage, regime: LightRegime) -> _Reference:
         """A reference from frames nobody confirmed clear: what departs from each lane's surface
         model (`surface.suspected_obstructions`) is learned untrusted, as a stay through a light
         switch is, raised up the image by its own height (whatever stands rises above its
-        footprint, past the far end of the lane too) and grown a cell."""
+        footprint, past the far end of the lane too), lowered by a third of it, and grown two cells (its outline's blend with
+        the road, which the surface model does not take, is learned too).
+
+        By day only: an infrared image has no colour, and its lamp's fall-off along the lane
+        darkens the far end as a car would (tuning scenes read a car there in 2 of 9 clear
+        lanes), so an infrared start still learns what it sees.
+        """
         reference = self._reference(image)
+        if regime is not LightRegime.DAY:
+            return reference
         rows, cols = self.grid_shape
         colour = np.asarray(cv2.resize(image, (cols, rows), interpolation=cv2.INTER_AREA), np.float32)
         suspected = np.zeros(self.grid_shape, bool)
         for lane_id, sections in self._sections.items():
             lp = self._lane_params[lane_id]
             suspected |= suspected_obstructions(
-                colour, reference.energy, self._surfaces[lane_id], sections, lp.band_frac, lp.min_length_frac
+                colour,
+                reference.energy,
+                self._surfaces[lane_id],
+                self._grounds[lane_id],
+                sections,
+                lp.band_frac,
+                lp.min_length_frac,
             )
         if not suspected.any():
             return reference
@@ -349,9 +375,13 @@ class LaneOccupancyDetector:
         for label in range(1, count):
             height = int(stats[label, cv2.CC_STAT_HEIGHT])
             blob = (labels == label).astype(np.uint8)
-            # Anchored at the kernel's top: each cell of the blob takes the `height` above it.
+            # Anchored at the kernel's top: each cell of the blob takes the `height` above it;
+            # and a third of it below (bumpers, tyres and the shadow under it are grey and dark,
+            # as road is, so the surface model misses the foot of what stands).
             raised |= cv2.dilate(blob, np.ones((height + 1, 1), np.uint8), anchor=(0, 0)) > 0
-        reference.untrusted = self._grown(raised) & self._roi
+            down = max(2, height // 3)
+            raised |= cv2.dilate(blob, np.ones((down + 1, 1), np.uint8), anchor=(0, down)) > 0
+        reference.untrusted = self._grown(self._grown(raised)) & self._roi
         reference.stood = suspected
         return reference
 
@@ -508,11 +538,23 @@ class LaneOccupancyDetector:
         if adopt.any():
             mask = self._cells_to_pixels(self._grown(adopt))
             mean = reference.left_sum[mask] / reference.left_count[mask][:, None]
+            if reference.origin is None:
+                # Suspected from the surface alone, a blob may miss part of what stood (its
+                # bumper, a grey door): the changed cells it touches left with it.
+                beside = self._cells_to_pixels(self._grown(self._touching(adopt, changed))) & ~mask
+                reference.structure[beside] = structure[beside]
             reference.structure[mask] = mean
             reference.energy = self._cell_mean(reference.structure**2)
             reference.untrusted &= ~adopt
             reference.changed_run[adopt] = 0
         return standing
+
+    @staticmethod
+    def _touching(cells: BoolGrid, changed: BoolGrid) -> BoolGrid:
+        """The changed cells connected to `cells` through changed cells."""
+        _, labels = cv2.connectedComponents((changed | cells).astype(np.uint8), connectivity=8)
+        touched = np.unique(labels[cells])
+        return np.asarray(np.isin(labels, touched[touched > 0]) & changed & ~cells)
 
     @staticmethod
     def _grown(cells: BoolGrid) -> BoolGrid:

@@ -36,9 +36,13 @@ class SurfaceParams:
         lane_wide_share: an appearance (colour, brightness, texture) seen in at least this share
             of the lane's cross-sections is the lane's own (its asphalt, its markings at every
             blend with the asphalt), wherever it is seen.
-        width_frac: share of the lane's width a suspected obstruction must take: more than a
+        width_frac: share of the lane's width a suspected obstruction must take, at its
+            cross-sections (median) and as `CrossSections.obstruction` reads it: more than a
             live obstruction needs (`ObstructionParams.blocked_width_frac`), since nothing
             confirms it but the one image (a manhole cover, a puddle, a patch of new asphalt).
+        max_length_widths: longer than this along the lane (in lane widths) it is a line
+            along it, not something standing on it.
+        min_solidity: share of its convex hull its departing cells must fill.
     """
 
     band_sections: int = 1
@@ -57,14 +61,16 @@ def suspected_obstructions(
     colour: FloatImage,
     energy: FloatImage,
     surface: BoolGrid,
+    ground: BoolGrid,
     sections: CrossSections,
     band_frac: float,
     min_length_frac: float,
     params: SurfaceParams | None = None,
 ) -> BoolGrid:
-    """Cells of one lane (grid of `surface`, its polygon's own cells) taken by patches that are
-    not its surface: each patch whole (its convex hull), only where it takes `width_frac` of
-    the lane's width at some cross-section (`CrossSections.obstruction`).
+    """Cells of one lane (`surface`: the cells analysed, its polygon and the headroom above its
+    far end) taken by patches that are not its surface: each patch whole (its convex hull),
+    standing on the lane (its foot on `ground`, the polygon's own cells) and taking
+    `width_frac` of the lane's width at some cross-section (`CrossSections.obstruction`).
 
     `colour` is each cell's mean BGR, `energy` its structure energy (as the detector reads it).
     """
@@ -87,7 +93,7 @@ def suspected_obstructions(
     departs = _departs_from_sections(features, lane, p) & ~_lane_wide(features, lane, p) & inner
     if across:
         departs = np.ascontiguousarray(departs.T)
-    return _wide_patches(departs, sections, band_frac, min_length_frac, p)
+    return _wide_patches(departs, ground, sections, band_frac, min_length_frac, p)
 
 
 def _departs_from_sections(features: FloatImage, lane: BoolGrid, p: SurfaceParams) -> BoolGrid:
@@ -147,7 +153,12 @@ def _lane_wide(features: FloatImage, lane: BoolGrid, p: SurfaceParams) -> BoolGr
 
 
 def _wide_patches(
-    departs: BoolGrid, sections: CrossSections, band_frac: float, min_length_frac: float, p: SurfaceParams
+    departs: BoolGrid,
+    ground: BoolGrid,
+    sections: CrossSections,
+    band_frac: float,
+    min_length_frac: float,
+    p: SurfaceParams,
 ) -> BoolGrid:
     """The convex hulls of the departing patches wide enough to block
     and no longer along the lane than `max_length_widths` lane widths (a line along it is not
@@ -167,6 +178,11 @@ def _wide_patches(
         points = cv2.findNonZero(blob.astype(np.uint8))
         cv2.fillConvexPoly(hull, cv2.convexHull(points), 1)
         patch = hull > 0
+        # Standing on the lane: the headroom above its far end is whatever lies beyond it (the
+        # lane running on into the dark, a wall), whose cross-sections mix surfaces.
+        foot = int(np.flatnonzero(patch.any(axis=1)).max())
+        if not (patch[foot] & ground[foot]).any():
+            continue
         # Something standing departs over most of its outline; crossing markings that depart
         # here and there (their blends at the near end) only enclose the lane between them.
         if float(blob.sum()) < p.min_solidity * float(patch.sum()):
