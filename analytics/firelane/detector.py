@@ -343,9 +343,10 @@ class LaneOccupancyDetector:
     def _unconfirmed(self, image: FloatImage, regime: LightRegime) -> _Reference:
         """A reference from frames nobody confirmed clear: what departs from each lane's surface
         model (`surface.suspected_obstructions`) is learned untrusted, as a stay through a light
-        switch is, raised up the image by its own height (whatever stands rises above its
-        footprint, past the far end of the lane too), lowered by a third of it, and grown two cells (its outline's blend with
-        the road, which the surface model does not take, is learned too).
+        switch is: raised up the image by its own height (whatever stands rises above its
+        footprint, past the far end of the lane too), lowered by a third of it and grown two
+        cells (its foot and its outline's blend with the road, which the surface model does not
+        take, are learned untrusted too).
 
         By day only: an infrared image has no colour, and its lamp's fall-off along the lane
         darkens the far end as a car would (tuning scenes read a car there in 2 of 9 clear
