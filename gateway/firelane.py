@@ -264,11 +264,13 @@ def evaluate_video(
     """Run one lane's pipeline over a video file; times are the video's own frame times.
 
     Each blocked / cleared event is also passed to `on_line` as the SPEC 11 JSON line. Without
-    any reference, the clear lane is estimated from the whole video (`median_reference`).
+    any reference, the clear lane is estimated from the whole video (`median_reference`), and
+    checked like a worker's first frames (a car there most of the time is in the estimate).
     """
-    if not references:
+    confirmed = bool(references)
+    if not confirmed:
         references = [median_reference(video)]
-    pipeline = CameraPipeline([lane], start_ts=0.0, references=as_references(references))
+    pipeline = CameraPipeline([lane], 0.0, as_references(references), confirmed=confirmed)
     events: list[TimedEvent] = []
     for index, (t, image) in enumerate(read_video_file(video, sample_fps)):
         for reference in references if index == 0 else ():

@@ -311,9 +311,11 @@ def _standing_people(rng: np.random.Generator) -> tuple[Crosser, ...]:
     return tuple(people)
 
 
-def _pre_blocked(base: SceneSpec, stay_s: float, rng: np.random.Generator) -> SuiteScene:
+def _pre_blocked(
+    base: SceneSpec, stay_s: float, rng: np.random.Generator, duration_per_stay: float = 2.3
+) -> SuiteScene:
     vehicle = _stay(rng, 0.0, stay_s, ObjectKind.CAR)
-    return SuiteScene(_with(base, duration_s=round(2.3 * stay_s), vehicles=(vehicle,)), ())
+    return SuiteScene(_with(base, duration_s=round(duration_per_stay * stay_s), vehicles=(vehicle,)), ())
 
 
 Builder = Callable[[SceneSpec, np.random.Generator], SuiteScene]
@@ -384,11 +386,33 @@ CONDITIONS: dict[str, Builder] = {
 }
 
 
+# Conditions added after the held-out split was frozen: tuning only, so the held-out scenes stay
+# exactly as they were (their seeds follow from the conditions before these).
+TUNING_CONDITIONS: dict[str, Builder] = {
+    # Already there at the first frame and there for most of the video, without a reference:
+    # the estimate of the clear lane (the median of the video, or a worker's first frames)
+    # shows the car, so only the lane's surface model can tell it is not road.
+    "pre_blocked_long": lambda b, r: _pre_blocked(
+        b, float(r.uniform(DWELL_S + 60.0, DWELL_S + 90.0)), r, 1.5
+    ),
+    # Nothing stays, and no reference: the surface model must find nothing in a clear lane
+    # (hatching, edge lines, people and cars passing).
+    "clear_no_reference": lambda b, r: SuiteScene(
+        _with(b, duration_s=120.0, crossers=_passers(r, 120.0)), ()
+    ),
+}
+
+
+def conditions(split: Split) -> dict[str, Builder]:
+    """The conditions a split is made of."""
+    return {**CONDITIONS, **TUNING_CONDITIONS} if split is Split.TUNING else dict(CONDITIONS)
+
+
 def suite(split: Split, per_geometry: int = 1) -> list[SuiteScene]:
     """Every condition on every geometry of the split, `per_geometry` seeds each."""
     scenes: list[SuiteScene] = []
     for g_index, geometry in enumerate(GEOMETRIES[split]):
-        for c_index, (condition, build) in enumerate(CONDITIONS.items()):
+        for c_index, (condition, build) in enumerate(conditions(split).items()):
             for repeat in range(per_geometry):
                 seed = SEED_BASE[split] + 1000 * repeat + 50 * g_index + c_index
                 rng = np.random.default_rng(seed)

@@ -15,6 +15,9 @@ There is one reference per lighting regime (daylight, infrared night). A missing
 from the first frames of that regime; cells that were occupied when the regime switched (a car
 standing through dusk) are learned as "untrusted": they count as occupied while they still look
 as learned, and are only taken into the reference once they have changed and stayed changed.
+A camera's very first daylight reference (no calibration) is checked against each lane's
+surface model (`surface`): what is not road in it is learned untrusted the same way, so a car
+standing there from the first frame is reported, and cleared when it leaves.
 References adapt slowly, and only on cells confirmed clear for a while, so a vehicle parked for
 hours never becomes background.
 """
@@ -38,6 +41,7 @@ from analytics.firelane.geometry import (
     with_headroom,
 )
 from analytics.firelane.regime import LightRegime, RegimeTracker, frame_regime
+from analytics.firelane.surface import suspected_obstructions
 
 Image = npt.NDArray[np.uint8]
 FloatImage = npt.NDArray[np.float32]
@@ -71,6 +75,7 @@ class DetectorParams:
     learn_frames: int = 3
     adopt_after_samples: int = 5
     left_share: float = 0.25
+    settled_share: float = 0.9
     chroma_change: float = 0.15
     chroma_sigma_cells: float = 4.0
     chroma_max_ncc: float = 0.7
@@ -147,9 +152,13 @@ class _Reference:
         self.untrusted = untrusted
         # What was seen standing at the switch, before the hull grew it: whether it has left
         # is judged on these cells, not on the lane the hull took in around it.
-        self.stood = np.zeros(energy.shape, bool)
+        self.stood: BoolGrid = np.zeros(energy.shape, bool)
         self.clear_run = np.zeros(energy.shape, np.int32)
         self.changed_run = np.zeros(energy.shape, np.int32)
+        # The structure seen since each untrusted blob was left, summed per pixel: a blob is
+        # adopted as the mean of those frames, never as one frame (see _adopt).
+        self.left_sum = np.zeros_like(structure)
+        self.left_count = np.zeros(structure.shape[:2], np.float32)
         # The regime whose reference saw the untrusted blobs as occupied (the one before).
         self.origin: LightRegime | None = None
 
@@ -164,7 +173,10 @@ class LaneOccupancyDetector:
         references: Mapping[LightRegime, Image] | None = None,
         params: DetectorParams | None = None,
         lane_params: Mapping[str, ObstructionParams] | None = None,
+        confirmed: bool = True,
     ) -> None:
+        """`confirmed=False`: the references are estimates nobody confirmed clear (`eval`
+        without `--reference`), checked against each lane's surface like learned ones."""
         self.params = p = params or DetectorParams()
         width, height = frame_size
         self.frame_size = frame_size
@@ -174,6 +186,8 @@ class LaneOccupancyDetector:
         self.grid_shape = (rows, cols)
         self.work_size = (cols * p.cell_px, rows * p.cell_px)
         self._sections: dict[str, CrossSections] = {}
+        self._surfaces: dict[str, BoolGrid] = {}
+        self._grounds: dict[str, BoolGrid] = {}
         self._lane_params = {
             lane_id: (lane_params or {}).get(lane_id, ObstructionParams()) for lane_id in lanes
         }
@@ -196,6 +210,8 @@ class LaneOccupancyDetector:
             if not weights.any():
                 raise LaneGeometryError(f"lane {lane_id!r}: polygon covers no detector cell")
             self._sections[lane_id] = CrossSections.of(weights, p.width_bins, across)
+            self._surfaces[lane_id] = weights >= 0.5
+            self._grounds[lane_id] = cell_weights(points, scale, self.grid_shape, p.cell_px) >= 0.5
             in_lanes |= weights > 0
         self._roi = self._lane_roi(in_lanes)
         reg_size = (self.work_size[0] // 2, self.work_size[1] // 2)
@@ -208,8 +224,10 @@ class LaneOccupancyDetector:
                 raise FrameSizeError(
                     f"the {regime} reference is {image.shape[1]}x{image.shape[0]} but frames are {width}x{height}"
                 )
-            self._references[regime] = self._reference(to_work_image(image, self.work_size))
+            work = to_work_image(image, self.work_size)
+            self._references[regime] = self._reference(work) if confirmed else self._unconfirmed(work, regime)
         self._learning: list[FloatImage] = []
+        self._learning_since_ts = 0.0
         self._occupied_since = np.full(self.grid_shape, np.inf)
         self._last_occupied = np.full(self.grid_shape, -np.inf)
         self._stationary = np.zeros(self.grid_shape, bool)
@@ -234,7 +252,7 @@ class LaneOccupancyDetector:
         image = to_work_image(frame, self.work_size)
         reference = self._references.get(regime)
         if reference is None:
-            return self._learn(regime, image)
+            return self._learn(regime, image, ts)
         image, shift = self._register(reference.image, image)
         structure = self._structure(image)
         energy = self._cell_mean(structure**2)
@@ -263,12 +281,12 @@ class LaneOccupancyDetector:
         changed = hidden | new_structure | decorrelated | recoloured
         # Untrusted cells were learned with something standing on them: occupied while they
         # still look as learned, taken into the reference once changed for a while.
-        standing = self._adopt(reference, structure, changed) & self._still_occupied_in_origin(
+        still = self._still(structure, energy, chroma)
+        standing = self._adopt(reference, structure, changed, still) & self._still_occupied_in_origin(
             reference, structure, energy
         )
         occupied = np.where(reference.untrusted, standing, changed)
         occupied = self._drop_isolated(occupied & self._roi)
-        still = self._still(structure, energy, chroma)
         stationary = self._stationary_cells(ts, occupied & still)
         self._adapt(reference, structure, ~occupied & ~reference.untrusted & (ncc >= p.adapt_ncc))
         lanes = {}
@@ -281,17 +299,29 @@ class LaneOccupancyDetector:
         self._last = OccupancyMeasurement(lanes, shift, regime)
         return self._last
 
-    def _learn(self, regime: LightRegime, image: FloatImage) -> OccupancyMeasurement:
+    def _learn(self, regime: LightRegime, image: FloatImage, ts: float) -> OccupancyMeasurement:
         """Collect frames of a regime without a reference; learn it from their median. Until
         then the last figures hold, so a standing blockage is not dropped by the switch."""
+        if not self._learning:
+            self._learning_since_ts = ts
         self._learning.append(image)
         if len(self._learning) >= self.params.learn_frames:
             median = np.median(np.stack(self._learning), axis=0).astype(np.float32)
             self._learning.clear()
-            learned = self._reference(median, self._standing_regions())
-            learned.stood = self._narrowed(self._stationary, np.zeros(self.grid_shape, bool), across=False)
-            learned.origin = self._last.regime if self._last is not None else None
-            self._references[regime] = learned
+            if self._last is None:
+                # The first frames this camera has seen: nothing says the lane was clear.
+                first = self._references[regime] = self._unconfirmed(median, regime)
+                # What is suspected was there in every frame learned from: it has stood since
+                # the first, so the dwell is not lengthened by the frames spent learning.
+                self._occupied_since[first.untrusted] = self._learning_since_ts
+                self._last_occupied[first.untrusted] = ts
+            else:
+                learned = self._reference(median, self._standing_regions())
+                learned.stood = self._narrowed(
+                    self._stationary, np.zeros(self.grid_shape, bool), across=False
+                )
+                learned.origin = self._last.regime
+                self._references[regime] = learned
         if self._last is None:
             empty = {lane_id: LaneOccupancy(0.0, 0.0) for lane_id in self._sections}
             return OccupancyMeasurement(empty, (0.0, 0.0), regime, learning=True)
@@ -309,6 +339,52 @@ class LaneOccupancyDetector:
         for contour in contours:
             cv2.fillConvexPoly(mask, cv2.convexHull(contour), 1)
         return cv2.dilate(mask, np.ones((3, 3), np.uint8)) > 0
+
+    def _unconfirmed(self, image: FloatImage, regime: LightRegime) -> _Reference:
+        """A reference from frames nobody confirmed clear: what departs from each lane's surface
+        model (`surface.suspected_obstructions`) is learned untrusted, as a stay through a light
+        switch is: raised up the image by its own height (whatever stands rises above its
+        footprint, past the far end of the lane too), lowered by a third of it and grown two
+        cells (its foot and its outline's blend with the road, which the surface model does not
+        take, are learned untrusted too).
+
+        By day only: an infrared image has no colour, and its lamp's fall-off along the lane
+        darkens the far end as a car would (tuning scenes read a car there in 2 of 9 clear
+        lanes), so an infrared start still learns what it sees.
+        """
+        reference = self._reference(image)
+        if regime is not LightRegime.DAY:
+            return reference
+        rows, cols = self.grid_shape
+        colour = np.asarray(cv2.resize(image, (cols, rows), interpolation=cv2.INTER_AREA), np.float32)
+        suspected = np.zeros(self.grid_shape, bool)
+        for lane_id, sections in self._sections.items():
+            lp = self._lane_params[lane_id]
+            suspected |= suspected_obstructions(
+                colour,
+                reference.energy,
+                self._surfaces[lane_id],
+                self._grounds[lane_id],
+                sections,
+                lp.band_frac,
+                lp.min_length_frac,
+            )
+        if not suspected.any():
+            return reference
+        raised: BoolGrid = np.zeros(self.grid_shape, bool)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(suspected.astype(np.uint8), connectivity=8)
+        for label in range(1, count):
+            height = int(stats[label, cv2.CC_STAT_HEIGHT])
+            blob = (labels == label).astype(np.uint8)
+            # Anchored at the kernel's top: each cell of the blob takes the `height` above it;
+            # and a third of it below (bumpers, tyres and the shadow under it are grey and dark,
+            # as road is, so the surface model misses the foot of what stands).
+            raised |= cv2.dilate(blob, np.ones((height + 1, 1), np.uint8), anchor=(0, 0)) > 0
+            down = max(2, height // 3)
+            raised |= cv2.dilate(blob, np.ones((down + 1, 1), np.uint8), anchor=(0, down)) > 0
+        reference.untrusted = self._grown(self._grown(raised)) & self._roi
+        reference.stood = suspected
+        return reference
 
     def _reference(self, image: FloatImage, untrusted: BoolGrid | None = None) -> _Reference:
         structure = self._structure(image)
@@ -426,31 +502,65 @@ class LaneOccupancyDetector:
         hidden = (origin.energy >= p.faint_energy) & (ncc < p.occupied_ncc)
         return np.asarray(new | hidden)
 
-    def _adopt(self, reference: _Reference, structure: FloatImage, changed: BoolGrid) -> BoolGrid:
+    def _adopt(
+        self, reference: _Reference, structure: FloatImage, changed: BoolGrid, still: BoolGrid
+    ) -> BoolGrid:
         """Untrusted cells still standing: those of blobs that mostly look as learned. A blob
-        that has mostly changed (what stood there left) is taken into the reference whole after
-        adopt_after_samples, so no ghost edge is left behind."""
+        that has mostly changed (what stood there left) is taken into the reference whole once
+        it has been still for adopt_after_samples, as the mean of those frames, so no ghost edge
+        is left behind."""
         standing = np.zeros(self.grid_shape, bool)
         if not reference.untrusted.any():
             return standing
         count, labels = cv2.connectedComponents(reference.untrusted.astype(np.uint8), connectivity=8)
         adopt = np.zeros(self.grid_shape, bool)
+        leaving = np.zeros(self.grid_shape, bool)
         for label in range(1, count):
             blob = labels == label
             core = blob & reference.stood
             left = float(changed[core if core.any() else blob].mean()) >= self.params.left_share
             if not left:
                 standing |= blob & ~changed
-            reference.changed_run[blob] = reference.changed_run[blob] + 1 if left else 0
-            if left and int(reference.changed_run[blob].max()) >= self.params.adopt_after_samples:
+            # Counted only once what left has gone: frames of it driving off are not the lane.
+            settled = left and float(still[blob].mean()) >= self.params.settled_share
+            if settled:
+                leaving |= blob
+            reference.changed_run[blob] = reference.changed_run[blob] + 1 if settled else 0
+            if settled and int(reference.changed_run[blob].max()) >= self.params.adopt_after_samples:
                 adopt |= blob
+        # One frame's sensor noise, adopted, would be "texture" that no later frame matches: on
+        # faint cells (the far end of a long lane in infrared, where a flat grey cell is always
+        # "still") it read as decorrelated and stood there for ever, so the lane never cleared.
+        pixels = self._cells_to_pixels(self._grown(leaving))
+        reference.left_sum[pixels] += structure[pixels]
+        reference.left_count[pixels] += 1.0
+        reference.left_sum[~pixels] = 0.0
+        reference.left_count[~pixels] = 0.0
         if adopt.any():
-            mask = self._cells_to_pixels(cv2.dilate(adopt.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
-            reference.structure[mask] = structure[mask]
+            mask = self._cells_to_pixels(self._grown(adopt))
+            mean = reference.left_sum[mask] / reference.left_count[mask][:, None]
+            if reference.origin is None:
+                # Suspected from the surface alone, a blob may miss part of what stood (its
+                # bumper, a grey door): the changed cells it touches left with it.
+                beside = self._cells_to_pixels(self._grown(self._touching(adopt, changed))) & ~mask
+                reference.structure[beside] = structure[beside]
+            reference.structure[mask] = mean
             reference.energy = self._cell_mean(reference.structure**2)
             reference.untrusted &= ~adopt
             reference.changed_run[adopt] = 0
         return standing
+
+    @staticmethod
+    def _touching(cells: BoolGrid, changed: BoolGrid) -> BoolGrid:
+        """The changed cells connected to `cells` through changed cells."""
+        _, labels = cv2.connectedComponents((changed | cells).astype(np.uint8), connectivity=8)
+        touched = np.unique(labels[cells])
+        return np.asarray(np.isin(labels, touched[touched > 0]) & changed & ~cells)
+
+    @staticmethod
+    def _grown(cells: BoolGrid) -> BoolGrid:
+        """The cells and their neighbours (the 3x3 statistics reach that far)."""
+        return np.asarray(cv2.dilate(cells.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
 
     def _adapt(self, reference: _Reference, structure: FloatImage, clear: BoolGrid) -> None:
         p = self.params

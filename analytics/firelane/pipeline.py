@@ -83,6 +83,7 @@ class CameraPipeline:
 
     `references` are the calibrated clear-lane images, at most one per lighting regime (day,
     infrared); a regime without one is learned from its first frames (see the detector).
+    `confirmed=False` says the references are estimates nobody confirmed clear.
     """
 
     def __init__(
@@ -92,8 +93,10 @@ class CameraPipeline:
         references: Image | Sequence[Image] | References | None = None,
         health_policy: HealthPolicy | None = None,
         detector_params: DetectorParams | None = None,
+        confirmed: bool = True,
     ) -> None:
         self.lanes = list(lanes)
+        self._confirmed = confirmed
         self._params = detector_params or DetectorParams()
         self._health = CameraHealthMonitor(health_policy or HealthPolicy(), None, start_ts)
         # Cells count only once they have stood for stationary_s, so the dwell is shortened by
@@ -171,7 +174,9 @@ class CameraPipeline:
     def _start_detector(self, frame_size: tuple[int, int]) -> None:
         lanes = {lane.lane_id: lane.polygon for lane in self.lanes}
         obstruction = {lane.lane_id: lane.obstruction for lane in self.lanes}
-        self.detector = LaneOccupancyDetector(frame_size, lanes, self._references, self._params, obstruction)
+        self.detector = LaneOccupancyDetector(
+            frame_size, lanes, self._references, self._params, obstruction, self._confirmed
+        )
         day = self._references.get(LightRegime.DAY)
         if day is not None:
             self._health.reference = frame_stats(day)

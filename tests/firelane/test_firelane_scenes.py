@@ -145,6 +145,39 @@ def test_a_car_there_from_the_first_frame_without_any_reference_is_blocked_then_
     assert lane_events(scene, [reference])[0][0] == "blocked"
 
 
+PRE_BLOCKED_LONG = replace(
+    BASE, name="pre_blocked_long", duration_s=130.0, vehicles=(Vehicle(0.0, 90.0, along=0.4, move_s=0.0),)
+)
+
+
+def test_a_worker_without_a_reference_reports_a_car_there_from_its_first_frame(tmp_path: Path) -> None:
+    """The worker learns its reference from its first frames; the car in them is suspected from
+    the lane's surface (it is not road), so it is neither learned as road nor hidden."""
+    scene = render(PRE_BLOCKED_LONG, tmp_path, references=())
+    assert_on_time(lane_events(scene, []), scene.expected())
+
+
+@pytest.mark.parametrize("hatched", [True, False])
+def test_eval_without_a_reference_reports_a_car_there_for_most_of_the_video(
+    tmp_path: Path, hatched: bool
+) -> None:
+    """The median of the video shows the car: only the lane's surface model tells it is not road."""
+    scene = render(replace(PRE_BLOCKED_LONG, hatched=hatched), tmp_path, references=())
+    events = evaluate_video(scene.video, scene.lane, [], 1.0)
+    assert_on_time([(e.event, e.t) for e in events], scene.expected())
+
+
+def test_a_clear_lane_without_a_reference_raises_nothing_from_its_markings(tmp_path: Path) -> None:
+    spec = replace(
+        BASE,
+        name="clear_no_reference",
+        crossers=(Crosser(10.0, 6.0), Crosser(40.0, 8.0, kind=ObjectKind.CYCLIST, lengthwise=True)),
+    )
+    scene = render(spec, tmp_path, references=())
+    assert lane_events(scene, []) == []
+    assert evaluate_video(scene.video, scene.lane, [], 1.0) == []
+
+
 def test_a_car_parked_for_hours_through_dusk_and_infrared_never_fades_into_the_background(
     tmp_path: Path,
 ) -> None:
