@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -49,6 +50,12 @@ class EvidenceSettings(BaseModel):
     # The newest frame must be this recent for the camera to count as delivering video.
     stale_s: float = Field(default=5.0, gt=0)
     max_pending: int = Field(default=8, ge=1, le=64, description="clips recording at once per camera")
+    # Chinese rules for security video ask for 30 to 90 days; evidence of an alarm is kept as
+    # long as the longest of them by default, and a byte budget keeps a noisy year off the disk.
+    keep_days: float = Field(default=90.0, ge=1, description="days an alarm's evidence is kept")
+    max_total_bytes: int = Field(
+        default=4 * 1024**3, ge=1024 * 1024, description="bytes all evidence may take; oldest go first"
+    )
 
     def ring_frames_needed(self, sample_fps: float) -> int:
         """Frames the ring must hold so that a clip finds all of its seconds still there."""
@@ -157,6 +164,10 @@ class EvidenceRecorder:
         self._manifest(
             request, EvidenceState.READY, snapshot_ts=snapshot, frame_ts=tuple(f.ts for f in frames)
         )
+        try:
+            prune_evidence(settings)
+        except OSError as exc:
+            log.error("evidence folder %s not pruned: %s", settings.dir, exc)
 
     def _manifest(
         self,
@@ -190,3 +201,34 @@ class EvidenceRecorder:
             timer.cancel()
             request: EvidenceRequest = timer.args[0]  # type: ignore[index]
             self._finish(request)
+
+
+def prune_evidence(settings: EvidenceSettings, now: float | None = None) -> int:
+    """Delete evidence past `keep_days`, then the oldest finished until within `max_total_bytes`.
+
+    Only folders with a manifest are ours. A clip still recording is kept unless it has expired
+    (a worker killed mid-clip leaves one behind). Returns how many folders went. Several worker
+    processes share the folder, so a folder another one deleted first is no error.
+    """
+    now = time.time() if now is None else now
+    expires = now - settings.keep_days * 86400.0
+    folders: list[tuple[float, bool, int, Path]] = []
+    for folder in settings.dir.iterdir() if settings.dir.is_dir() else ():
+        manifest = read_manifest(settings.dir, folder.name)
+        if manifest is None:
+            continue
+        finished = manifest.state in (EvidenceState.READY, EvidenceState.UNAVAILABLE)
+        size = sum(path.stat().st_size for path in folder.iterdir() if path.is_file())
+        folders.append((manifest.requested_at, finished, size, folder))
+    folders.sort()
+    total = sum(size for _, _, size, _ in folders)
+    pruned = 0
+    for requested_at, finished, size, folder in folders:
+        if requested_at >= expires and (total <= settings.max_total_bytes or not finished):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        total -= size
+        pruned += 1
+    if pruned:
+        log.info("evidence: %d old folders deleted (%d bytes kept)", pruned, total)
+    return pruned

@@ -12,6 +12,7 @@ import pytest
 from analytics.evidence import (
     CLIP_FILE,
     SNAPSHOT_FILE,
+    EvidenceManifest,
     EvidenceRequest,
     EvidenceState,
     UnavailableReason,
@@ -21,7 +22,7 @@ from analytics.evidence import (
 from drivers.camera import Frame
 from drivers.camera_evidence import FrameRing, JpegFrame, write_clip
 from gateway.firelane import ConfigError, load_worker_config
-from gateway.firelane_evidence import EvidenceRecorder, EvidenceSettings
+from gateway.firelane_evidence import EvidenceRecorder, EvidenceSettings, prune_evidence
 
 RNG = np.random.default_rng(7)
 
@@ -149,3 +150,43 @@ def test_a_camera_recording_its_most_clips_says_so_for_the_next(tmp_path: Path) 
         assert states[2] is not None and states[2].reason is UnavailableReason.BUSY
     finally:
         recorder.close()
+
+
+def _evidence_folder(config: EvidenceSettings, age_s: float, state: EvidenceState, size: int) -> str:
+    evidence_id = new_evidence_id()
+    EvidenceManifest(evidence_id, "cam1", time.time() - age_s, state).write(config.dir)
+    (config.dir / evidence_id / CLIP_FILE).write_bytes(b"\0" * size)
+    return evidence_id
+
+
+def test_old_evidence_goes_after_its_days_and_the_oldest_finished_when_over_budget(tmp_path: Path) -> None:
+    """The box runs for years: without pruning, every alarm's clip stayed on disk for good."""
+    config = settings(tmp_path, keep_days=30, max_total_bytes=3.5 * 1024 * 1024)
+    day, mib = 86400.0, 1024 * 1024
+    expired = _evidence_folder(config, 31 * day, EvidenceState.READY, mib // 4)
+    stale_recording = _evidence_folder(config, 31 * day, EvidenceState.RECORDING, mib // 4)
+    oldest = _evidence_folder(config, 9 * day, EvidenceState.READY, mib)
+    unavailable = _evidence_folder(config, 8 * day, EvidenceState.UNAVAILABLE, 0)
+    recording = _evidence_folder(config, 7 * day, EvidenceState.RECORDING, mib)  # not finished
+    newer = _evidence_folder(config, 2 * day, EvidenceState.READY, mib)
+    newest = _evidence_folder(config, 1 * day, EvidenceState.READY, mib)
+    (config.dir / "not-evidence").mkdir()  # something an admin put there is not ours to delete
+
+    assert prune_evidence(config) == 3
+    kept = sorted(path.name for path in config.dir.iterdir())
+    assert kept == sorted([unavailable, recording, newer, newest, "not-evidence"])
+    assert {expired, stale_recording, oldest}.isdisjoint(kept)
+    assert prune_evidence(config) == 0  # within budget now: 3 MiB of clips
+
+
+def test_a_finished_clip_prunes_what_has_expired(tmp_path: Path) -> None:
+    config = settings(tmp_path, keep_days=1)
+    expired = _evidence_folder(config, 2 * 86400.0, EvidenceState.READY, 1000)
+    recorder = EvidenceRecorder(config, "cam1", sample_fps=1.0)
+    now = time.time()
+    recorder.add(Frame(now - 0.5, noise()))
+    request = EvidenceRequest(new_evidence_id(), now)
+    recorder.request(request)
+    recorder.close()  # finishes the clip now
+    assert read_manifest(config.dir, request.id) is not None
+    assert not (config.dir / expired).exists()
