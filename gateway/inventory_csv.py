@@ -47,6 +47,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("responsible", "责任人"),
     Column("thresholds", "阈值"),
     Column("gb26875", "消防主机点位"),
+    Column("gb28181_id", "国标编码", ("国标id", "gb28181编码")),
 )
 _PAIR_FIELDS = ("thresholds", "gb26875")
 
