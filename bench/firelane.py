@@ -8,8 +8,10 @@ decodes MJPEG and MPEG-4 part 2 files written by OpenCV's VideoWriter and prints
 stream costs per camera. Then the real thing: H.264 (main profile, no B-frames, a key frame
 every 2 s, 2 Mbit/s at 720p and 4 Mbit/s at 1080p, as a school camera's main stream) served
 over RTSP by GStreamer's RTSP server in real time, read by OpenCV's FFmpeg backend two ways:
-decoding and converting every frame (`read()`), and the worker's way, `grab()` every frame and
-`retrieve()` (the BGR conversion) only the 1-per-second sample. The cost is the process's CPU
+decoding and converting every frame (`read()`), the worker's way, `grab()` every frame and
+`retrieve()` (the BGR conversion) only the 1-per-second sample, and (not in the worker yet) key
+frames only: raw packets (`CAP_PROP_FORMAT` -1), of which only a key frame, at most one a
+second, is decoded, on its own with the stream's SPS/PPS. The cost is the process's CPU
 time per second of stream; the server is another process. OpenCV and FFmpeg are pinned to one
 thread, so the figures are per core.
 Run: `python bench/firelane.py [--seconds 3] [--rtsp-seconds 10]` (RTSP needs .ci/run's
@@ -26,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from enum import StrEnum
 from pathlib import Path
 
 import cv2
@@ -119,9 +122,24 @@ def encode_h264(width: int, height: int, directory: Path, seconds: float) -> Pat
     return out
 
 
-def rtsp_cpu_per_s(video: Path, directory: Path, seconds: float, sample: bool) -> tuple[float, float]:
-    """(CPU seconds per second of stream, frames per second) reading `video` served over RTSP:
-    every frame decoded and converted, or (`sample`) grabbed with one retrieve per second."""
+class Way(StrEnum):
+    EVERY_FRAME = "decode every frame"  # read(): decode and convert every frame
+    GRAB_AND_SKIP = "grab, retrieve 1 fps"  # the worker's way: grab() each, retrieve() the sample
+    KEY_FRAMES = "key frames only"  # raw packets; decode only a key frame, at most 1 per second
+
+
+def decode_key_frame(extradata: bytes, packet: bytes, scratch: Path) -> bool:
+    """Decode one H.264 key frame (with the stream's SPS/PPS) on its own, as a one-frame file."""
+    scratch.write_bytes(extradata + packet)
+    capture = cv2.VideoCapture(str(scratch), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, 1])
+    ok, _ = capture.read()
+    capture.release()
+    return bool(ok)
+
+
+def rtsp_cpu_per_s(video: Path, directory: Path, seconds: float, way: Way) -> tuple[float, float]:
+    """(CPU seconds per second of stream, frames per second) reading `video` served over RTSP
+    the given way."""
     port = free_port()
     plan_path = directory / f"serve-{port}.json"
     plan_path.write_text(json.dumps({"port": port, "path": "/live", "segments": [{"h264": str(video)}]}))
@@ -133,25 +151,40 @@ def rtsp_cpu_per_s(video: Path, directory: Path, seconds: float, sample: bool) -
     try:
         assert server.stdout is not None and server.stdout.readline().startswith(b"READY")
         params = [cv2.CAP_PROP_N_THREADS, 1, cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, 10000]
+        if way is Way.KEY_FRAMES:
+            params += [cv2.CAP_PROP_FORMAT, -1]  # grab() reads packets, retrieve() returns them
         capture = cv2.VideoCapture(f"rtsp://127.0.0.1:{port}/live", cv2.CAP_FFMPEG, params)
         if not capture.isOpened():
             raise RuntimeError(f"cannot open the RTSP stream of {video}")
+        extradata = b""
+        if way is Way.KEY_FRAMES:
+            ok, data = capture.retrieve(flag=int(capture.get(cv2.CAP_PROP_CODEC_EXTRADATA_INDEX)))
+            extradata = data.tobytes() if ok and data is not None else b""
         for _ in range(2 * STREAM_FPS):  # past the frames buffered while the stream was probed
             capture.grab()
-        frames = 0
+        frames = decoded = 0
         cpu_start, wall_start = time.process_time(), time.monotonic()
         next_sample = wall_start
+        scratch = directory / "key-frame.h264"
         while time.monotonic() - wall_start < seconds:
-            if sample:
+            if way is Way.EVERY_FRAME:
+                ok, _ = capture.read()
+            else:
                 ok = capture.grab()
-                if ok and time.monotonic() >= next_sample:
+                due = ok and time.monotonic() >= next_sample
+                if due and way is Way.GRAB_AND_SKIP:
                     ok, _ = capture.retrieve()
                     next_sample += 1.0
-            else:
-                ok, _ = capture.read()
+                elif due and capture.get(cv2.CAP_PROP_LRF_HAS_KEY_FRAME):
+                    ok, packet = capture.retrieve()
+                    if ok and decode_key_frame(extradata, packet.tobytes(), scratch):
+                        decoded += 1
+                    next_sample = time.monotonic() + 1.0
             if not ok:
                 break
             frames += 1
+        if way is Way.KEY_FRAMES and decoded == 0:
+            raise RuntimeError("no key frame could be decoded on its own")
         wall_s = time.monotonic() - wall_start
         cpu_s = time.process_time() - cpu_start
         capture.release()
@@ -234,19 +267,17 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as directory:
         for width, height in RESOLUTIONS:
             video = encode_h264(width, height, Path(directory), args.rtsp_seconds)
-            every, every_fps = rtsp_cpu_per_s(video, Path(directory), args.rtsp_seconds, sample=False)
-            grab, grab_fps = rtsp_cpu_per_s(video, Path(directory), args.rtsp_seconds, sample=True)
             analyse_s = analyse_ms_at[height] / 1000
-            ways = {"decode every frame": (every, every_fps), "grab, retrieve 1 fps": (grab, grab_fps)}
-            for label, (cpu, fps) in ways.items():
+            for way in Way:
+                cpu, fps = rtsp_cpu_per_s(video, Path(directory), args.rtsp_seconds, way)
                 cameras = 1.0 / (cpu + analyse_s)
                 print(
-                    f"  {width}x{height} {BITRATE_KBPS[height] // 1024} Mbit/s, {label:<21}: "
+                    f"  {width}x{height} {BITRATE_KBPS[height] // 1024} Mbit/s, {way:<21}: "
                     f"{100 * cpu:5.1f} % of a core at {fps:4.1f} fps ({1000 * cpu / max(fps, 1e-9):5.2f} ms/frame); "
                     f"cameras/core: {cameras:5.1f}"
                 )
-            if height == 1080:
-                rtsp_cameras_1080p = 1.0 / (grab + analyse_s)
+                if height == 1080 and way is Way.GRAB_AND_SKIP:
+                    rtsp_cameras_1080p = cameras
     verdict = "PASS" if rtsp_cameras_1080p >= TARGET_CAMERAS_1080P else "FAIL"
     print(
         f"cameras per core at 1 fps from RTSP H.264 1080p (grab-and-skip, the worker's way): "

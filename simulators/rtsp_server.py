@@ -15,7 +15,7 @@ Prints `READY {port}` on stdout once listening; SIGTERM or SIGINT stops it.
 Run: `/usr/bin/python3 simulators/rtsp_server.py PLAN.json`, or
 `... encode PLAN.json OUT.mkv` to encode the plan's frames once (`repeat` times, default 1) to an
 H.264 Matroska file at `bitrate_kbps`, as a camera's main stream is coded (main profile, CABAC,
-no B-frames, a key frame every `key_int` frames).
+no B-frames, a key frame every `key_int` frames and no others, as cameras keep a fixed GOP).
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ def encode(plan: dict[str, Any], out: str) -> int:
         f"appsrc name=src block=true format=time caps=video/x-raw,format=BGR,width={width},height={height},"
         f"framerate={fps}/1 ! videoconvert ! video/x-raw,format=I420 ! x264enc speed-preset=faster "
         f"bitrate={int(plan.get('bitrate_kbps', 4096))} key-int-max={int(plan.get('key_int', 50))} "
-        f"bframes=0 ! video/x-h264,profile=main ! h264parse ! matroskamux ! filesink location={out}"
+        f"bframes=0 option-string=scenecut=0 ! video/x-h264,profile=main ! h264parse ! matroskamux ! filesink location={out}"
     )
     appsrc = pipeline.get_by_name("src")
     pipeline.set_state(Gst.State.PLAYING)
