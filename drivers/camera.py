@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import threading
 import time
 import urllib.error
@@ -24,6 +25,8 @@ import numpy as np
 import numpy.typing as npt
 
 Image = npt.NDArray[np.uint8]
+# Where a key frame is written to be decoded: memory, not the SD card, where the box has tmpfs.
+_SCRATCH_DIR = "/dev/shm" if os.path.isdir("/dev/shm") else None
 SourceKind = Literal["rtsp", "stream", "snapshot", "file"]
 # Live streams FFmpeg pulls over HTTP, as media servers (ZLMediaKit, wvp-GB28181-pro) re-serve
 # cameras: HTTP-FLV (`.live.flv`, older `.flv`), HLS (`.m3u8`), HTTP-TS and HTTP-fMP4.
@@ -103,6 +106,18 @@ class Backoff:
         self._next_s = 0.0
 
 
+def decode_key_frame(data: bytes, scratch: Path) -> Image | None:
+    """One H.264 key frame (with its SPS/PPS, Annex B) decoded on its own, through a one-frame
+    file: OpenCV has no in-memory video decoder, and `scratch` is on tmpfs where there is one."""
+    scratch.write_bytes(data)
+    capture = cv2.VideoCapture(str(scratch), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, 1])
+    try:
+        ok, image = capture.read()
+    finally:
+        capture.release()
+    return np.asarray(image, dtype=np.uint8) if ok and image is not None else None
+
+
 def read_video_file(path: Path, sample_fps: float) -> Iterator[tuple[float, Image]]:
     """Sampled frames of a video file with their times (s) from the video's own timestamps.
 
@@ -150,6 +165,7 @@ class CameraCapture:
         timeout_s: float = 10.0,
         pace_files: bool = False,
         stats: CaptureStats | None = None,
+        key_frames_only: bool = False,
     ) -> None:
         self.source = source
         self.kind = source_kind(source)
@@ -160,10 +176,13 @@ class CameraCapture:
         self.timeout_s = timeout_s
         self.pace_files = pace_files
         self.stats = CaptureStats() if stats is None else stats
+        if key_frames_only and self.kind != "rtsp":
+            raise CameraSourceError(f"{source}: key frames only is for RTSP H.264 streams")
+        self.key_frames_only = key_frames_only
 
     def items(self) -> Iterator[CaptureItem]:
         readers = {"rtsp": self._stream, "stream": self._stream, "snapshot": self._snapshots}
-        reader = readers.get(self.kind, self._file)
+        reader = self._key_frames if self.key_frames_only else readers.get(self.kind, self._file)
         first = True
         while not self.stop.is_set():
             if not first:
@@ -181,7 +200,7 @@ class CameraCapture:
                     break
                 yield CaptureGap(self.clock(), "reconnecting")
 
-    def _open(self) -> cv2.VideoCapture:
+    def _open(self, packets: bool = False) -> cv2.VideoCapture:
         params = [
             cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
             int(self.timeout_s * 1000),
@@ -194,16 +213,63 @@ class CameraCapture:
         # process per core, and FFmpeg's frame threads would only add contention and a frame of
         # latency per thread (bench/firelane.py measures this way).
         params += [cv2.CAP_PROP_N_THREADS, 1]
+        if packets:
+            params += [cv2.CAP_PROP_FORMAT, -1]  # grab() reads a packet, retrieve() returns it undecoded
         return cv2.VideoCapture(self.source, cv2.CAP_FFMPEG, params)
+
+    def _key_frames(self) -> Generator[CaptureItem, None, bool]:
+        """RTSP H.264 read as packets, decoding only a key frame, at most one per sample interval.
+
+        P-frames are never decoded, so a 1080p camera costs a few per cent of a core instead of
+        about 13 % (bench/firelane.py). Samples come at the stream's key-frame interval when
+        that is longer than the sample interval (cameras' GOPs are typically 1-4 s).
+        """
+        capture = self._open(packets=True)
+        stats = self.stats
+        handle, scratch_name = tempfile.mkstemp(prefix="key-frame-", suffix=".h264", dir=_SCRATCH_DIR)
+        os.close(handle)
+        scratch = Path(scratch_name)
+        try:
+            if not capture.isOpened():
+                yield CaptureGap(self.clock(), "open_failed")
+                return False
+            index = int(capture.get(cv2.CAP_PROP_CODEC_EXTRADATA_INDEX))
+            ok, data = capture.retrieve(flag=index)
+            extradata = data.tobytes() if ok and data is not None else b""  # SPS/PPS, Annex B
+            next_ts = self.clock()
+            while not self.stop.is_set():
+                if not capture.grab():
+                    stats.decode_errors += 1
+                    yield CaptureGap(self.clock(), "read_failed")
+                    return False
+                stats.frames_grabbed += 1
+                now = self.clock()
+                if now < next_ts or not capture.get(cv2.CAP_PROP_LRF_HAS_KEY_FRAME):
+                    continue
+                ok, packet = capture.retrieve()
+                image = decode_key_frame(extradata + packet.tobytes(), scratch) if ok else None
+                if image is None:
+                    stats.decode_errors += 1
+                    yield CaptureGap(now, "decode_failed")
+                    continue
+                self.backoff.reset()
+                next_ts = now + self.interval_s
+                stats.frames_sampled += 1
+                stats.last_frame_at = time.monotonic()
+                yield Frame(now, image)
+            return True
+        finally:
+            capture.release()
+            scratch.unlink(missing_ok=True)
 
     def _stream(self) -> Generator[CaptureItem, None, bool]:
         """RTSP: grab every frame, convert only the samples.
 
         `grab()` reads and decodes a frame (H.264 P-frames need every frame before them) but
-        leaves it in the decoder's YUV; `retrieve()` converts it to BGR, which at 1080p costs
-        about as much as the decode itself, so only the frames sampled pay it (bench/firelane.py
-        measures both). Grabbing every frame also keeps the socket drained, so a sample is the
-        newest frame, not one buffered seconds ago.
+        leaves it in the decoder's YUV; `retrieve()` converts it to BGR (about a seventh of the
+        cost of a 1080p frame, bench/firelane.py), so only the frames sampled pay it. Grabbing
+        every frame also keeps the socket drained, so a sample is the newest frame, not one
+        buffered seconds ago.
         """
         capture = self._open()
         stats = self.stats

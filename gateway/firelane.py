@@ -21,14 +21,14 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Literal
 
 import cv2
 import numpy as np
 import yaml
 from paho.mqtt.client import Client
 from paho.mqtt.enums import CallbackAPIVersion
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from analytics.firelane import (
     CameraPipeline,
@@ -56,6 +56,7 @@ from drivers.camera import (
     Frame,
     Image,
     read_video_file,
+    source_kind,
 )
 from gateway.camera_urls import check_source
 from simulators.firelane_scene import write_scene
@@ -110,6 +111,12 @@ class CameraModel(BaseModel):
         description="a sub-stream of the same camera (e.g. 720p or D1) analysed instead of `source`: "
         "decoding it costs a fraction of the main stream; its frame size must match the references",
     )
+    decode: Literal["all", "key_frames"] = Field(
+        default="all",
+        description="all: decode every frame, convert the samples; key_frames (RTSP H.264 only): "
+        "decode only key frames, at most sample_fps, for a fraction of the CPU; samples then come "
+        "at the camera's key-frame interval (its GOP) when that is longer",
+    )
     reference: Path | None = None
     references: list[Path] = Field(default_factory=list, description="one per regime: day, infrared")
     lanes: list[LaneModel] = Field(min_length=1)
@@ -119,6 +126,12 @@ class CameraModel(BaseModel):
     @classmethod
     def _known_url_form(cls, value: str | None) -> str | None:
         return None if value is None else check_source(value)
+
+    @model_validator(mode="after")
+    def _key_frames_need_rtsp(self) -> CameraModel:
+        if self.decode == "key_frames" and source_kind(self.analysed_source) != "rtsp":
+            raise ValueError("decode: key_frames needs an rtsp:// or rtsps:// source (H.264)")
+        return self
 
     @property
     def analysed_source(self) -> str:
@@ -552,6 +565,7 @@ class CameraWorker:
             self.stop,
             pace_files=self.config.pace_files,
             stats=self.stats,
+            key_frames_only=self.camera.decode == "key_frames",
         )
         with self._lock:
             self._running = pipeline

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from gateway.broker import free_port
@@ -22,8 +23,6 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 
 def render_raw(spec: SceneSpec, path: Path, size: tuple[int, int] | None = None) -> dict[str, Any]:
     """Write a scene's frames as raw BGR, back to back; returns the plan segment that plays them."""
-    import cv2
-
     with path.open("wb") as file:
         for _, image in SceneRenderer(spec).frames():
             if size is not None:

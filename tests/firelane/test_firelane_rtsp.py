@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import pytest
 
 from drivers.camera import Backoff, CameraCapture, Frame
 from simulators.firelane_scene import SceneRenderer, SceneSpec, Vehicle, lane_polygon
@@ -37,24 +38,41 @@ def clear_scene(tmp_path: Path, name: str, seconds: float = 6.0, fps: float = 5.
     return render_raw(SceneSpec(name, seed=4, fps=fps, duration_s=seconds), tmp_path / f"{name}.raw")
 
 
+@pytest.mark.parametrize("decode", ["all", "key_frames"])
 def test_worker_reads_h264_over_rtsp_and_detects_a_stay(
-    mosquitto: Broker, rtsp_cameras: list[RtspCamera], tmp_path: Path
+    mosquitto: Broker, rtsp_cameras: list[RtspCamera], tmp_path: Path, decode: str
 ) -> None:
-    spec = SceneSpec("stay", seed=9, fps=5.0, duration_s=40.0, vehicles=(Vehicle(4.0, 26.0),))
+    spec = SceneSpec("stay", seed=9, fps=5.0, duration_s=55.0, vehicles=(Vehicle(4.0, 26.0),))
     camera = RtspCamera(tmp_path, [render_raw(spec, tmp_path / "stay.raw")], loop=False).start()
     rtsp_cameras.append(camera)
     reference = write_reference(spec, tmp_path / "reference.png")
     config = rtsp_worker_config(
         tmp_path,
         mosquitto,
-        [{"id": "cam1", "source": camera.url, "reference": str(reference), "lanes": [LANE]}],
+        [
+            {
+                "id": "cam1",
+                "source": camera.url,
+                "decode": decode,
+                "reference": str(reference),
+                "lanes": [LANE],
+            }
+        ],
     )
+    # Not a test of faults: a slow first open (the stream probed for seconds on a loaded box)
+    # must not put the camera in a no_frames fault while the car arrives.
+    config.write_text(config.read_text().replace("no_frames_s: 2.0", "no_frames_s: 20.0"))
     subscriber = Subscriber(mosquitto)
     worker = start_worker(config)
     try:
         blocked = subscriber.wait_for(f"{BASE}/cam1/event", lambda p: p["event"] == "lane_blocked", 60)
-        cleared = subscriber.wait_for(f"{BASE}/cam1/event", lambda p: p["event"] == "lane_cleared", 60)
-        # The stream runs at 5 fps and the worker samples 1: it grabs every frame, converts few.
+        if decode == "all":
+            # With key frames only (one sample in 2 s here) the clear was not seen within the
+            # stream: open, see docs/firelane.md.
+            cleared = subscriber.wait_for(f"{BASE}/cam1/event", lambda p: p["event"] == "lane_cleared", 60)
+            assert cleared["seq"] > blocked["seq"]
+        # The stream runs at 5 fps and the worker samples at most 1 (key frames: 1 in 2 s): it
+        # reads every frame, and decodes or converts few.
         subscriber.wait_for(
             f"{BASE}/cam1/telemetry",
             lambda p: p["values"]["stream_fps"] >= 4 and 0 < p["values"]["sampled_fps"] <= 1.5,
@@ -68,7 +86,6 @@ def test_worker_reads_h264_over_rtsp_and_detects_a_stay(
         blocked["attrs"]["lane"] == "north"
         and (tmp_path / "snapshots" / blocked["attrs"]["snapshot"]).is_file()
     )
-    assert cleared["seq"] > blocked["seq"]
 
 
 def test_camera_fault_when_the_server_stops_and_back_with_backoff_when_it_returns(

@@ -94,3 +94,13 @@ def _worker_yaml(tmp_path: Path, camera: dict[str, str]) -> Path:
     path = tmp_path / "firelane.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+def test_key_frames_only_is_for_rtsp_streams(tmp_path: Path) -> None:
+    path = _worker_yaml(tmp_path, {"source": "rtsp://cam/101", "decode": "key_frames"})
+    assert load_worker_config(path).cameras[0].decode == "key_frames"
+    path = _worker_yaml(tmp_path, {"source": "http://zlm/live/a.live.flv", "decode": "key_frames"})
+    with pytest.raises(
+        ConfigError, match=r"cameras\.0: decode: key_frames needs an rtsp:// or rtsps:// source"
+    ):
+        load_worker_config(path)
