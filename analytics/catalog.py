@@ -6,6 +6,13 @@ from analytics.records import DeviceKind
 
 _BATTERY = frozenset({"battery_pct"})
 
+# A camera's health as the video worker reports it (telemetry, every `health_interval_s`):
+# frames per second from the stream and analysed, age of the last good frame, and the worker's
+# running counts of failed reads/decodes and of reconnects (reset when the worker restarts).
+CAMERA_HEALTH_METRICS = frozenset(
+    {"stream_fps", "sampled_fps", "last_frame_age_s", "decode_errors", "reconnects"}
+)
+
 METRICS: dict[DeviceKind, frozenset[str]] = {
     DeviceKind.SMOKE: frozenset({"obscuration_pct_m", "temperature_c"}) | _BATTERY,
     DeviceKind.TEMPERATURE: frozenset({"temperature_c", "humidity_pct"}) | _BATTERY,
@@ -29,7 +36,7 @@ METRICS: dict[DeviceKind, frozenset[str]] = {
             "lock_b",
         }
     ),
-    DeviceKind.CAMERA: frozenset({"occupancy"}),
+    DeviceKind.CAMERA: frozenset({"occupancy"}) | CAMERA_HEALTH_METRICS,
     DeviceKind.FIRE_PANEL: frozenset(),
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from analytics.catalog import CAMERA_HEALTH_METRICS
 from analytics.devices import DeviceSpec
 from analytics.records import DeviceEvent, DeviceState, Reading, Record, StatusChange
 
@@ -59,6 +60,10 @@ class DeviceTracker:
             status.last_seen = record.ts
         if type(record) is Reading:
             status.last_values[record.metric] = record.value
+            # The worker reports a camera's health whether or not it has frames: a health report
+            # is no sign that a camera in fault is seeing again (camera_ok is).
+            if record.metric in CAMERA_HEALTH_METRICS and status.kind == "camera":
+                return False
         online = not (
             (type(record) is StatusChange and record.state is DeviceState.OFFLINE)
             or (type(record) is DeviceEvent and record.name == CAMERA_FAULT)

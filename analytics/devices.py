@@ -69,6 +69,17 @@ class DeviceSpec(BaseModel):
     gb26875: PanelPoint | None = None
     # Cameras: the zones of their building they see, so an alarm there gets their video (issue 18).
     covers_zones: list[str] = Field(default_factory=list)
+    # A camera (or NVR channel) registered on a GB/T 28181 platform: its 20-digit id there, the
+    # name the platform and its media server (wvp-GB28181-pro, ZLMediaKit) know it by.
+    gb28181_id: str = ""
+
+    @field_validator("gb28181_id")
+    @classmethod
+    def _gb28181_id_is_twenty_digits(cls, value: str) -> str:
+        if value and not (len(value) == 20 and value.isascii() and value.isdigit()):
+            what = "digits only" if not (value.isascii() and value.isdigit()) else f"got {len(value)} digits"
+            raise ValueError(f"a GB/T 28181 device id is exactly 20 digits 0-9 ({what})")
+        return value
 
     @model_validator(mode="after")
     def _panel_point_needs_protocol(self) -> DeviceSpec:

@@ -10,7 +10,7 @@ import platform
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -70,6 +70,7 @@ class Scrape:
     overdue_major_hazards: int | None
     counters: Mapping[tuple[str, str], int]
     sinks: Mapping[str, Mapping[str, Any]]  # health()["sinks"]: how far behind each sink is
+    cameras: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # health()["cameras"]
 
 
 class GatewayCollector(Collector):
@@ -127,6 +128,29 @@ class GatewayCollector(Collector):
             yield hazards
         yield from _counters(scrape.counters, campus)
         yield from _sink_gauges(scrape.sinks.get("influx"), campus)
+        yield from _camera_metrics(scrape.cameras, campus)
+
+
+# A camera's health from the video worker: (health key, metric name, help, counter?).
+_CAMERA_FAMILIES: tuple[tuple[str, str, str, bool], ...] = (
+    ("stream_fps", "camera_stream_fps", "frames per second the camera's stream delivers", False),
+    ("sampled_fps", "camera_sampled_fps", "frames per second analysed", False),
+    ("last_frame_age_s", "camera_last_frame_age_seconds", "age of the last good frame", False),
+    ("decode_errors", "camera_decode_errors", "failed reads and decodes (per worker run)", True),
+    ("reconnects", "camera_reconnects", "reconnects to the source (per worker run)", True),
+)
+
+
+def _camera_metrics(cameras: Mapping[str, Mapping[str, Any]], campus: str) -> Iterator[Metric]:
+    """What each camera's last health report said; a worker restart resets its counters, which
+    Prometheus's rate() treats as a counter reset."""
+    for key, name, doc, is_counter in _CAMERA_FAMILIES:
+        family_type = CounterMetricFamily if is_counter else GaugeMetricFamily
+        family = family_type(f"campus_gateway_{name}", doc, labels=["campus", "camera"])
+        for camera_id, health in sorted(cameras.items()):
+            if (value := health.get(key)) is not None:
+                family.add_metric([campus, camera_id], float(value))
+        yield family
 
 
 # Per campus and per kind: name suffix, help, value, whether it is over the availability window.
@@ -210,13 +234,16 @@ def metrics_router(ctx: ApiContext, clock: Callable[[], float] = time.time) -> A
         open_alerts = Counter(alert.severity for alert in ctx.alerts.open_alerts())
         counters = dict(ctx.counters())
         counters |= {("api_refused", reason): n for reason, n in ctx.refusals.counts.items()}
-        sinks = ctx.health().get("sinks", {})
+        health = ctx.health()
+        sinks, cameras = health.get("sinks", {}), health.get("cameras", {})
 
         def scrape() -> bytes:
             now = clock()
             devices = read_availability(ctx, statuses, WINDOWS_S[AVAILABILITY_WINDOW], now)
             overdue = overdue_major_hazards(ctx, now)
-            return prometheus_text(Scrape(ctx.campus_id, devices, open_alerts, overdue, counters, sinks))
+            return prometheus_text(
+                Scrape(ctx.campus_id, devices, open_alerts, overdue, counters, sinks, cameras)
+            )
 
         return Response(await asyncio.to_thread(scrape), media_type=CONTENT_TYPE)
 

@@ -8,9 +8,12 @@ become gaps, and the source is reopened with exponential backoff.
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
@@ -22,9 +25,19 @@ import numpy as np
 import numpy.typing as npt
 
 Image = npt.NDArray[np.uint8]
-SourceKind = Literal["rtsp", "snapshot", "file"]
+# Where a key frame is written to be decoded: memory, not the SD card, where the box has tmpfs.
+_SCRATCH_DIR = "/dev/shm" if os.path.isdir("/dev/shm") else None
+SourceKind = Literal["rtsp", "stream", "snapshot", "file"]
+# Live streams FFmpeg pulls over HTTP, as media servers (ZLMediaKit, wvp-GB28181-pro) re-serve
+# cameras: HTTP-FLV (`.live.flv`, older `.flv`), HLS (`.m3u8`), HTTP-TS and HTTP-fMP4.
+HTTP_STREAM_SUFFIXES = (".flv", ".m3u8", ".ts", ".mp4")
 
 log = logging.getLogger(__name__)
+
+# RTSP over TCP (interleaved): over UDP a lost packet tears a frame and the decoder logs
+# corruption until the next key frame; cameras, media servers and NVRs all offer TCP. Read by
+# OpenCV's FFmpeg backend at each open; an operator's own setting wins.
+os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp")
 
 
 class CameraSourceError(Exception):
@@ -48,12 +61,32 @@ class CaptureGap:
 CaptureItem = Frame | CaptureGap
 
 
+@dataclass(slots=True)
+class CaptureStats:
+    """Counters of one capture, written by its thread and read by the health reporter.
+
+    Plain ints and floats: a reader on another thread sees each value whole (the GIL), and a
+    report a moment stale is fine.
+    """
+
+    frames_grabbed: int = 0  # every frame the stream delivered, sampled or skipped
+    frames_sampled: int = 0
+    decode_errors: int = 0  # grabbed but not decodable, or a read that failed mid-stream
+    reconnects: int = 0  # attempts to open the source again after a failure
+    last_frame_at: float | None = None  # monotonic time of the last good frame
+
+
 def source_kind(source: str) -> SourceKind:
+    """rtsp(s)://; a stream FFmpeg reads (rtmp(s)://, or HTTP ending in a stream suffix);
+    any other http(s):// URL is a JPEG snapshot; anything else a file."""
     lowered = source.lower()
     if lowered.startswith(("rtsp://", "rtsps://")):
         return "rtsp"
+    if lowered.startswith(("rtmp://", "rtmps://")):
+        return "stream"
     if lowered.startswith(("http://", "https://")):
-        return "snapshot"
+        path = urllib.parse.urlsplit(lowered).path
+        return "stream" if path.endswith(HTTP_STREAM_SUFFIXES) else "snapshot"
     return "file"
 
 
@@ -71,6 +104,18 @@ class Backoff:
 
     def reset(self) -> None:
         self._next_s = 0.0
+
+
+def decode_key_frame(data: bytes, scratch: Path) -> Image | None:
+    """One H.264 key frame (with its SPS/PPS, Annex B) decoded on its own, through a one-frame
+    file: OpenCV has no in-memory video decoder, and `scratch` is on tmpfs where there is one."""
+    scratch.write_bytes(data)
+    capture = cv2.VideoCapture(str(scratch), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, 1])
+    try:
+        ok, image = capture.read()
+    finally:
+        capture.release()
+    return np.asarray(image, dtype=np.uint8) if ok and image is not None else None
 
 
 def read_video_file(path: Path, sample_fps: float) -> Iterator[tuple[float, Image]]:
@@ -119,6 +164,8 @@ class CameraCapture:
         backoff: Backoff | None = None,
         timeout_s: float = 10.0,
         pace_files: bool = False,
+        stats: CaptureStats | None = None,
+        key_frames_only: bool = False,
     ) -> None:
         self.source = source
         self.kind = source_kind(source)
@@ -128,10 +175,19 @@ class CameraCapture:
         self.backoff = backoff or Backoff()
         self.timeout_s = timeout_s
         self.pace_files = pace_files
+        self.stats = CaptureStats() if stats is None else stats
+        if key_frames_only and self.kind != "rtsp":
+            raise CameraSourceError(f"{source}: key frames only is for RTSP H.264 streams")
+        self.key_frames_only = key_frames_only
 
     def items(self) -> Iterator[CaptureItem]:
-        reader = {"rtsp": self._stream, "snapshot": self._snapshots, "file": self._file}[self.kind]
+        readers = {"rtsp": self._stream, "stream": self._stream, "snapshot": self._snapshots}
+        reader = self._key_frames if self.key_frames_only else readers.get(self.kind, self._file)
+        first = True
         while not self.stop.is_set():
+            if not first:
+                self.stats.reconnects += 1
+            first = False
             finished = yield from reader()
             if finished:
                 return
@@ -144,7 +200,7 @@ class CameraCapture:
                     break
                 yield CaptureGap(self.clock(), "reconnecting")
 
-    def _open(self) -> cv2.VideoCapture:
+    def _open(self, packets: bool = False) -> cv2.VideoCapture:
         params = [
             cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
             int(self.timeout_s * 1000),
@@ -153,11 +209,70 @@ class CameraCapture:
         ]
         if self.kind == "file":
             return cv2.VideoCapture(self.source)
+        # One decoding thread per camera: the worker already runs a thread per camera and a
+        # process per core, and FFmpeg's frame threads would only add contention and a frame of
+        # latency per thread (bench/firelane.py measures this way).
+        params += [cv2.CAP_PROP_N_THREADS, 1]
+        if packets:
+            params += [cv2.CAP_PROP_FORMAT, -1]  # grab() reads a packet, retrieve() returns it undecoded
         return cv2.VideoCapture(self.source, cv2.CAP_FFMPEG, params)
 
+    def _key_frames(self) -> Generator[CaptureItem, None, bool]:
+        """RTSP H.264 read as packets, decoding only a key frame, at most one per sample interval.
+
+        P-frames are never decoded, so a 1080p camera costs a few per cent of a core instead of
+        about 13 % (bench/firelane.py). Samples come at the stream's key-frame interval when
+        that is longer than the sample interval (cameras' GOPs are typically 1-4 s).
+        """
+        capture = self._open(packets=True)
+        stats = self.stats
+        handle, scratch_name = tempfile.mkstemp(prefix="key-frame-", suffix=".h264", dir=_SCRATCH_DIR)
+        os.close(handle)
+        scratch = Path(scratch_name)
+        try:
+            if not capture.isOpened():
+                yield CaptureGap(self.clock(), "open_failed")
+                return False
+            index = int(capture.get(cv2.CAP_PROP_CODEC_EXTRADATA_INDEX))
+            ok, data = capture.retrieve(flag=index)
+            extradata = data.tobytes() if ok and data is not None else b""  # SPS/PPS, Annex B
+            next_ts = self.clock()
+            while not self.stop.is_set():
+                if not capture.grab():
+                    stats.decode_errors += 1
+                    yield CaptureGap(self.clock(), "read_failed")
+                    return False
+                stats.frames_grabbed += 1
+                now = self.clock()
+                if now < next_ts or not capture.get(cv2.CAP_PROP_LRF_HAS_KEY_FRAME):
+                    continue
+                ok, packet = capture.retrieve()
+                image = decode_key_frame(extradata + packet.tobytes(), scratch) if ok else None
+                if image is None:
+                    stats.decode_errors += 1
+                    yield CaptureGap(now, "decode_failed")
+                    continue
+                self.backoff.reset()
+                next_ts = now + self.interval_s
+                stats.frames_sampled += 1
+                stats.last_frame_at = time.monotonic()
+                yield Frame(now, image)
+            return True
+        finally:
+            capture.release()
+            scratch.unlink(missing_ok=True)
+
     def _stream(self) -> Generator[CaptureItem, None, bool]:
-        """RTSP: grab every frame (keeps the decoder's buffer fresh), decode only the samples."""
+        """RTSP: grab every frame, convert only the samples.
+
+        `grab()` reads and decodes a frame (H.264 P-frames need every frame before them) but
+        leaves it in the decoder's YUV; `retrieve()` converts it to BGR (about a seventh of the
+        cost of a 1080p frame, bench/firelane.py), so only the frames sampled pay it. Grabbing
+        every frame also keeps the socket drained, so a sample is the newest frame, not one
+        buffered seconds ago.
+        """
         capture = self._open()
+        stats = self.stats
         try:
             if not capture.isOpened():
                 yield CaptureGap(self.clock(), "open_failed")
@@ -165,17 +280,23 @@ class CameraCapture:
             next_ts = self.clock()
             while not self.stop.is_set():
                 if not capture.grab():
+                    # A read that times out (server gone, stream stalled) or a broken stream.
+                    stats.decode_errors += 1
                     yield CaptureGap(self.clock(), "read_failed")
                     return False
+                stats.frames_grabbed += 1
                 now = self.clock()
                 if now < next_ts:
                     continue
                 ok, image = capture.retrieve()
                 if not ok or image is None:
+                    stats.decode_errors += 1
                     yield CaptureGap(now, "decode_failed")
                     continue
                 self.backoff.reset()
                 next_ts = now + self.interval_s
+                stats.frames_sampled += 1
+                stats.last_frame_at = time.monotonic()
                 yield Frame(now, np.asarray(image, dtype=np.uint8))
             return True
         finally:
@@ -195,6 +316,9 @@ class CameraCapture:
                 yield CaptureGap(self.clock(), "decode_failed")
                 return False
             self.backoff.reset()
+            self.stats.frames_grabbed += 1
+            self.stats.frames_sampled += 1
+            self.stats.last_frame_at = time.monotonic()
             yield Frame(started, np.asarray(image, dtype=np.uint8))
             self.stop.wait(max(0.0, started + self.interval_s - self.clock()))
         return True
@@ -213,6 +337,7 @@ class CameraCapture:
                 if not ok or image is None:
                     break
                 decoded += 1
+                self.stats.frames_grabbed += 1
                 t = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
                 if t + 1e-6 < next_t:
                     continue
@@ -220,6 +345,8 @@ class CameraCapture:
                 if self.pace_files:
                     self.stop.wait(max(0.0, base_ts + t - self.clock()))
                 self.backoff.reset()
+                self.stats.frames_sampled += 1
+                self.stats.last_frame_at = time.monotonic()
                 yield Frame(base_ts + t, np.asarray(image, dtype=np.uint8))
             if decoded == 0:
                 yield CaptureGap(self.clock(), "no_decodable_frame")

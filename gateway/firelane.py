@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -20,14 +21,14 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Literal
 
 import cv2
 import numpy as np
 import yaml
 from paho.mqtt.client import Client
 from paho.mqtt.enums import CallbackAPIVersion
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from analytics.evidence import request_topic
 from analytics.firelane import (
@@ -52,10 +53,13 @@ from drivers.camera import (
     CameraCapture,
     CameraSourceError,
     CaptureGap,
+    CaptureStats,
     Frame,
     Image,
     read_video_file,
+    source_kind,
 )
+from gateway.camera_urls import check_source
 from gateway.firelane_evidence import EvidenceRecorder, EvidenceSettings
 from simulators.firelane_scene import write_scene
 from simulators.firelane_suite import Split, suite
@@ -69,6 +73,11 @@ EXIT_BAD_INPUT = 2
 
 class ConfigError(Exception):
     """An invalid worker config or lane file; the message names the file and the key."""
+
+
+def default_processes() -> int:
+    """One worker process per core but one, left for the gateway and the broker."""
+    return max(1, (os.cpu_count() or 1) - 1)
 
 
 class LaneModel(BaseModel):
@@ -93,11 +102,43 @@ class CameraModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
-    source: str = Field(min_length=1, description="rtsp:// URL, http(s):// snapshot URL or file")
+    source: str = Field(
+        min_length=1,
+        description="the camera's main stream: rtsp(s)://, rtmp(s)://, an HTTP stream (.live.flv, "
+        ".m3u8) or http(s):// snapshot URL, or a file",
+    )
+    analysis_source: str | None = Field(
+        default=None,
+        min_length=1,
+        description="a sub-stream of the same camera (e.g. 720p or D1) analysed instead of `source`: "
+        "decoding it costs a fraction of the main stream; its frame size must match the references",
+    )
+    decode: Literal["all", "key_frames"] = Field(
+        default="all",
+        description="all: decode every frame, convert the samples; key_frames (RTSP H.264 only): "
+        "decode only key frames, at most sample_fps, for a fraction of the CPU; samples then come "
+        "at the camera's key-frame interval (its GOP) when that is longer",
+    )
     reference: Path | None = None
     references: list[Path] = Field(default_factory=list, description="one per regime: day, infrared")
     lanes: list[LaneModel] = Field(min_length=1)
     sample_fps: float | None = Field(default=None, gt=0)
+
+    @field_validator("source", "analysis_source")
+    @classmethod
+    def _known_url_form(cls, value: str | None) -> str | None:
+        return None if value is None else check_source(value)
+
+    @model_validator(mode="after")
+    def _key_frames_need_rtsp(self) -> CameraModel:
+        if self.decode == "key_frames" and source_kind(self.analysed_source) != "rtsp":
+            raise ValueError("decode: key_frames needs an rtsp:// or rtsps:// source (H.264)")
+        return self
+
+    @property
+    def analysed_source(self) -> str:
+        """What the worker decodes: the sub-stream when there is one."""
+        return self.analysis_source or self.source
 
 
 class BrokerModel(BaseModel):
@@ -121,16 +162,29 @@ class FirelaneWorkerConfig(BaseModel):
     no_frames_s: float = Field(default=30.0, gt=0)
     fault_hold_s: float = Field(default=30.0, ge=0)
     pace_files: bool = False
+    processes: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="worker processes the cameras are spread over; unset: one per core but one",
+    )
+    health_interval_s: float = Field(
+        default=10.0, gt=0, description="how often each camera's health is published as telemetry"
+    )
     cameras: list[CameraModel] = Field(min_length=1)
     # Alarm evidence (issue 18): a ring of recent frames per camera, clips on request.
     evidence: EvidenceSettings | None = None
+
+    @property
+    def worker_processes(self) -> int:
+        return self.processes or default_processes()
 
 
 def _describe(exc: ValidationError, source: Path) -> str:
     lines = []
     for error in exc.errors():
         key = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        lines.append(f"{source}: {key}: {error['msg']}")
+        lines.append(f"{source}: {key}: {error['msg'].removeprefix('Value error, ')}")
     return "\n".join(lines)
 
 
@@ -185,12 +239,12 @@ def load_worker_config(path: Path) -> FirelaneWorkerConfig:
             if not resolved.is_file():
                 raise ConfigError(f"{path}: cameras.{index}.{key}: no such file {resolved}")
             references.append(resolved)
-        source = camera.source
-        if "://" not in source and not Path(source).is_absolute():
-            source = str(base / source)
-        cameras.append(
-            camera.model_copy(update={"reference": None, "references": references, "source": source})
-        )
+        sources = {
+            key: given if "://" in given or Path(given).is_absolute() else str(base / given)
+            for key, given in (("source", camera.source), ("analysis_source", camera.analysis_source))
+            if given is not None
+        }
+        cameras.append(camera.model_copy(update={"reference": None, "references": references, **sources}))
     ids = [camera.id for camera in cameras]
     if len(set(ids)) != len(ids):
         raise ConfigError(f"{path}: cameras: camera ids must be unique, got {ids}")
@@ -460,6 +514,13 @@ class CameraPublisher:
             payload = {"ts": round(ts, 3), "seq": self._seq, "event": name, "attrs": attrs}
         self.client.publish(f"{self.topic_base}/event", json.dumps(payload), qos=1)
 
+    def telemetry(self, ts: float, values: dict[str, float]) -> None:
+        """Protocol-v1 telemetry; QoS 0, as the next report replaces a lost one."""
+        with self._lock:
+            self._seq += 1
+            payload = {"ts": round(ts, 3), "seq": self._seq, "values": values}
+        self.client.publish(f"{self.topic_base}/telemetry", json.dumps(payload), qos=0)
+
     def close(self) -> None:
         info = self.client.publish(self._status_topic, self._status("offline"), qos=1, retain=True)
         if self.client.is_connected():
@@ -487,6 +548,12 @@ class CameraWorker:
             )
         self.publisher = CameraPublisher(config, camera.id, self.evidence)
         self.thread = threading.Thread(target=self._run, name=f"firelane-{camera.id}", daemon=True)
+        # One set of counters for the camera's life, across restarts of its loop.
+        self.stats = CaptureStats()
+        self._health_mark = (time.monotonic(), 0, 0)  # (when, frames grabbed, frames sampled)
+        # The pipeline is fed by the camera's thread and ticked by the watchdog: one at a time.
+        self._lock = threading.Lock()
+        self._running: CameraPipeline | None = None
 
     def _pipeline(self) -> CameraPipeline:
         lanes = [lane.config() for lane in self.camera.lanes]
@@ -523,25 +590,59 @@ class CameraWorker:
     def _loop(self) -> None:
         pipeline = self._pipeline()
         capture = CameraCapture(
-            self.camera.source,
+            self.camera.analysed_source,
             self.camera.sample_fps or self.config.sample_fps,
             self.stop,
             pace_files=self.config.pace_files,
+            stats=self.stats,
+            key_frames_only=self.camera.decode == "key_frames",
         )
-        for item in capture.items():
-            if isinstance(item, Frame):
-                if self.evidence is not None:
-                    self.evidence.add(item)
-                events = pipeline.frame(item.ts, item.image)
-            else:
-                log.debug("camera %s: no frame (%s)", self.camera.id, item.reason)
-                events = pipeline.tick(item.ts)
-            for event in events:
-                self._publish(event)
-        log.info("camera %s: source ended", self.camera.id)
-        while not self.stop.wait(1.0):  # a finished file is a camera without frames
-            for event in pipeline.tick(time.time()):
-                self._publish(event)
+        with self._lock:
+            self._running = pipeline
+        try:
+            for item in capture.items():
+                if self.evidence is not None and isinstance(item, Frame):
+                    self.evidence.add(item)  # JPEG-encodes: outside the lock the watchdog takes
+                with self._lock:
+                    if isinstance(item, Frame):
+                        events = pipeline.frame(item.ts, item.image)
+                    else:
+                        log.debug("camera %s: no frame (%s)", self.camera.id, item.reason)
+                        events = pipeline.tick(item.ts)
+                    for event in events:
+                        self._publish(event)
+            log.info("camera %s: source ended", self.camera.id)
+            # A finished file is a camera without frames: the watchdog ticks it from here on.
+            self.stop.wait()
+        finally:
+            with self._lock:
+                self._running = None
+
+    def watchdog(self) -> None:
+        """Let the pipeline see time pass while the capture blocks (a stream stalled mid-GOP
+        until the read timeout, a slow reopen), so no_frames is raised on time; called about
+        once a second from the worker's main thread."""
+        with self._lock:
+            if self._running is not None:
+                for event in self._running.tick(time.time()):
+                    self._publish(event)
+
+    def health(self) -> dict[str, float]:
+        """The camera's health since the last call, as telemetry values (SPEC 3)."""
+        now = time.monotonic()
+        stats = self.stats
+        since, grabbed, sampled = self._health_mark
+        self._health_mark = (now, stats.frames_grabbed, stats.frames_sampled)
+        elapsed_s = max(now - since, 1e-6)
+        values = {
+            "stream_fps": round((stats.frames_grabbed - grabbed) / elapsed_s, 2),
+            "sampled_fps": round((stats.frames_sampled - sampled) / elapsed_s, 2),
+            "decode_errors": float(stats.decode_errors),
+            "reconnects": float(stats.reconnects),
+        }
+        if stats.last_frame_at is not None:
+            values["last_frame_age_s"] = round(now - stats.last_frame_at, 1)
+        return values
 
     def _publish(self, event: FirelaneEvent) -> None:
         attrs: dict[str, Any] = {}
@@ -570,12 +671,27 @@ class CameraWorker:
         self.publisher.event(event.name, event.ts, attrs)
 
 
-def run_worker(config: FirelaneWorkerConfig, stop: threading.Event) -> None:
-    """Run every configured camera until `stop` is set; marks them offline on the way out."""
+def run_worker(config: FirelaneWorkerConfig, stop: threading.Event, parent_pid: int | None = None) -> None:
+    """Run every configured camera until `stop` is set; marks them offline on the way out.
+
+    Each camera's health goes out as telemetry every `health_interval_s`. With `parent_pid`,
+    the worker also stops when that process is gone (a pool parent killed with SIGKILL), so
+    no camera is read twice once a new parent has started.
+    """
     workers = [CameraWorker(config, camera, stop) for camera in config.cameras]
     for worker in workers:
         worker.thread.start()
-    stop.wait()
+    next_health = time.monotonic() + config.health_interval_s
+    while not stop.wait(1.0):
+        if parent_pid is not None and os.getppid() != parent_pid:
+            log.error("the worker's parent (pid %d) is gone; stopping", parent_pid)
+            stop.set()
+        for worker in workers:
+            worker.watchdog()
+        if time.monotonic() >= next_health:
+            next_health += config.health_interval_s
+            for worker in workers:
+                worker.publisher.telemetry(time.time(), worker.health())
     for worker in workers:
         worker.thread.join(timeout=15)
         worker.publisher.close()
@@ -598,8 +714,32 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    run_worker(config, stop)
+    if args.shard is None:
+        from gateway.firelane_pool import run_pool
+
+        return run_pool(args.config, config, stop)
+    index, count = args.shard
+    cameras = shard_cameras(config.cameras, count)[index]
+    run_worker(config.model_copy(update={"cameras": cameras}), stop, parent_pid=os.getppid())
     return EXIT_OK
+
+
+def shard_cameras(cameras: Sequence[CameraModel], processes: int) -> list[list[CameraModel]]:
+    """Cameras dealt round-robin over at most `processes` groups, none of them empty."""
+    count = max(1, min(processes, len(cameras)))
+    return [list(cameras[index::count]) for index in range(count)]
+
+
+def _shard(text: str) -> tuple[int, int]:
+    """`K/N`: this process runs group K (from 0) of N."""
+    index_text, _, count_text = text.partition("/")
+    try:
+        index, count = int(index_text), int(count_text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected K/N, e.g. 0/3") from None
+    if not 0 <= index < count:
+        raise argparse.ArgumentTypeError(f"{text!r}: K must be in 0..N-1")
+    return index, count
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
@@ -705,6 +845,12 @@ def add_firelane_commands(subparsers: argparse._SubParsersAction[argparse.Argume
 
     worker = commands.add_parser("worker", help="run the video worker (its own process)")
     worker.add_argument("--config", type=Path, required=True, help="worker YAML")
+    worker.add_argument(
+        "--shard",
+        type=_shard,
+        help="K/N: run only camera group K of N (the pool parent starts its children so); "
+        "without it, run the pool: `processes` children, each supervised",
+    )
     worker.set_defaults(func=cmd_worker)
 
 

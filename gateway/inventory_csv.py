@@ -49,6 +49,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("thresholds", "阈值"),
     Column("gb26875", "消防主机点位"),
     Column("covers_zones", "覆盖区域", ("监控区域",)),
+    Column("gb28181_id", "国标编码", ("国标id", "gb28181编码")),
 )
 _PAIR_FIELDS = ("thresholds", "gb26875")
 _LIST_FIELDS = ("covers_zones",)

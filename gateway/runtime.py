@@ -14,9 +14,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from analytics.bus import MessageBus
+from analytics.catalog import CAMERA_HEALTH_METRICS
 from analytics.devices import Inventory
 from analytics.incidents import IncidentTracker
 from analytics.modes import ModeBook
+from analytics.records import DeviceKind
 from analytics.tickets import TicketService
 from api.app import create_app
 from api.auth import Principal, TokenBook
@@ -263,6 +265,24 @@ class Gateway:
             "failing_since": stats.failing_since,
         }
 
+    def _camera_health(self) -> dict[str, dict[str, Any]]:
+        """Per camera, its latest health report from the video worker, and how old that is."""
+        if self.core is None:
+            return {}
+        tracker, now = self.core.pipeline.tracker, time.time()
+        cameras: dict[str, dict[str, Any]] = {}
+        for device in self.inventory:
+            status = tracker.get(device.id) if device.kind is DeviceKind.CAMERA else None
+            if status is None:
+                continue
+            values = {k: v for k, v in status.last_values.items() if k in CAMERA_HEALTH_METRICS}
+            cameras[device.id] = {
+                "online": status.online,
+                **values,
+                "last_seen_age_s": None if status.last_seen is None else round(now - status.last_seen, 1),
+            }
+        return cameras
+
     def health(self) -> dict[str, Any]:
         connected = bool(self.subscribers) and all(s.stats.connected for s in self.subscribers)
         return {
@@ -291,6 +311,7 @@ class Gateway:
             "store": self._store_health(),
             "stream_clients": self.broadcaster.client_count,
             "modbus": self.modbus.stats() if self.modbus else {},
+            "cameras": self._camera_health(),
             "gb26875": dict(self.gb26875.stats()) if self.gb26875 else {},
             "sinks": {
                 **({"influx": self.influx_sink.health()} if self.influx_sink else {}),
