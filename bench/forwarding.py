@@ -48,6 +48,7 @@ READINGS = '{__name__=~"temperature_.+"}'
 BATCH_ROWS = 5000
 TARGET_LIVE_DROP = 0.15
 TARGET_REPLAY_RATIO = 0.8
+LINGER_S = 20.0  # the sink-on gateway runs on after its drain: the sink's catch-up is sampled
 
 
 def fresh_victoria(workdir: Path, name: str) -> Victoria:
@@ -125,8 +126,17 @@ def live(workdir: Path, messages: int, pairs: int) -> bool:
                     flush=True,
                 )
                 sampler = BacklogSampler(workdir / f"sink-on-{n}.db")
-                on = throughput(workdir, port, 1, 1000, messages, 0, extra_config=sink, name=f"sink-on-{n}")
-                time.sleep(10)  # the sink's drain after the burst, sampled
+                on = throughput(
+                    workdir,
+                    port,
+                    1,
+                    1000,
+                    messages,
+                    0,
+                    extra_config=sink,
+                    name=f"sink-on-{n}",
+                    linger_s=LINGER_S,
+                )
                 sampler.stop()
                 ratios["on"].append(on.ratio)
                 print(

@@ -497,7 +497,13 @@ def throughput(
     panics: int,
     extra_config: dict[str, Any] | None = None,
     name: str = "",
+    linger_s: float = 0.0,
 ) -> ThroughputResult:
+    """The gateway's QoS `qos` drain of a broker-held backlog against bare paho's, on one broker.
+
+    `linger_s`: how long the gateway keeps running after its drain (a sink catching up, which
+    the caller samples), before it is stopped.
+    """
     drain_timeout_s = max(120.0, messages / 1000)
     bare_id = f"bench-bare-{name or f'q{qos}'}"
     create_bare_session("127.0.0.1", port, bare_id, qos)
@@ -540,6 +546,7 @@ def throughput(
         connected_at, session_present = gateway.connack_time()
         time.sleep(1.0)  # let the last batch reach the counters before reading them
         final = gateway.health() or body
+        time.sleep(linger_s)
         assert final is not None and gateway.sampler is not None
         ingest = final["ingest"]
         if not done:
