@@ -32,6 +32,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 from influxdb_client.client.influxdb_client import InfluxDBClient
 from influxdb_client.client.write_api import SYNCHRONOUS
 from ingest import mosquitto, throughput
@@ -112,6 +113,12 @@ def sink_figures(samples: list[tuple[float, int, int]]) -> str:
     )
 
 
+def cpu_seconds(server: Victoria) -> float:
+    assert server.process is not None
+    times = psutil.Process(server.process.pid).cpu_times()
+    return float(times.user + times.system)
+
+
 def live(workdir: Path, messages: int, pairs: int) -> bool:
     server = fresh_victoria(workdir, "live-vm")
     sink = {"sinks": {"influx": {"url": server.url, "bucket": "bench", "org": "bench"}}}
@@ -126,6 +133,7 @@ def live(workdir: Path, messages: int, pairs: int) -> bool:
                     flush=True,
                 )
                 sampler = BacklogSampler(workdir / f"sink-on-{n}.db")
+                vm_cpu_s = cpu_seconds(server)
                 on = throughput(
                     workdir,
                     port,
@@ -138,10 +146,12 @@ def live(workdir: Path, messages: int, pairs: int) -> bool:
                     linger_s=LINGER_S,
                 )
                 sampler.stop()
+                vm_cpu_s = cpu_seconds(server) - vm_cpu_s
                 ratios["on"].append(on.ratio)
                 print(
                     f"  run {n} sink on:  {on.gateway_rate:,.0f} msg/s, ratio to bare paho {on.ratio:.2f}; "
-                    f"{sink_figures(sampler.samples)}",
+                    f"{sink_figures(sampler.samples)}; VictoriaMetrics (on these cores too) used "
+                    f"{vm_cpu_s:.1f} CPU-s",
                     flush=True,
                 )
     finally:

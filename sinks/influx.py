@@ -8,9 +8,9 @@ caught up or stopping. A crash sends again what was accepted since the last comm
 overwrites a point of the same series and timestamp, so the end result is exactly once. Nothing
 is held only in memory.
 
-While a full batch is being written, the next one is read (a read-ahead thread): SQLite builds
-its lines in C while this thread waits on the server, so with a core free a replay costs about
-the slower of the two, not both.
+Batches are read on a thread of the sink's own, niced below ingest (`READER_NICE`). While a full
+batch is being written the next one is read there: SQLite builds its lines in C while this
+thread waits on the server, so with a core free a replay costs about the slower of the two.
 
 Failures: a refusal that the same batch would meet again (400, 401, 403, 413) dead-letters the
 batch (kept in `dead_letters` with the server's message and the cursor range, so it can be
@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import os
 import random
 import threading
 import time
@@ -59,6 +60,15 @@ BACKLOG_REFRESH_S = 1.0  # while replaying; after a pause (caught up, or a failu
 # While a backlog drains the cursor is persisted at most this often, not once a batch: fewer
 # writes for the one writer; a crash resends up to this much, which the TSDB overwrites.
 CURSOR_COMMIT_S = 1.0
+# Batches are read (SQLite building their lines: the sink's CPU) on a thread of lower priority:
+# when ingest and the sink want more CPU than there is, ingest gets it and the sink falls behind,
+# to catch up after the burst. On Linux a thread's nice value is its own.
+READER_NICE = 10
+
+
+def _lower_priority() -> None:
+    with contextlib.suppress(AttributeError, OSError):  # not Linux: the thread keeps the process's
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), READER_NICE)
 
 
 @dataclass
@@ -165,7 +175,7 @@ class InfluxSink:
         self._lock = threading.Lock()  # one step at a time, whoever calls it
         self._backlog_at = -math.inf
         self._committing: Future[None] | None = None
-        self._read_ahead: ThreadPoolExecutor | None = None
+        self._reader: ThreadPoolExecutor | None = None
         self._ahead: tuple[ForwardCursor, Future[ForwardBatch]] | None = None
         self.stats = SinkStats()
 
@@ -183,9 +193,9 @@ class InfluxSink:
         with self._lock:
             with contextlib.suppress(Exception):  # the store may be closing; it commits what it holds
                 self._flush()
-            if self._read_ahead is not None:
-                self._read_ahead.shutdown(wait=True, cancel_futures=True)
-                self._read_ahead, self._ahead = None, None
+            if self._reader is not None:
+                self._reader.shutdown(wait=True, cancel_futures=True)
+                self._reader, self._ahead = None, None
             self._lines.close()
             if self._writer is not None:
                 self._writer.close()
@@ -217,10 +227,7 @@ class InfluxSink:
             return self.config.poll_interval_s
         full = batch.largest >= self.config.batch_rows
         if full:  # more are waiting: read them while this batch is on its way
-            self._read_ahead = self._read_ahead or ThreadPoolExecutor(
-                1, thread_name_prefix="influx-read-ahead"
-            )
-            self._ahead = (batch.cursor, self._read_ahead.submit(self._read, batch.cursor))
+            self._ahead = (batch.cursor, self._reading().submit(self._read, batch.cursor))
         # The batch says how far behind this campus is, as of the last look (at most a second old).
         behind = self.stats.backlog
         now = self._clock()
@@ -267,6 +274,12 @@ class InfluxSink:
         if committing is not None:  # a failure is raised once: the next cursor move supersedes it
             committing.result(timeout=60)
 
+    def _reading(self) -> ThreadPoolExecutor:
+        """The thread that reads batches, below ingest's priority (`READER_NICE`)."""
+        if self._reader is None:
+            self._reader = ThreadPoolExecutor(1, "influx-sink-reader", initializer=_lower_priority)
+        return self._reader
+
     def _read(self, cursor: ForwardCursor) -> ForwardBatch:
         return self._store.read(lambda conn: read_batch(conn, cursor, self.config.batch_rows, self._lines))
 
@@ -279,7 +292,7 @@ class InfluxSink:
                 return future.result()
             with contextlib.suppress(Exception):  # read from a cursor the failed write did not reach
                 future.result()
-        return self._read(cursor)
+        return self._reading().submit(self._read, cursor).result()
 
     def _advance(
         self, batch: ForwardBatch, persist: bool, dead_letter: tuple[str, bytes] | None = None

@@ -3,7 +3,9 @@ retention, and the order it sends in."""
 
 from __future__ import annotations
 
+import os
 import random
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,7 +18,7 @@ from analytics.alerts import Alert, Severity
 from analytics.devices import DeviceKind, DeviceSpec
 from gateway.counters import Counters
 from sinks.config import InfluxSinkConfig
-from sinks.influx import InfluxSink, InfluxWriter
+from sinks.influx import READER_NICE, InfluxSink, InfluxWriter
 from sinks.lines import LineEncoder
 from storage.forwarding import ForwardCursor, ReadingLines, read_batch
 from storage.operations import Transaction
@@ -379,3 +381,17 @@ def test_a_draining_sink_commits_its_cursor_about_once_a_second_and_never_waits_
     assert len(records(sent)) == 2000
     sink.flush()
     assert store.query("SELECT value FROM meta WHERE key = 'forward/influx/readings'") == [("4000",)]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a thread's own nice value is Linux's")
+def test_batches_are_read_below_ingests_priority(store: SqliteStore) -> None:
+    add_readings(store, 10, time.time() - 100)
+    sink = make_sink(store, "http://127.0.0.1:9")
+    sink._write = lambda body: None
+    sink.step()
+    (reader,) = [t for t in threading.enumerate() if t.name.startswith("influx-sink-reader")]
+    assert reader.native_id is not None
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    assert os.getpriority(os.PRIO_PROCESS, reader.native_id) == min(19, own + READER_NICE)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == own  # only that thread
+    sink.close()
