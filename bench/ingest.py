@@ -546,7 +546,6 @@ def throughput(
         connected_at, session_present = gateway.connack_time()
         time.sleep(1.0)  # let the last batch reach the counters before reading them
         final = gateway.health() or body
-        time.sleep(linger_s)
         assert final is not None and gateway.sampler is not None
         ingest = final["ingest"]
         if not done:
@@ -555,7 +554,7 @@ def throughput(
                 f"(broker connects {final['broker']['connects']}, last error {final['broker']['last_error']!r})",
                 flush=True,
             )
-        return ThroughputResult(
+        result = ThroughputResult(
             qos=qos,
             messages=messages,
             publish_s=publish_s,
@@ -575,6 +574,8 @@ def throughput(
             gateway_cpu_s=gateway.sampler.cpu_seconds,
             session_present=session_present,
         )
+        time.sleep(linger_s)
+        return result
     finally:
         gateway.stop()
 

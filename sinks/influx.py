@@ -66,9 +66,9 @@ CURSOR_COMMIT_S = 1.0
 READER_NICE = 10
 
 
-def _lower_priority() -> None:
+def _lower_priority(nice: int) -> None:
     with contextlib.suppress(AttributeError, OSError):  # not Linux: the thread keeps the process's
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), READER_NICE)
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + nice)
 
 
 @dataclass
@@ -145,6 +145,7 @@ class InfluxSink:
         encoder: line protocol for the campus's devices.
         count: adds to a named gateway counter (`Counters.inc`).
         write: sends a request's body of lines (tests pass their own); by default an `InfluxWriter`.
+        reader_nice: how far below the process's priority batches are read (0: at the same).
     """
 
     def __init__(
@@ -156,6 +157,7 @@ class InfluxSink:
         write: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        reader_nice: int = READER_NICE,
     ) -> None:
         self.config = config
         self._store = store
@@ -176,6 +178,7 @@ class InfluxSink:
         self._backlog_at = -math.inf
         self._committing: Future[None] | None = None
         self._reader: ThreadPoolExecutor | None = None
+        self._reader_nice = reader_nice
         self._ahead: tuple[ForwardCursor, Future[ForwardBatch]] | None = None
         self.stats = SinkStats()
 
@@ -221,9 +224,8 @@ class InfluxSink:
             self._cursor = self._persisted = self._store.read(lambda conn: load_cursor(conn, NAME))
         cursor = self._cursor
         batch = self._next_batch(cursor)
-        if not batch.rows:
-            if batch.cursor != cursor:
-                self._advance(batch, persist=True)
+        if not batch.rows:  # caught up: persist, also a cursor an earlier pass left queued
+            self._advance(batch, persist=True)
             return self.config.poll_interval_s
         full = batch.largest >= self.config.batch_rows
         if full:  # more are waiting: read them while this batch is on its way
@@ -277,7 +279,9 @@ class InfluxSink:
     def _reading(self) -> ThreadPoolExecutor:
         """The thread that reads batches, below ingest's priority (`READER_NICE`)."""
         if self._reader is None:
-            self._reader = ThreadPoolExecutor(1, "influx-sink-reader", initializer=_lower_priority)
+            self._reader = ThreadPoolExecutor(
+                1, "influx-sink-reader", initializer=_lower_priority, initargs=(self._reader_nice,)
+            )
         return self._reader
 
     def _read(self, cursor: ForwardCursor) -> ForwardBatch:

@@ -396,3 +396,30 @@ def test_batches_are_read_below_ingests_priority(store: SqliteStore) -> None:
     assert os.getpriority(os.PRIO_PROCESS, reader.native_id) == min(19, own + READER_NICE)
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == own  # only that thread
     sink.close()
+
+
+def test_a_cursor_left_queued_behind_the_writer_is_persisted_by_the_next_idle_pass(
+    store: SqliteStore,
+) -> None:
+    add_readings(store, 75, time.time() - 100)  # 150 rows: a full batch of 100, then 50
+    sent: list[str] = []
+    sink = make_sink(store, "http://127.0.0.1:9", batch_rows=100)
+    sink._write = sent.append
+    held, release = threading.Event(), threading.Event()
+
+    def hold(conn: object) -> None:
+        held.set()
+        release.wait(30)
+
+    store.writer.submit((Transaction(hold),))
+    assert held.wait(5)
+    try:
+        sink.step()  # rows 1-100: its cursor queued behind the held transaction
+        sink.step()  # rows 101-150, caught up: the last commit is still queued, so this one waits
+    finally:
+        release.set()
+    store.flush()
+    assert store.query("SELECT value FROM meta WHERE key = 'forward/influx/readings'") == [("100",)]
+    sink.step()  # nothing new: the pass persists what was accepted
+    store.flush()
+    assert store.query("SELECT value FROM meta WHERE key = 'forward/influx/readings'") == [("150",)]
