@@ -497,7 +497,13 @@ def throughput(
     panics: int,
     extra_config: dict[str, Any] | None = None,
     name: str = "",
+    linger_s: float = 0.0,
 ) -> ThroughputResult:
+    """The gateway's QoS `qos` drain of a broker-held backlog against bare paho's, on one broker.
+
+    `linger_s`: how long the gateway keeps running after its drain (a sink catching up, which
+    the caller samples), before it is stopped.
+    """
     drain_timeout_s = max(120.0, messages / 1000)
     bare_id = f"bench-bare-{name or f'q{qos}'}"
     create_bare_session("127.0.0.1", port, bare_id, qos)
@@ -548,7 +554,7 @@ def throughput(
                 f"(broker connects {final['broker']['connects']}, last error {final['broker']['last_error']!r})",
                 flush=True,
             )
-        return ThroughputResult(
+        result = ThroughputResult(
             qos=qos,
             messages=messages,
             publish_s=publish_s,
@@ -568,6 +574,8 @@ def throughput(
             gateway_cpu_s=gateway.sampler.cpu_seconds,
             session_present=session_present,
         )
+        time.sleep(linger_s)
+        return result
     finally:
         gateway.stop()
 

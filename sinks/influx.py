@@ -1,10 +1,16 @@
 """The InfluxDB v2 sink: committed rows from the store, in order, to a TSDB, at least once.
 
-The store is the buffer: each pass reads the records after the persisted cursor (a reader of
-the pool), writes them with influxdb-client's synchronous write API, and only once the server
-has accepted them moves the cursor (a write through the store's one writer). A crash between
-the two sends the batch again; the TSDB overwrites a point of the same series and timestamp, so
-the end result is exactly once. Nothing is held only in memory.
+The store is the buffer: each pass reads the records after the cursor (a reader of the pool),
+writes them with influxdb-client's synchronous write API, and only once the server has accepted
+them moves the cursor; it persists that (a write through the store's one writer, riding in
+ingest's group commits) at most once a `CURSOR_COMMIT_S` while a backlog drains, and at once when
+caught up or stopping. A crash sends again what was accepted since the last commit; the TSDB
+overwrites a point of the same series and timestamp, so the end result is exactly once. Nothing
+is held only in memory.
+
+Batches are read on a thread of the sink's own, niced below ingest (`READER_NICE`). While a full
+batch is being written the next one is read there: SQLite builds its lines in C while this
+thread waits on the server, so with a core free a replay costs about the slower of the two.
 
 Failures: a refusal that the same batch would meet again (400, 401, 403, 413) dead-letters the
 batch (kept in `dead_letters` with the server's message and the cursor range, so it can be
@@ -18,11 +24,12 @@ import asyncio
 import contextlib
 import logging
 import math
+import os
 import random
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +44,7 @@ from storage.forwarding import (
     Backlog,
     ForwardBatch,
     ForwardCursor,
+    ReadingLines,
     backlog,
     cursor_ops,
     load_cursor,
@@ -49,6 +57,18 @@ log = logging.getLogger(__name__)
 NAME = "influx"
 PERMANENT_STATUSES = frozenset({400, 401, 403, 413})
 BACKLOG_REFRESH_S = 1.0  # while replaying; after a pause (caught up, or a failure) at once
+# While a backlog drains the cursor is persisted at most this often, not once a batch: fewer
+# writes for the one writer; a crash resends up to this much, which the TSDB overwrites.
+CURSOR_COMMIT_S = 1.0
+# Batches are read (SQLite building their lines: the sink's CPU) on a thread of lower priority:
+# when ingest and the sink want more CPU than there is, ingest gets it and the sink falls behind,
+# to catch up after the burst. On Linux a thread's nice value is its own.
+READER_NICE = 10
+
+
+def _lower_priority(nice: int) -> None:
+    with contextlib.suppress(AttributeError, OSError):  # not Linux: the thread keeps the process's
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + nice)
 
 
 @dataclass
@@ -94,12 +114,12 @@ class InfluxWriter:
         )
         self._api = self._client.write_api(write_options=SYNCHRONOUS)
 
-    def write(self, lines: list[str]) -> None:
+    def write(self, body: str) -> None:
         try:
             self._api.write(
                 bucket=self._config.bucket,
                 org=self._config.org,
-                record="\n".join(lines),  # one string: the client serializes a list line by line
+                record=body,  # one string: the client serializes a list line by line
                 # The client's WritePrecision is a class of str constants ("ms"), not an Enum.
                 write_precision=self._config.precision,  # type: ignore[arg-type]
             )
@@ -124,7 +144,8 @@ class InfluxSink:
         store: the open store (read through its pool, cursor written through its writer).
         encoder: line protocol for the campus's devices.
         count: adds to a named gateway counter (`Counters.inc`).
-        write: sends lines (tests pass their own); by default an `InfluxWriter`.
+        write: sends a request's body of lines (tests pass their own); by default an `InfluxWriter`.
+        reader_nice: how far below the process's priority batches are read (0: at the same).
     """
 
     def __init__(
@@ -133,13 +154,15 @@ class InfluxSink:
         store: SqliteStore,
         encoder: LineEncoder,
         count: Callable[[str, str, int], None] = lambda name, label, amount: None,
-        write: Callable[[list[str]], None] | None = None,
+        write: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        reader_nice: int = READER_NICE,
     ) -> None:
         self.config = config
         self._store = store
         self._encoder = encoder
+        self._lines = ReadingLines(encoder.reading_format())
         self._count = count
         self._writer: InfluxWriter | None = None
         if write is None:
@@ -148,10 +171,15 @@ class InfluxSink:
         self._write = write
         self._clock = clock
         self._backoff = Backoff(config.retry_base_s, config.retry_max_s, rng)
-        self._cursor: ForwardCursor | None = None
+        self._cursor: ForwardCursor | None = None  # accepted upstream
+        self._persisted: ForwardCursor | None = None  # of those, submitted to the writer
+        self._persisted_at = -math.inf
         self._lock = threading.Lock()  # one step at a time, whoever calls it
         self._backlog_at = -math.inf
         self._committing: Future[None] | None = None
+        self._reader: ThreadPoolExecutor | None = None
+        self._reader_nice = reader_nice
+        self._ahead: tuple[ForwardCursor, Future[ForwardBatch]] | None = None
         self.stats = SinkStats()
 
     async def run(self) -> None:
@@ -161,8 +189,17 @@ class InfluxSink:
                 delay_s = await asyncio.to_thread(self.step)
                 await asyncio.sleep(delay_s)
         finally:
+            await asyncio.to_thread(self.close)
+
+    def close(self) -> None:
+        """Persist the accepted cursor, stop reading ahead, close the client."""
+        with self._lock:
             with contextlib.suppress(Exception):  # the store may be closing; it commits what it holds
-                self.flush()
+                self._flush()
+            if self._reader is not None:
+                self._reader.shutdown(wait=True, cancel_futures=True)
+                self._reader, self._ahead = None, None
+            self._lines.close()
             if self._writer is not None:
                 self._writer.close()
 
@@ -184,24 +221,33 @@ class InfluxSink:
     def _step(self) -> float:
         started = time.monotonic()
         if self._cursor is None:
-            self._cursor = self._store.read(lambda conn: load_cursor(conn, NAME))
+            self._cursor = self._persisted = self._store.read(lambda conn: load_cursor(conn, NAME))
         cursor = self._cursor
-        batch, lines = self._prepare(cursor)
-        if not batch.rows:
-            if batch.cursor != cursor:
-                self._advance(batch)
+        batch = self._next_batch(cursor)
+        if not batch.rows:  # caught up: persist, also a cursor an earlier pass left queued
+            self._advance(batch, persist=True)
             return self.config.poll_interval_s
         full = batch.largest >= self.config.batch_rows
+        if full:  # more are waiting: read them while this batch is on its way
+            self._ahead = (batch.cursor, self._reading().submit(self._read, batch.cursor))
         # The batch says how far behind this campus is, as of the last look (at most a second old).
         behind = self.stats.backlog
         now = self._clock()
         age = None if behind.oldest_unsent_ts is None else max(0.0, now - behind.oldest_unsent_ts)
-        lines.append(self._encoder.sink_status(behind.rows_behind, age, now))
+        body = "\n".join(
+            [
+                *([batch.reading_lines] if batch.reading_lines else []),
+                *self._encoder.events(batch.events),
+                *self._encoder.alert_changes(batch.alert_changes),
+                self._encoder.sink_status(behind.rows_behind, age, now),
+            ]
+        )
         try:
-            self._write(lines)
+            self._write(body)
         except WriteRefused as exc:
-            self._dead_letter(batch, lines, str(exc))
+            self._dead_letter(batch, body, str(exc))
         except WriteFailed as exc:
+            self._persist()  # what was accepted before this failure: not to be sent again after a crash
             self.stats.retries += 1
             self._count("sink_retries", NAME, 1)
             self._failed(str(exc))
@@ -209,7 +255,7 @@ class InfluxSink:
             log.warning("influx sink: write failed (%s); retrying in %.1f s", exc, delay_s)
             return delay_s
         else:
-            self._advance(batch)
+            self._advance(batch, persist=not full or time.monotonic() - self._persisted_at >= CURSOR_COMMIT_S)
             self.stats.rows_sent += batch.rows
             self.stats.batches_sent += 1
             self.stats.last_sent_at = self._clock()
@@ -220,36 +266,46 @@ class InfluxSink:
         return max(paced_s, 0.0 if full else self.config.poll_interval_s)
 
     def flush(self) -> None:
-        """Wait for the last cursor move to commit."""
+        """Persist the accepted cursor and wait for it to commit."""
+        with self._lock:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._persist(wait=True)
         committing, self._committing = self._committing, None
         if committing is not None:  # a failure is raised once: the next cursor move supersedes it
             committing.result(timeout=60)
 
-    def _prepare(self, cursor: ForwardCursor) -> tuple[ForwardBatch, list[str]]:
-        batch = self._store.read(lambda conn: read_batch(conn, cursor, self.config.batch_rows))
-        encoder = self._encoder
-        lines = encoder.readings(batch.points) + encoder.events(batch.events)
-        return batch, lines + encoder.alert_changes(batch.alert_changes)
+    def _reading(self) -> ThreadPoolExecutor:
+        """The thread that reads batches, below ingest's priority (`READER_NICE`)."""
+        if self._reader is None:
+            self._reader = ThreadPoolExecutor(
+                1, "influx-sink-reader", initializer=_lower_priority, initargs=(self._reader_nice,)
+            )
+        return self._reader
 
-    def _advance(self, batch: ForwardBatch, dead_letter: tuple[str, bytes] | None = None) -> None:
-        """Persist the cursor past `batch` (with its dead letter, in the same transaction).
+    def _read(self, cursor: ForwardCursor) -> ForwardBatch:
+        return self._store.read(lambda conn: read_batch(conn, cursor, self.config.batch_rows, self._lines))
 
-        The commit (an fsync) overlaps the next batch's request; one is outstanding at most. A
-        crash before it commits sends the batch again, which the TSDB overwrites.
-        """
-        self.flush()
-        # Urgent: a bulk unit would queue behind the ingest backlog (up to 100k rows, a second or
-        # more), and the next batch waits for this commit; one small row is no burden up front.
-        with self._store.unit(urgent=True) as unit:
-            for op in cursor_ops(NAME, batch.cursor):
-                self._store.write(op)
-            if dead_letter is not None:
-                detail, payload = dead_letter
-                self._store.add_dead_letter(
-                    self._clock(), f"sink:{NAME}", "", "sink_refused", detail, payload
-                )
-        self._committing = unit.future
+    def _next_batch(self, cursor: ForwardCursor) -> ForwardBatch:
+        """The batch after `cursor`: the one read ahead if it starts there (the last write succeeded)."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            start, future = ahead
+            if start == cursor:
+                return future.result()
+            with contextlib.suppress(Exception):  # read from a cursor the failed write did not reach
+                future.result()
+        return self._reading().submit(self._read, cursor).result()
+
+    def _advance(
+        self, batch: ForwardBatch, persist: bool, dead_letter: tuple[str, bytes] | None = None
+    ) -> None:
+        """Move the cursor past `batch`, accepted upstream; persist it now if asked (and a dead
+        letter always, in the same transaction as the cursor that passes its batch)."""
         self._cursor = batch.cursor
+        if persist or dead_letter is not None:
+            self._persist(dead_letter)
         if batch.dropped:  # counted once the cursor passes them (a failed write reads them again)
             self.stats.rows_dropped += batch.dropped
             self._count("sink_rows_dropped", NAME, batch.dropped)
@@ -257,13 +313,41 @@ class InfluxSink:
                 "influx sink: %d readings were deleted by retention before they were forwarded", batch.dropped
             )
 
-    def _dead_letter(self, batch: ForwardBatch, lines: list[str], error: str) -> None:
+    def _persist(self, dead_letter: tuple[str, bytes] | None = None, wait: bool = False) -> None:
+        """Submit the accepted cursor (with a dead letter) to the writer, unless it is there already.
+
+        On the bulk lane: the cursor rides in ingest's next group commit rather than adding a
+        commit (an fsync) of its own ahead of it. Nothing waits for it: while the last one is still
+        queued behind ingest's rows, the newer cursor is left to a later pass (one outstanding at
+        most; `wait` and a dead letter wait for it instead).
+        """
+        cursor = self._cursor
+        if cursor is None or (cursor == self._persisted and dead_letter is None):
+            return
+        committing = self._committing
+        if committing is not None:
+            if not committing.done() and not wait and dead_letter is None:
+                return
+            self._committing = None
+            committing.result(timeout=60)  # a failure is raised once: this cursor move supersedes it
+        with self._store.unit() as unit:
+            for op in cursor_ops(NAME, cursor):
+                self._store.write(op)
+            if dead_letter is not None:
+                detail, payload = dead_letter
+                self._store.add_dead_letter(
+                    self._clock(), f"sink:{NAME}", "", "sink_refused", detail, payload
+                )
+        self._committing = unit.future
+        self._persisted, self._persisted_at = cursor, time.monotonic()
+
+    def _dead_letter(self, batch: ForwardBatch, body: str, error: str) -> None:
         old = self._cursor or ForwardCursor()
         detail = (
             f"{error}; readings rowid {old.readings}..{batch.cursor.readings}, events id {old.events}.."
             f"{batch.cursor.events}, alert audit id {old.alerts}..{batch.cursor.alerts}"
         )
-        self._advance(batch, (detail, "\n".join(lines).encode()[:65536]))
+        self._advance(batch, persist=True, dead_letter=(detail, body.encode()[:65536]))
         self.stats.batches_dead_lettered += 1
         self.stats.rows_dead_lettered += batch.rows
         self._count("sink_batches_dead_lettered", NAME, 1)

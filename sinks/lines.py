@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 
 from analytics.devices import DeviceSpec
 from sinks.config import Precision
-from storage.forwarding import ForwardAlertChange, ForwardEvent, ForwardPoint
+from storage.forwarding import ForwardAlertChange, ForwardEvent, LineFormat
 
 _PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 _TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\\": "\\\\"})
@@ -51,6 +51,16 @@ class LineEncoder:
             parts.append(f"zone={_tag(zone)}")
         return ",".join(parts)
 
+    def reading_format(self) -> LineFormat:
+        """Readings' lines as SQLite writes them (`storage.forwarding`): `measurement,tags fields ts`."""
+        return LineFormat(
+            prefixes={
+                device_id: f"{measurement},{tags}" for device_id, (measurement, tags) in self._series.items()
+            },
+            unknown_prefix=f"{UNKNOWN_KIND},{self._campus},device=",
+            ts_scale=self._scale,
+        )
+
     def _of(self, device_id: str) -> tuple[str, str]:
         found = self._series.get(device_id)
         if found is None:
@@ -58,15 +68,8 @@ class LineEncoder:
         return found
 
     def _ts(self, ts: float) -> int:
-        return round(ts * self._scale)
-
-    def readings(self, points: Sequence[ForwardPoint]) -> list[str]:
-        """One line per point: the metrics of one message are the fields of one point."""
-        lines = []
-        for device_id, ts, fields in points:
-            measurement, tags = self._of(device_id)
-            lines.append(f"{measurement},{tags} {fields} {self._ts(ts)}")
-        return lines
+        # Half up, as SQLite rounds the readings' (`LineFormat`): the same arithmetic, the same stamp.
+        return int(ts * self._scale + 0.5)
 
     def events(self, rows: Sequence[ForwardEvent]) -> list[str]:
         lines = []

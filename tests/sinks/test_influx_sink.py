@@ -3,7 +3,9 @@ retention, and the order it sends in."""
 
 from __future__ import annotations
 
+import os
 import random
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,9 +18,10 @@ from analytics.alerts import Alert, Severity
 from analytics.devices import DeviceKind, DeviceSpec
 from gateway.counters import Counters
 from sinks.config import InfluxSinkConfig
-from sinks.influx import InfluxSink, InfluxWriter
+from sinks.influx import READER_NICE, InfluxSink, InfluxWriter
 from sinks.lines import LineEncoder
-from storage.forwarding import ForwardCursor, read_batch
+from storage.forwarding import ForwardCursor, ReadingLines, read_batch
+from storage.operations import Transaction
 from storage.sqlite import SqliteStore
 from tests.sinks.conftest import Victoria
 
@@ -68,9 +71,9 @@ def add_readings(store: SqliteStore, count: int, start_ts: float) -> None:
     store.flush()
 
 
-def records(lines: list[str]) -> list[str]:
-    """The lines of records, without the sink's own `gateway_sink` status line of each request."""
-    return [line for line in lines if not line.startswith("gateway_sink,")]
+def records(bodies: list[str]) -> list[str]:
+    """The lines of records in these requests, without the sink's own `gateway_sink` status lines."""
+    return [line for body in bodies for line in body.split("\n") if not line.startswith("gateway_sink,")]
 
 
 def drain(sink: InfluxSink, timeout_s: float = 60.0) -> None:
@@ -131,12 +134,12 @@ def test_forwards_readings_events_and_alert_changes_as_exact_series_and_points(
 def test_outage_replays_in_order_and_every_point_once(store: SqliteStore, victoria: Victoria) -> None:
     now = time.time()
     add_readings(store, 300, now - 600)
-    sent: list[list[str]] = []
+    sent: list[str] = []
     writer = InfluxWriter(make_sink(store, victoria.url).config)
 
-    def recording(lines: list[str]) -> None:
-        writer.write(lines)
-        sent.append(lines)
+    def recording(body: str) -> None:
+        writer.write(body)
+        sent.append(body)
 
     sink = make_sink(store, victoria.url, batch_rows=100)
     sink._write = recording
@@ -151,7 +154,7 @@ def test_outage_replays_in_order_and_every_point_once(store: SqliteStore, victor
     victoria.start()  # same data directory
     drain(sink)
     assert victoria.points('{__name__=~"temperature_.+"}') == (8, 2600)
-    stamps = [int(line.rsplit(" ", 1)[1]) for batch in sent for line in records(batch)]
+    stamps = [int(line.rsplit(" ", 1)[1]) for line in records(sent)]
     assert stamps == sorted(stamps) and len(stamps) == 1300  # oldest first, each point once
 
 
@@ -231,7 +234,7 @@ def test_rows_retention_deleted_before_they_were_sent_are_counted_dropped(tmp_pa
         store.flush()
         sent: list[str] = []
         sink = make_sink(store, "http://127.0.0.1:9", batch_rows=50)
-        sink._write = sent.extend
+        sink._write = sent.append
         sink.step()  # rows 1-50 sent
         store.maintain(time.time())  # deletes rows 1-99 (the row at the rollup cursor stays)
         assert store.count("readings") == 1
@@ -241,7 +244,7 @@ def test_rows_retention_deleted_before_they_were_sent_are_counted_dropped(tmp_pa
         sink = make_sink(store, "http://127.0.0.1:9", counters, batch_rows=50)
         sink.step()  # the write fails (nothing listens there): nothing passed, nothing counted yet
         assert sink.stats.retries == 1 and sink.stats.rows_dropped == 0
-        sink._write = sent.extend
+        sink._write = sent.append
         drain(sink)
         assert sink.stats.rows_dropped == 49 and counters.get("sink_rows_dropped", "influx") == 49
         assert len(records(sent)) == 50 + 1 + 10
@@ -266,19 +269,20 @@ def test_forwards_across_chunk_tables_and_counts_only_deleted_readings_as_droppe
         sent: list[str] = []
         counters = Counters()
         sink = make_sink(store, "http://127.0.0.1:9", counters, batch_rows=100)
-        sink._write = sent.extend
+        sink._write = sent.append
         add(old, 250)
-        sink.step()  # rowids 1-100 sent
+        sink.step()  # rowids 1-100 sent, and 101-200 read ahead (a full batch: more are waiting)
         store.maintain(now)  # retention deletes 1-249 (250 stays at the rollup cursor), then seals
         add(now - 100, 50)  # after the new live table's sentinel (251): 252-301
         # The sentinel goes (a reading follows it): a hole that is not a drop; the sealed chunk,
-        # all past retention, is dropped whole (row 250 was never sent: one more dropped).
+        # all past retention, is dropped whole. 101-200, read before retention took them, are
+        # sent; 201-249 and 250 (never read) are dropped.
         store.maintain(now)
         assert store.query("SELECT name, first_rowid FROM reading_chunks") == [("readings", 251)]
         add(now - 50, 30)
         drain(sink)
-        assert sink.stats.rows_dropped == 150 and counters.get("sink_rows_dropped", "influx") == 150
-        assert len(records(sent)) == 100 + 50 + 30
+        assert sink.stats.rows_dropped == 50 and counters.get("sink_rows_dropped", "influx") == 50
+        assert len(records(sent)) == 100 + 100 + 50 + 30
         stamps = [int(line.rsplit(" ", 1)[1]) for line in records(sent)]
         assert stamps == sorted(stamps)
         assert sink.health()["rows_behind"] == 0
@@ -286,14 +290,136 @@ def test_forwards_across_chunk_tables_and_counts_only_deleted_readings_as_droppe
         store.close()
 
 
-def test_sqlite_groups_the_metrics_of_one_device_and_time_into_one_point(store: SqliteStore) -> None:
+def test_sqlite_writes_one_line_per_device_and_time_with_escaped_tags(store: SqliteStore) -> None:
+    devices = [DeviceSpec(id="t1", kind=DeviceKind.TEMPERATURE, building="教学楼 A", zone="room,1=x")]
+    lines = ReadingLines(LineEncoder("c 1", devices, "ms").reading_format())
     store.add_readings([("t1", "temperature_c", 100.5, 24.5), ("t1", "humidity_pct", 100.5, 40.0)])
     store.add_readings([("t2", "temperature_c", 100.5, 1e20), ("t1", "temperature_c", 101.0, -0.1)])
+    store.add_readings(
+        [("gone, a=b\\c", "temperature_c", 102.0004, 20.0)]
+    )  # since removed from the inventory
     store.flush()
-    batch = store.read(lambda conn: read_batch(conn, ForwardCursor(), 10))
-    assert batch.points == [
-        ("t1", 100.5, "temperature_c=24.5,humidity_pct=40.0"),
-        ("t2", 100.5, "temperature_c=1.0e+20"),
-        ("t1", 101.0, "temperature_c=-0.1"),
+    batch = store.read(lambda conn: read_batch(conn, ForwardCursor(), 10, lines))
+    assert batch.reading_lines.split("\n") == [
+        r"temperature,building=教学楼\ A,campus=c\ 1,device=t1,zone=room\,1\=x temperature_c=24.5,humidity_pct=40.0 100500",
+        r"unknown_device,campus=c\ 1,device=t2 temperature_c=1.0e+20 100500",
+        r"temperature,building=教学楼\ A,campus=c\ 1,device=t1,zone=room\,1\=x temperature_c=-0.1 101000",
+        r"unknown_device,campus=c\ 1,device=gone\,\ a\=b\\c temperature_c=20.0 102000",
     ]
-    assert (batch.reading_rows, batch.cursor.readings) == (4, 4)
+    assert (batch.reading_rows, batch.cursor.readings) == (5, 5)
+    # An unknown device's tags are escaped by SQLite as the encoder escapes them for its events.
+    event = LineEncoder("c 1", devices, "ms").events([(1, "gone, a=b\\c", "k", "e", 102.0)])[0]
+    assert event.startswith(r"device_event,campus=c\ 1,device=gone\,\ a\=b\\c,")
+    lines.close()
+
+
+def test_the_next_batch_is_read_while_the_last_one_is_written(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_readings(store, 500, time.time() - 100)  # 1,000 rows: ten full batches of 100
+    reads: list[tuple[float, float]] = []
+    writes: list[tuple[float, float]] = []
+
+    def timed_read(*args: object) -> object:
+        started = time.monotonic()
+        batch = read_batch(*args)  # type: ignore[arg-type]
+        reads.append((started, time.monotonic()))
+        return batch
+
+    def slow_write(body: str) -> None:
+        started = time.monotonic()
+        time.sleep(0.2)
+        writes.append((started, time.monotonic()))
+
+    monkeypatch.setattr("sinks.influx.read_batch", timed_read)
+    sink = make_sink(store, "http://127.0.0.1:9", batch_rows=100)
+    sink._write = slow_write
+    drain(sink)
+    sink.close()
+    assert sink.stats.rows_sent == 1000
+    # Every full batch but the last had the next one read during its write.
+    overlapped = [w for w in writes if any(w[0] < r[0] and r[1] < w[1] for r in reads)]
+    assert len(overlapped) >= 9
+
+
+def test_a_draining_sink_commits_its_cursor_about_once_a_second_and_never_waits_for_the_writer(
+    store: SqliteStore,
+) -> None:
+    add_readings(store, 1000, time.time() - 100)  # 2,000 rows: twenty full batches of 100
+    sent: list[str] = []
+    sink = make_sink(store, "http://127.0.0.1:9", batch_rows=100)
+    sink._write = sent.append
+    before = store.writer.stats.transactions
+    drain(sink)  # well within a second, with a write that returns at once
+    assert len(records(sent)) == 1000
+    assert store.writer.stats.transactions - before <= 3  # the first batch, the last, maybe one between
+    assert store.query("SELECT value FROM meta WHERE key = 'forward/influx/readings'") == [("2000",)]
+
+    # While the writer is held up (a long transaction ahead of ingest's rows), passes go on.
+    add_readings(store, 1000, time.time() - 50)
+    held, release = threading.Event(), threading.Event()
+
+    def hold(conn: object) -> None:
+        held.set()
+        release.wait(30)
+
+    store.writer.submit((Transaction(hold),))
+    assert held.wait(5)
+    finished = threading.Event()
+
+    def replay() -> None:
+        for _ in range(20):
+            sink.step()
+            time.sleep(0.15)  # 3 s in all: the sink tries to persist its cursor more than once
+        finished.set()
+
+    threading.Thread(target=replay, daemon=True).start()
+    try:
+        assert finished.wait(15), "a pass waited for the writer"
+    finally:
+        release.set()
+    assert len(records(sent)) == 2000
+    sink.flush()
+    assert store.query("SELECT value FROM meta WHERE key = 'forward/influx/readings'") == [("4000",)]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a thread's own nice value is Linux's")
+def test_batches_are_read_below_ingests_priority(store: SqliteStore) -> None:
+    add_readings(store, 10, time.time() - 100)
+    sink = make_sink(store, "http://127.0.0.1:9")
+    sink._write = lambda body: None
+    before = set(threading.enumerate())  # earlier tests' sinks may have readers of their own
+    sink.step()
+    (reader,) = [t for t in set(threading.enumerate()) - before if t.name.startswith("influx-sink-reader")]
+    assert reader.native_id is not None
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    assert os.getpriority(os.PRIO_PROCESS, reader.native_id) == min(19, own + READER_NICE)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == own  # only that thread
+    sink.close()
+
+
+def test_a_cursor_left_queued_behind_the_writer_is_persisted_by_the_next_idle_pass(
+    store: SqliteStore,
+) -> None:
+    add_readings(store, 75, time.time() - 100)  # 150 rows: a full batch of 100, then 50
+    sent: list[str] = []
+    sink = make_sink(store, "http://127.0.0.1:9", batch_rows=100)
+    sink._write = sent.append
+    held, release = threading.Event(), threading.Event()
+
+    def hold(conn: object) -> None:
+        held.set()
+        release.wait(30)
+
+    store.writer.submit((Transaction(hold),))
+    assert held.wait(5)
+    try:
+        sink.step()  # rows 1-100: its cursor queued behind the held transaction
+        sink.step()  # rows 101-150, caught up: the last commit is still queued, so this one waits
+    finally:
+        release.set()
+    store.flush()
+    assert store.query("SELECT value FROM meta WHERE key = 'forward/influx/readings'") == [("100",)]
+    sink.step()  # nothing new: the pass persists what was accepted
+    store.flush()
+    assert store.query("SELECT value FROM meta WHERE key = 'forward/influx/readings'") == [("150",)]

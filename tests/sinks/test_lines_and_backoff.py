@@ -19,18 +19,13 @@ DEVICES = [
 ]
 
 
-def test_one_line_per_point_with_escaped_tags_and_no_empty_ones() -> None:
-    encoder = LineEncoder("c 1", DEVICES, "ms")
-    points = [
-        ("t1", 1700000000.5, "temperature_c=24.5,humidity_pct=40.0"),
-        ("g1", 1700000001.0, "open=1.0"),
-        ("gone", 1700000002.0, "temperature_c=20.0"),  # since removed from the inventory
-    ]
-    assert encoder.readings(points) == [
-        r"temperature,building=教学楼\ A,campus=c\ 1,device=t1,zone=room\,1\=x temperature_c=24.5,humidity_pct=40.0 1700000000500",
-        r"gate,campus=c\ 1,device=g1 open=1.0 1700000001000",
-        r"unknown_device,campus=c\ 1,device=gone temperature_c=20.0 1700000002000",
-    ]
+def test_readings_prefixes_are_the_escaped_measurement_and_tags_and_no_empty_ones() -> None:
+    line_format = LineEncoder("c 1", DEVICES, "ms").reading_format()
+    assert line_format.prefixes == {
+        "t1": r"temperature,building=教学楼\ A,campus=c\ 1,device=t1,zone=room\,1\=x",
+        "g1": r"gate,campus=c\ 1,device=g1",
+    }
+    assert (line_format.unknown_prefix, line_format.ts_scale) == (r"unknown_device,campus=c\ 1,device=", 1000)
 
 
 def test_events_and_alert_changes_carry_names_as_tags_and_never_a_person() -> None:
