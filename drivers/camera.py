@@ -106,6 +106,24 @@ class Backoff:
         self._next_s = 0.0
 
 
+@dataclass(slots=True)
+class SampleSchedule:
+    """When a live stream's next sample is due: on a grid of `interval_s`, not one interval after
+    the last frame taken (a frame a moment early would then wait a whole frame more: a 2 fps
+    stream sampled at 1 fps gave samples 1.5 s apart). After a stall the grid starts again."""
+
+    interval_s: float
+    _next_ts: float | None = None
+
+    def due(self, ts: float) -> bool:
+        if self._next_ts is not None and ts < self._next_ts - self.interval_s * 0.02:
+            return False
+        if self._next_ts is None or ts - self._next_ts >= self.interval_s:
+            self._next_ts = ts  # the first frame, or after a stall: the grid starts here
+        self._next_ts += self.interval_s
+        return True
+
+
 def decode_key_frame(data: bytes, scratch: Path) -> Image | None:
     """One H.264 key frame (with its SPS/PPS, Annex B) decoded on its own, through a one-frame
     file: OpenCV has no in-memory video decoder, and `scratch` is on tmpfs where there is one."""
@@ -244,6 +262,7 @@ class CameraCapture:
                     return False
                 stats.frames_grabbed += 1
                 now = self.clock()
+                # Key frames come seconds apart, so no grid here: the first one an interval on.
                 if now < next_ts or not capture.get(cv2.CAP_PROP_LRF_HAS_KEY_FRAME):
                     continue
                 ok, packet = capture.retrieve()
@@ -277,7 +296,7 @@ class CameraCapture:
             if not capture.isOpened():
                 yield CaptureGap(self.clock(), "open_failed")
                 return False
-            next_ts = self.clock()
+            schedule = SampleSchedule(self.interval_s)
             while not self.stop.is_set():
                 if not capture.grab():
                     # A read that times out (server gone, stream stalled) or a broken stream.
@@ -286,7 +305,7 @@ class CameraCapture:
                     return False
                 stats.frames_grabbed += 1
                 now = self.clock()
-                if now < next_ts:
+                if not schedule.due(now):
                     continue
                 ok, image = capture.retrieve()
                 if not ok or image is None:
@@ -294,7 +313,6 @@ class CameraCapture:
                     yield CaptureGap(now, "decode_failed")
                     continue
                 self.backoff.reset()
-                next_ts = now + self.interval_s
                 stats.frames_sampled += 1
                 stats.last_frame_at = time.monotonic()
                 yield Frame(now, np.asarray(image, dtype=np.uint8))

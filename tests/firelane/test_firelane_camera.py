@@ -5,14 +5,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from itertools import islice
+from itertools import islice, pairwise
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from drivers.camera import Backoff, CameraCapture, CaptureGap, Frame, source_kind
+from drivers.camera import Backoff, CameraCapture, CaptureGap, Frame, SampleSchedule, source_kind
 from gateway.broker import free_port
 from simulators.firelane_scene import SceneSpec, write_scene
 
@@ -85,3 +85,21 @@ def test_backoff_doubles_up_to_its_cap_and_resets() -> None:
     assert [backoff.next_delay_s() for _ in range(5)] == [1.0, 2.0, 4.0, 5.0, 5.0]
     backoff.reset()
     assert backoff.next_delay_s() == 1.0
+
+
+def test_sampling_a_2_fps_stream_at_1_fps_keeps_one_frame_a_second() -> None:
+    """Measured: a 40 s clip from a 2 fps RTSP stream held 31 frames, samples 1.0 or 1.5 s apart,
+    because the next sample was due one interval after the last frame taken, so a frame a
+    millisecond early waited half a second more."""
+    schedule = SampleSchedule(interval_s=1.0)
+    arrivals = [1000.0 + n * 0.5 + (0.001 if n % 3 else -0.001) for n in range(80)]  # 40 s, jitter
+    taken = [ts for ts in arrivals if schedule.due(ts)]
+    assert len(taken) == 40
+    assert max(b - a for a, b in pairwise(taken)) < 1.1
+
+
+def test_a_stream_that_stalled_restarts_its_sampling_from_the_next_frame() -> None:
+    schedule = SampleSchedule(interval_s=1.0)
+    assert schedule.due(0.0) and not schedule.due(0.5) and schedule.due(1.0)
+    assert schedule.due(9.3)  # a stall of 8 s: no burst of catch-up samples after it
+    assert not schedule.due(9.8) and not schedule.due(10.2) and schedule.due(10.3)

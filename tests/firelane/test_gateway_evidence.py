@@ -27,6 +27,7 @@ from gateway.evidence import EvidenceConfig
 from gateway.notify import ChannelConfig, NotifyConfig
 from simulators.firelane_scene import SceneSpec, lane_polygon, write_scene
 from tests.conftest import Broker
+from tests.firelane.rtsp import RtspCamera, render_raw
 from tests.firelane.test_firelane_worker import write_config
 from tests.harness import RunningGateway, gateway_config, running_gateway
 from tests.notify.receiver import Receiver, http_receiver
@@ -108,13 +109,24 @@ def clip_frame_count(path: Path) -> int:
     return count
 
 
+def camera_source(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A video file played in real time, or H.264 from a real RTSP server, as cameras send it."""
+    if kind == "file":
+        video, _, _ = write_scene(SceneSpec("gate", seed=4, duration_s=120.0), tmp_path / "scene")
+        return str(video)
+    cameras: list[RtspCamera] = request.getfixturevalue("rtsp_cameras")
+    spec = SceneSpec("gate", seed=4, fps=2.0, duration_s=60.0)
+    camera = RtspCamera(tmp_path, [render_raw(spec, tmp_path / "gate.raw")], loop=True).start()
+    cameras.append(camera)
+    return camera.url
+
+
+@pytest.mark.parametrize("source", ["file", "rtsp"])
 async def test_a_panic_press_links_the_30_s_before_and_the_10_s_after(
-    mosquitto: Broker, tmp_path: Path
+    mosquitto: Broker, tmp_path: Path, source: str, request: pytest.FixtureRequest
 ) -> None:
-    spec = SceneSpec("gate", seed=4, duration_s=120.0)  # 1 fps, played in real time by the worker
-    video, _, _ = write_scene(spec, tmp_path / "scene")
     with http_receiver() as police:
-        config = evidence_gateway(tmp_path, mosquitto, str(video), police.url)
+        config = evidence_gateway(tmp_path, mosquitto, camera_source(source, tmp_path, request), police.url)
         async with running_gateway(config) as gw:
             await gw.wait_for(lambda: gw.is_online("cam1") is True, 30, "camera online")
             # "online" comes when the worker connects; its first frames a few seconds later.
