@@ -15,6 +15,7 @@ import numpy as np
 
 from gateway.broker import free_port
 from simulators.firelane_scene import SceneRenderer, SceneSpec
+from tests.conftest import stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 # PyGObject and GstRtspServer come from Debian's packages, for Debian's own Python.
@@ -76,12 +77,7 @@ class RtspCamera:
         process, self.process = self.process, None
         if process is None:
             return
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
         if process.stdout is not None:
             process.stdout.close()
 

@@ -15,10 +15,10 @@ import pytest
 from analytics.devices import DeviceSpec
 from analytics.records import DeviceKind
 from gateway.firelane import CameraModel, shard_cameras
-from tests.conftest import Broker, stop_process
+from tests.conftest import Broker
 from tests.firelane.rtsp import RtspCamera, wait_until
 from tests.firelane.test_firelane_rtsp import BASE, LANE, clear_scene, rtsp_worker_config
-from tests.firelane.test_firelane_worker import Subscriber, start_worker
+from tests.firelane.test_firelane_worker import Subscriber, start_worker, stop_worker
 from tests.harness import gateway_config, running_gateway
 
 
@@ -73,8 +73,7 @@ def test_a_killed_worker_process_is_restarted_and_its_camera_works_again(
         assert _children(worker.pid)["1/2"] == children["1/2"], "the other child was disturbed"
         assert again != children["0/2"]
     finally:
-        stop_process(worker)
-        stderr = worker.stderr.read().decode() if worker.stderr else ""
+        stderr = stop_worker(worker)
         subscriber.close()
     assert "fire-lane worker 1/2 exited with status -9; restarting in 1 s" in stderr
     assert not psutil.pid_exists(again) or psutil.Process(again).status() == psutil.STATUS_ZOMBIE

@@ -12,9 +12,9 @@ import pytest
 
 from drivers.camera import Backoff, CameraCapture, Frame
 from simulators.firelane_scene import SceneRenderer, SceneSpec, Vehicle, lane_polygon
-from tests.conftest import Broker, stop_process
+from tests.conftest import Broker
 from tests.firelane.rtsp import RtspCamera, render_raw
-from tests.firelane.test_firelane_worker import CAMPUS, Subscriber, start_worker, write_config
+from tests.firelane.test_firelane_worker import CAMPUS, Subscriber, start_worker, stop_worker, write_config
 
 BASE = f"campus/{CAMPUS}/camera"
 LANE = {"id": "north", "polygon": lane_polygon(320, 180), "dwell_s": 8, "clear_s": 3}
@@ -78,8 +78,7 @@ def test_worker_reads_h264_over_rtsp_and_detects_a_stay(
             lambda p: p["values"]["stream_fps"] >= 4 and 0 < p["values"]["sampled_fps"] <= 1.5,
         )
     finally:
-        stop_process(worker)
-        stderr = worker.stderr.read().decode() if worker.stderr else ""
+        stderr = stop_worker(worker)
         subscriber.close()
     assert "Traceback" not in stderr, stderr
     assert (
@@ -109,8 +108,7 @@ def test_camera_fault_when_the_server_stops_and_back_with_backoff_when_it_return
         )
         assert worker.poll() is None, "the worker died"
     finally:
-        stop_process(worker)
-        stderr = worker.stderr.read().decode() if worker.stderr else ""
+        stderr = stop_worker(worker)
         subscriber.close()
     assert "Traceback" not in stderr, stderr
     assert fault["attrs"]["reason"] == "no_frames"
@@ -138,8 +136,7 @@ def test_worker_survives_a_resolution_change_and_a_stall_mid_gop(
         )
         assert worker.poll() is None, "the worker died"
     finally:
-        stop_process(worker)
-        stderr = worker.stderr.read().decode() if worker.stderr else ""
+        stderr = stop_worker(worker)
         subscriber.close()
     assert "Traceback" not in stderr, stderr
     assert fault["attrs"]["reason"] in {"no_frames", "wrong_size"}
@@ -197,8 +194,7 @@ def test_a_camera_reconnecting_at_a_new_size_is_a_wrong_size_fault_not_a_crash(
         subscriber.wait_for(f"{BASE}/cam1/telemetry", lambda p: p["ts"] > fault["ts"] + 3)
         assert worker.poll() is None, "the worker died"
     finally:
-        stop_process(worker)
-        stderr = worker.stderr.read().decode() if worker.stderr else ""
+        stderr = stop_worker(worker)
         subscriber.close()
     assert "Traceback" not in stderr, stderr
     assert fault["attrs"]["reason"] == "wrong_size"

@@ -84,6 +84,12 @@ def start_worker(config: Path) -> subprocess.Popen[bytes]:
     )
 
 
+def stop_worker(worker: subprocess.Popen[bytes]) -> str:
+    """Stop a worker from `start_worker`; returns what it wrote to stderr."""
+    stop_process(worker)
+    return worker.stderr.read().decode() if worker.stderr else ""
+
+
 def test_worker_publishes_blocked_then_cleared_with_a_snapshot_and_survives_bad_cameras(
     mosquitto: Broker, tmp_path: Path
 ) -> None:
@@ -113,8 +119,7 @@ def test_worker_publishes_blocked_then_cleared_with_a_snapshot_and_survives_bad_
         bad_lane = subscriber.wait_for(f"{base}/cam3/event", lambda p: p["event"] == "camera_fault")
         assert worker.poll() is None, "the worker died"
     finally:
-        stop_process(worker)
-        stderr = worker.stderr.read().decode() if worker.stderr else ""
+        stderr = stop_worker(worker)
     offline = subscriber.wait_for(f"{base}/cam1/status", lambda p: p["state"] == "offline")
     subscriber.close()
 
