@@ -204,6 +204,14 @@ class AlertService:
             resolved = replace(resolved, acknowledged_at=now, acknowledged_by=actor)
         return self._commit(resolved, actor, "resolved", note)
 
+    def annotate(self, alert_id: int, details: Mapping[str, Any], action: str) -> Alert | None:
+        """Replace some of an open alert's details (its evidence entries, say) as the system;
+        committed, audited as `action` and published like any change. None if no longer open."""
+        alert = self._by_id.get(alert_id)
+        if alert is None:
+            return None
+        return self._commit(replace(alert, details={**alert.details, **details}), "system", action, "")
+
     def _require_open(self, alert_id: int) -> Alert:
         alert = self._by_id.get(alert_id)
         if alert is None:

@@ -20,6 +20,7 @@ from analytics.alerts import AlertChanged, AlertService
 from analytics.bus import MessageBus
 from analytics.device_tracker import DeviceStatus, DeviceStatusChanged, DeviceTracker
 from analytics.devices import Inventory
+from analytics.evidence import UnavailableReason
 from analytics.incidents import IncidentChanged, IncidentTracker
 from analytics.ingest import IngestValidator
 from analytics.modes import ModeBook
@@ -190,7 +191,13 @@ def bootstrap(
         desk = EvidenceDesk(
             config.evidence, coverage, tracker, alerts, requester.ask, notifier.evidence_unavailable
         )
-        requester.on_unavailable = desk.unavailable
+        unavailable = desk.unavailable
+
+        def video_unavailable(evidence_id: str, reason: UnavailableReason) -> None:
+            with store.unit(urgent=True):  # the alert's new details and their audit, together
+                unavailable(evidence_id, reason)
+
+        requester.on_unavailable = video_unavailable
     pipeline = Pipeline(
         inventory,
         ProtocolV1Decoder(config.campus.id, inventory, config.mqtt_shapes),

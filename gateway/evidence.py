@@ -250,7 +250,10 @@ class EvidenceDesk:
                 {**e, "available": False, "reason": str(reason)} if e.get("id") == evidence_id else e
                 for e in entries
             ]
-            self._tell(replace(alert, details={**alert.details, EVIDENCE_KEY: updated}))
+            # Through the alert service, so the store, the stream and the console hear it too.
+            changed = self._alerts.annotate(alert.id, {EVIDENCE_KEY: updated}, "evidence_unavailable")
+            if changed is not None:
+                self._tell(changed)
             return
 
     def _down_reason(self, camera_id: str) -> UnavailableReason | None:

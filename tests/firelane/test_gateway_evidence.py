@@ -225,3 +225,8 @@ async def test_a_camera_whose_worker_never_answers_is_told_as_unavailable_after_
             answer = await gw.get(f"/api/v1/evidence/{entry['id']}")
             assert (answer["state"], answer["reason"]) == ("unavailable", "no_answer")
             assert answer["text"]["en"] == "Video unavailable: the video worker did not answer"
+            # The alert itself says so too (stored, streamed, shown), not only the follow-up.
+            found = await gw.get(f"/api/v1/alerts/{first['alert']['id']}")
+            (told,) = found["alert"]["details"]["evidence"]
+            assert (told["id"], told["available"], told["reason"]) == (entry["id"], False, "no_answer")
+            assert "evidence_unavailable" in [step["action"] for step in found["audit"]]
