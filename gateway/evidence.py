@@ -1,8 +1,8 @@
 """The gateway's side of alarm evidence (issue 18): which camera sees an alarm, and asking it.
 
-When a rule of `evidence.rules` raises a new alert for a device in a zone a camera covers
-(inventory `covers_zones`), `EvidenceDesk.enrich` puts an entry per camera into the alert's
-details before the alert is committed and told, so the first webhook already carries the
+When a rule of `evidence.rules` raises an alert (or repeats an open one) for a device in a zone
+a camera covers (inventory `covers_zones`), `EvidenceDesk.enrich` puts an entry per camera into
+the alert's details before the alert is committed and told, so the first webhook already carries the
 links; the links name files the camera's worker writes within moments (snapshot) and seconds
 (clip). A camera known to be down gets an entry that says so instead, never no entry.
 """
@@ -43,7 +43,8 @@ from api.evidence_links import evidence_path
 
 log = logging.getLogger(__name__)
 
-EVIDENCE_KEY = "evidence"  # in Alert.details: a list of entries, one per camera
+EVIDENCE_KEY = "evidence"  # in Alert.details: a list of entries, one per camera and press
+MAX_CLIPS_PER_ALERT = 5  # per camera: the first press and four repeats get video
 
 
 class EvidenceConfig(BaseModel):
@@ -214,14 +215,30 @@ class EvidenceDesk:
         """The signal, with evidence entries when it raises a new alert in a covered zone."""
         if not signal.raised or signal.rule not in self._rules:
             return signal
-        # A repeat keeps the first press's evidence (the clip already spans it, or its moment).
-        if self._alerts.open_for(signal.rule, signal.subject) is not None:
-            return signal
         cameras = self._coverage.cameras_for(signal.device_id or signal.subject)
         if not cameras:
             return signal
+        # A repeat (pressed again while the alert is open) gets its own clip, listed after the
+        # earlier ones, up to MAX_CLIPS_PER_ALERT per camera: a button held down or pressed in
+        # a loop must not fill the disk or the alert.
+        current = self._alerts.open_for(signal.rule, signal.subject)
+        earlier = current.details.get(EVIDENCE_KEY) if current is not None else None
+        entries: list[dict[str, Any]] = list(earlier) if isinstance(earlier, list) else []
         now = self._clock()
-        entries = [self._entry(camera.id, now) for camera in cameras]
+        added = 0
+        for camera in cameras:
+            if sum(1 for e in entries if e.get("camera") == camera.id) >= MAX_CLIPS_PER_ALERT:
+                log.info(
+                    "alert %s: camera %s has its %d clips already",
+                    signal.rule,
+                    camera.id,
+                    MAX_CLIPS_PER_ALERT,
+                )
+                continue
+            entries.append(self._entry(camera.id, now))
+            added += 1
+        if not added:
+            return signal
         return replace(signal, details={**signal.details, EVIDENCE_KEY: entries})
 
     def _entry(self, camera_id: str, now: float) -> dict[str, Any]:

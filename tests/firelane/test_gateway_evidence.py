@@ -23,7 +23,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from analytics.devices import DeviceSpec
 from analytics.records import DeviceKind
 from gateway.config import GatewayConfig
-from gateway.evidence import EvidenceConfig
+from gateway.evidence import MAX_CLIPS_PER_ALERT, EvidenceConfig
 from gateway.notify import ChannelConfig, NotifyConfig
 from simulators.firelane_scene import SceneSpec, lane_polygon, write_scene
 from tests.conftest import Broker
@@ -206,13 +206,7 @@ async def test_a_camera_whose_worker_never_answers_is_told_as_unavailable_after_
             tmp_path, mosquitto, str(tmp_path / "no-such-video.avi"), police.url, worker_camera="cam2"
         )
         async with running_gateway(config) as gw:
-            status = Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="cam1-status")
-            status.connect(mosquitto.host, mosquitto.port)
-            status.loop_start()
-            online = json.dumps({"ts": time.time(), "state": "online"})
-            status.publish("campus/test/camera/cam1/status", online, qos=1).wait_for_publish(5)
-            status.loop_stop()
-            status.disconnect()
+            await asyncio.to_thread(published_online, mosquitto, "cam1")
             await gw.wait_for(lambda: gw.is_online("cam1") is True, 10, "cam1 online")
             await asyncio.to_thread(press, mosquitto)
             _, first = await police_message(police)
@@ -230,3 +224,47 @@ async def test_a_camera_whose_worker_never_answers_is_told_as_unavailable_after_
             (told,) = found["alert"]["details"]["evidence"]
             assert (told["id"], told["available"], told["reason"]) == (entry["id"], False, "no_answer")
             assert "evidence_unavailable" in [step["action"] for step in found["audit"]]
+
+
+def published_online(broker: Broker, camera_id: str) -> None:
+    """Say `camera_id` is online, as its worker would, without running one."""
+    status = Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=f"{camera_id}-status")
+    status.connect(broker.host, broker.port)
+    status.loop_start()
+    online = json.dumps({"ts": time.time(), "state": "online"})
+    status.publish(f"campus/test/camera/{camera_id}/status", online, qos=1).wait_for_publish(5)
+    status.loop_stop()
+    status.disconnect()
+
+
+async def test_each_repeat_press_asks_for_its_own_clip_up_to_five(mosquitto: Broker, tmp_path: Path) -> None:
+    """Pressed again while the alert is open: a new clip is asked for and listed after the first,
+    up to MAX_CLIPS_PER_ALERT per camera."""
+    requests: list[dict[str, Any]] = []
+    listener = Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="cam1-requests")
+    listener.on_message = lambda client, userdata, message: requests.append(json.loads(message.payload))
+    listener.connect(mosquitto.host, mosquitto.port)
+    listener.subscribe("campus/test/local/evidence/cam1", qos=1)
+    listener.loop_start()
+    try:
+        with http_receiver() as police:
+            config = evidence_gateway(
+                tmp_path, mosquitto, str(tmp_path / "no-such-video.avi"), police.url, worker_camera="cam2"
+            )
+            async with running_gateway(config) as gw:
+                await asyncio.to_thread(published_online, mosquitto, "cam1")
+                await gw.wait_for(lambda: gw.is_online("cam1") is True, 10, "cam1 online")
+                for presses in range(1, MAX_CLIPS_PER_ALERT + 3):
+                    await asyncio.to_thread(press, mosquitto)
+                    await gw.wait_for_alert("panic_pressed", min_count=presses)
+                alert = await gw.wait_for_alert("panic_pressed", min_count=MAX_CLIPS_PER_ALERT + 2)
+                entries = alert["details"]["evidence"]
+                assert [e["camera"] for e in entries] == ["cam1"] * MAX_CLIPS_PER_ALERT
+                assert len({e["id"] for e in entries}) == MAX_CLIPS_PER_ALERT
+                assert [e["requested_at"] for e in entries] == sorted(e["requested_at"] for e in entries)
+                await gw.wait_for(lambda: len(requests) >= MAX_CLIPS_PER_ALERT, 10, "the requests")
+                await asyncio.sleep(0.5)
+                assert [r["id"] for r in requests] == [e["id"] for e in entries]
+    finally:
+        listener.loop_stop()
+        listener.disconnect()
