@@ -1,8 +1,8 @@
 """Video evidence for an alarm (issue 18): what a camera's worker recorded around a press.
 
 The gateway asks a camera's worker for evidence when an alarm is raised in a zone the camera
-covers; the worker writes a snapshot at once, a clip of the seconds before and after, and this
-manifest beside them, in one folder per request under the shared evidence directory. The
+covers; the worker writes a snapshot at once, a clip of the seconds before and after (also as
+one JPEG per frame), and this manifest beside them, in one folder per request under the shared evidence directory. The
 gateway, the worker and the API read and write only this record, never each other's objects.
 """
 
@@ -20,6 +20,16 @@ SNAPSHOT_FILE = "snapshot.jpg"
 CLIP_FILE = "clip.avi"
 MANIFEST_FILE = "evidence.json"
 EVIDENCE_FILES = {SNAPSHOT_FILE: "image/jpeg", CLIP_FILE: "video/x-msvideo"}
+FRAMES = "frames"  # `/api/v1/evidence/{id}/frames`: the frame list; `/frames/{n}.jpg`: one frame
+MAX_CLIP_FRAMES = 9999  # frame files are numbered in four digits
+
+
+def frame_file(index: int) -> str:
+    """The clip's frame `index` (0 = the first of `frame_ts`) as its own JPEG, for the console's
+    player: browsers cannot play MJPEG AVI, and this OpenCV has no H.264 encoder."""
+    return f"frame-{index:04d}.jpg"
+
+
 # Random hex, so an id is both unguessable and safe as a folder name (no dots, no slashes).
 EVIDENCE_ID = re.compile(r"^[0-9a-f]{24}$")
 

@@ -1,4 +1,4 @@
-"""Alarm evidence (issue 18): a request's state, its snapshot and its clip.
+"""Alarm evidence (issue 18): a request's state, its snapshot, its clip and the clip's frames.
 
 Operators open them with their token (header or `?token=`, as images and video elements
 cannot send a header); people outside the school with a signed link from a webhook
@@ -20,16 +20,19 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from analytics.evidence import (
     CLIP_FILE,
     EVIDENCE_FILES,
+    FRAMES,
+    MAX_CLIP_FRAMES,
     SNAPSHOT_FILE,
     EvidenceManifest,
     EvidenceState,
     UnavailableReason,
+    frame_file,
     read_manifest,
     unavailable_text,
 )
 from api.auth import principal_by_link
 from api.context import ApiContext
-from api.evidence_links import evidence_path, valid_signature
+from api.evidence_links import evidence_path, frame_path, valid_signature
 from api.schemas import ok_as
 
 EvidenceIdPath = Annotated[str, PathParam(pattern=r"^[0-9a-f]{24}$", description="from the alert's details")]
@@ -100,6 +103,39 @@ def evidence_router(ctx: ApiContext) -> APIRouter:
             "first_frame_ts": frames[0] if frames else None,
             "last_frame_ts": frames[-1] if frames else None,
         }
+
+    # Before `/{name}`, which would take "frames" as a file name.
+    @router.get(f"/evidence/{{evidence_id}}/{FRAMES}")
+    async def evidence_frames(evidence_id: EvidenceIdPath, _: str = Depends(viewer)) -> dict[str, Any]:
+        """The clip's frames for a player: their paths and times, also in seconds from the alarm."""
+        manifest = await asyncio.to_thread(current, evidence_id)
+        if manifest.state is not EvidenceState.READY:
+            unavailable = manifest.state is EvidenceState.UNAVAILABLE
+            headers = None if unavailable else {"Retry-After": "2"}
+            raise HTTPException(404, f"the clip is {manifest.state.value}, no frames yet", headers)
+        return {
+            "id": manifest.id,
+            "requested_at": manifest.requested_at,
+            "frames": [
+                {
+                    "ts": ts,
+                    "offset_s": round(ts - manifest.requested_at, 3),
+                    "url": frame_path(evidence_id, index),
+                }
+                for index, ts in enumerate(manifest.frame_ts)
+            ],
+        }
+
+    @router.get(f"/evidence/{{evidence_id}}/{FRAMES}/{{index}}.jpg", responses=ok_as("image/jpeg"))
+    async def evidence_frame(
+        evidence_id: EvidenceIdPath,
+        index: Annotated[int, PathParam(ge=0, le=MAX_CLIP_FRAMES)],
+        _: str = Depends(viewer),
+    ) -> FileResponse:
+        path = directory / evidence_id / frame_file(index)
+        if not path.is_file():
+            raise HTTPException(404, f"evidence {evidence_id!r} has no frame {index}")
+        return FileResponse(path, media_type="image/jpeg")
 
     @router.get("/evidence/{evidence_id}/{name}", responses=ok_as(*EVIDENCE_FILES.values()))
     async def evidence_file(

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from analytics.evidence import CLIP_FILE, SNAPSHOT_FILE
+from analytics.evidence import CLIP_FILE, FRAMES, SNAPSHOT_FILE
 
 EVIDENCE_PREFIX = "/api/v1/evidence/"
 
@@ -20,6 +20,11 @@ EVIDENCE_PREFIX = "/api/v1/evidence/"
 def evidence_path(evidence_id: str, name: str | None = None) -> str:
     """`/api/v1/evidence/{id}` (its state) or `/api/v1/evidence/{id}/{name}` (a file)."""
     return f"{EVIDENCE_PREFIX}{evidence_id}" + (f"/{name}" if name else "")
+
+
+def frame_path(evidence_id: str, index: int) -> str:
+    """One frame of the clip as a JPEG, for the console's player."""
+    return f"{EVIDENCE_PREFIX}{evidence_id}/{FRAMES}/{index}.jpg"
 
 
 def signature(secret: str, evidence_id: str, expires: int) -> str:

@@ -2,7 +2,8 @@
 
 `FrameRing` holds the last `keep_s` seconds of sampled frames, bounded by frame count and by
 bytes as well, so a camera at 4K or a misconfigured sample rate cannot grow a worker's memory.
-`write_clip` turns frames back into an MJPEG AVI with OpenCV.
+`write_clip` turns frames back into an MJPEG AVI with OpenCV; `write_frames` keeps them as they
+are, one JPEG each, for a browser to step through.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from analytics.evidence import frame_file
 from drivers.camera import Frame, Image
 
 
@@ -114,3 +116,13 @@ def write_clip(frames: Sequence[JpegFrame], path: Path, fps: float) -> int:
         writer.release()
     temporary.replace(path)  # the link serves a whole clip or none
     return len(images)
+
+
+def write_frames(frames: Sequence[JpegFrame], folder: Path) -> None:
+    """Each frame's JPEG as `frame_file(n)`, in the order of `frames` (the manifest's `frame_ts`);
+    each written whole (write, then rename), so a reader never gets half a frame."""
+    for index, frame in enumerate(frames):
+        path = folder / frame_file(index)
+        temporary = path.with_name(f".{path.name}.tmp")
+        temporary.write_bytes(frame.jpeg)
+        temporary.replace(path)

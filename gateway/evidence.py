@@ -28,6 +28,7 @@ from analytics.device_tracker import DeviceTracker
 from analytics.devices import DeviceSpec, Inventory
 from analytics.evidence import (
     CLIP_FILE,
+    FRAMES,
     SNAPSHOT_FILE,
     EvidenceManifest,
     EvidenceRequest,
@@ -254,6 +255,7 @@ class EvidenceDesk:
             "status": evidence_path(evidence_id),
             "snapshot": evidence_path(evidence_id, SNAPSHOT_FILE),
             "clip": evidence_path(evidence_id, CLIP_FILE),
+            "frames": evidence_path(evidence_id, FRAMES),
         }
 
     def unavailable(self, evidence_id: str, reason: UnavailableReason) -> None:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from analytics.evidence import (
     CLIP_FILE,
+    MAX_CLIP_FRAMES,
     SNAPSHOT_FILE,
     EvidenceManifest,
     EvidenceRequest,
@@ -29,7 +30,7 @@ from analytics.evidence import (
     read_manifest,
 )
 from drivers.camera import Frame
-from drivers.camera_evidence import ClipError, FrameRing, JpegFrame, write_clip
+from drivers.camera_evidence import ClipError, FrameRing, JpegFrame, write_clip, write_frames
 
 log = logging.getLogger(__name__)
 
@@ -154,8 +155,10 @@ class EvidenceRecorder:
         t0, settings = request.requested_at, self.settings
         frames = before + [f for f in self.ring.frames(t0, t0 + settings.after_s) if f.ts > t0]
         snapshot = before[-1].ts if before else None
+        frames = frames[:MAX_CLIP_FRAMES]
         try:
             written = write_clip(frames, settings.dir / request.id / CLIP_FILE, self.sample_fps)
+            write_frames(frames, settings.dir / request.id)
         except (ClipError, OSError) as exc:
             log.error("camera %s: evidence %s: clip not written: %s", self.camera_id, request.id, exc)
             self._manifest(request, EvidenceState.UNAVAILABLE, UnavailableReason.WRITE_FAILED)

@@ -431,6 +431,7 @@ function closeDetail() { state.detail = null; $("detail").hidden = true; $("deta
 function detailBusy() {
   // Never redraw over what the operator is typing.
   const body = $("detail-body");
+  if (body.querySelector(".evidence-player.playing")) return true;  // nor over a clip being watched
   return [...body.querySelectorAll("input, textarea, select")].some((input) =>
     input === document.activeElement || (input.type !== "file" && input.dataset.dirty === "1"));
 }
@@ -513,7 +514,7 @@ async function showAlert(id) {
       continue;
     }
     const token = `?token=${encodeURIComponent(state.token)}`;
-    body.append(el("img", { class: "snapshot", alt: t("evidence"), src: `${video.snapshot}${token}` }),
+    body.append(evidencePlayer(video, token),
       el("p", {}, el("a", { class: "evidence-clip", href: `${video.clip}${token}`, download: true, text: t("evidence_clip") })));
   }
   const metric = a.details && (a.details.metric || (a.rule === "heat_rate_of_rise" ? "temperature_c" : null));
@@ -530,6 +531,69 @@ async function showAlert(id) {
         : el("p", { class: "muted", text: t("no_readings") }));
     } catch (e) { chartBox.replaceChildren(el("p", { class: "muted", text: t("no_readings") })); }
   } else chartBox.replaceChildren(el("p", { class: "muted", text: t("none") }));
+}
+
+// The clip as a browser can show it (it cannot play MJPEG AVI): the clip's own JPEG frames,
+// stepped through at their capture times, with the seconds before or after the alarm. Shows the
+// snapshot until the clip is written (about 10 s after the press), asking every 2 s.
+function evidencePlayer(video, query) {
+  const frame = el("img", { class: "snapshot evidence-frame", alt: t("evidence"), src: `${video.snapshot}${query}` });
+  const offset = el("span", { class: "evidence-offset muted", text: t("evidence_recording") });
+  const slider = el("input", { type: "range", class: "evidence-slider", min: "0", max: "0", value: "0", disabled: true,
+    "aria-label": t("evidence_position") });
+  const play = el("button", { type: "button", class: "evidence-play", text: t("evidence_play"), disabled: true });
+  const box = el("div", { class: "evidence-player", "data-evidence-id": video.id }, frame,
+    el("div", { class: "row" }, play, slider, offset));
+  let frames = [], at = 0, timer = null;
+  const show = (index) => {
+    at = index;
+    const current = frames[index];
+    frame.src = `${current.url}${query}`;
+    slider.value = String(index);
+    box.dataset.frame = String(index);
+    box.dataset.offset = String(current.offset_s);
+    const seconds = Math.abs(current.offset_s).toFixed(1);
+    offset.textContent = t(current.offset_s < 0 ? "evidence_before" : "evidence_after", { s: seconds });
+  };
+  const stop = () => {
+    clearTimeout(timer);
+    timer = null;
+    box.classList.remove("playing");
+    play.textContent = t("evidence_play");
+  };
+  const step = () => {
+    if (!box.isConnected || at + 1 >= frames.length) { stop(); return; }
+    show(at + 1);
+    const wait = at + 1 < frames.length ? (frames[at + 1].ts - frames[at].ts) * 1000 : 0;
+    timer = setTimeout(step, Math.min(Math.max(wait, 40), 5000));
+  };
+  play.addEventListener("click", () => {
+    if (timer !== null) { stop(); return; }
+    if (at + 1 >= frames.length) show(0);
+    box.classList.add("playing");
+    play.textContent = t("evidence_pause");
+    timer = setTimeout(step, Math.min(Math.max((frames[at + 1] ? frames[at + 1].ts - frames[at].ts : 0) * 1000, 40), 5000));
+  });
+  slider.addEventListener("input", () => { stop(); show(Number(slider.value)); });
+  const load = async (tries) => {
+    if (tries > 0 && !box.isConnected) return;
+    let list;
+    try { list = await api(`${video.frames || `/api/v1/evidence/${video.id}/frames`}`); } catch (e) {
+      if (e.status === 404 && tries < 30) setTimeout(() => load(tries + 1), 2000);
+      else offset.textContent = t("evidence_no_clip");
+      return;
+    }
+    if (!list.frames.length) { offset.textContent = t("evidence_no_clip"); return; }
+    frames = list.frames;
+    for (const f of frames) new Image().src = `${f.url}${query}`;  // fetched ahead, so play does not stall
+    slider.max = String(frames.length - 1);
+    slider.disabled = false;
+    play.disabled = false;
+    box.classList.add("ready");
+    show(0);
+  };
+  load(0);
+  return box;
 }
 
 async function showDevice(id) {

@@ -37,7 +37,13 @@ BEFORE_S, AFTER_S = 30.0, 10.0
 
 
 def evidence_gateway(
-    tmp_path: Path, broker: Broker, source: str, police_url: str, worker_camera: str = "cam1"
+    tmp_path: Path,
+    broker: Broker,
+    source: str,
+    police_url: str,
+    worker_camera: str = "cam1",
+    before_s: float = BEFORE_S,
+    after_s: float = AFTER_S,
 ) -> GatewayConfig:
     """A campus with one camera (cam1) covering the guard room, where the panic button is; the
     worker runs `worker_camera`."""
@@ -47,7 +53,7 @@ def evidence_gateway(
     worker.update(
         campus_id="test",
         pace_files=True,
-        evidence={"dir": str(tmp_path / "evidence"), "before_s": BEFORE_S, "after_s": AFTER_S},
+        evidence={"dir": str(tmp_path / "evidence"), "before_s": before_s, "after_s": after_s},
     )
     worker_yaml.write_text(yaml.safe_dump(worker))
     devices = [
@@ -162,6 +168,32 @@ async def test_a_panic_press_links_the_30_s_before_and_the_10_s_after(
             assert clip.status_code == 200 and clip.headers["content-type"] == "video/x-msvideo"
             (tmp_path / "downloaded.avi").write_bytes(clip.content)
             assert clip_frame_count(tmp_path / "downloaded.avi") == status["frames"]
+
+            # The clip's frames for the console's player, under the snapshot's rules.
+            listed = await gw.get(entry["frames"])
+            assert (listed["frames"][0]["ts"], listed["frames"][-1]["ts"]) == frames
+            assert len(listed["frames"]) == status["frames"]
+            assert listed["frames"][0]["offset_s"] == pytest.approx(-BEFORE_S, abs=2.0)
+            assert listed["frames"][-1]["offset_s"] == pytest.approx(AFTER_S, abs=2.0)
+            first = listed["frames"][0]["url"]
+            assert first == f"/api/v1/evidence/{entry['id']}/frames/0.jpg"
+            one = await gw.http.get(first, headers=gw.headers())
+            assert one.status_code == 200 and one.headers["content-type"] == "image/jpeg"
+            assert one.content[:2] == b"\xff\xd8"
+            signed = video_link["snapshot_url"].split("?", 1)[1]
+            async with httpx.AsyncClient(base_url=gw.base_url, timeout=10) as outside:
+                assert (await outside.get(f"{entry['frames']}?{signed}")).status_code == 200
+                assert (await outside.get(f"{first}?{signed}")).status_code == 200
+                assert (await outside.get(f"{first}?{signed.replace('sig=', 'sig=0')}")).status_code == 401
+                assert (await outside.get(first)).status_code == 401
+            assert (await gw.http.get(first, headers=gw.headers("bureau"))).status_code == 403
+            last = len(listed["frames"])
+            assert (
+                await gw.http.get(f"/api/v1/evidence/{entry['id']}/frames/{last}.jpg", headers=gw.headers())
+            ).status_code == 404
+            assert (
+                await gw.http.get(f"/api/v1/evidence/{entry['id']}/frames/-1.jpg", headers=gw.headers())
+            ).status_code in (404, 422)
 
             by_link = await gw.http.get(f"{entry['clip']}?token=op-token")  # a <video> element
             assert by_link.status_code == 200
