@@ -15,7 +15,7 @@ from selenium import webdriver
 from simulators.firelane_scene import SceneSpec, write_scene
 from tests.conftest import Broker
 from tests.console.conftest import Console
-from tests.firelane.test_gateway_evidence import evidence_gateway, press, wait_for_state
+from tests.firelane.test_gateway_evidence import evidence_gateway, press, published_online, wait_for_state
 from tests.harness import running_gateway
 from tests.notify.receiver import http_receiver
 
@@ -73,3 +73,28 @@ async def test_the_alert_detail_plays_the_clip_from_before_the_press(
             assert shown_offset() <= -(BEFORE_S - 2.0)
             href = page.find(".evidence-clip").get_attribute("href") or ""
             assert href.endswith(f"/api/v1/evidence/{entry['id']}/clip.avi?token=op-token")
+
+
+async def test_the_open_alert_detail_turns_to_video_unavailable_when_the_worker_never_answers(
+    mosquitto: Broker, tmp_path: Path, browser: webdriver.Chrome
+) -> None:
+    """cam1 says it is online but no worker runs it: the detail first waits for the clip, then,
+    told over the stream, says the video is unavailable and why."""
+    with http_receiver() as police:
+        config = evidence_gateway(
+            tmp_path, mosquitto, str(tmp_path / "no-such-video.avi"), police.url, worker_camera="cam2"
+        )
+        # Long enough to open the detail while the gateway still waits for the answer.
+        config.evidence = config.evidence.model_copy(update={"answer_timeout_s": 6.0})
+        async with running_gateway(config) as gw:
+            await asyncio.to_thread(published_online, mosquitto, "cam1")
+            await gw.wait_for(lambda: gw.is_online("cam1") is True, 10, "cam1 online")
+            page = Console(browser, gw)
+            await page.open()
+            await asyncio.to_thread(press, mosquitto)
+            await page.click('tr[data-rule="panic_pressed"] a.open-detail')
+            await page.wait(".alert-detail .evidence-player")
+            unavailable = await page.wait(".alert-detail .evidence-unavailable", timeout_s=15)
+            assert unavailable.text == "视频不可用：视频服务未响应"
+            assert not page.all(".alert-detail .evidence-player")
+            await page.screenshot(tmp_path / "evidence-unavailable-1920.png")
