@@ -19,6 +19,10 @@ from analytics.devices import DeviceSpec
 from analytics.records import DeviceKind
 
 GATEWAY_USER = "gateway"
+# With `broker.username_per_lane` each of the gateway's connections logs in as its own user
+# (the shipped mosquitto.conf names sessions after users): `gateway-alarms`, ... (docs/broker.md).
+GATEWAY_LANES = ("alarms", "telemetry", "evidence")
+GATEWAY_USERS = (GATEWAY_USER, *(f"{GATEWAY_USER}-{lane}" for lane in GATEWAY_LANES))
 # mosquitto 2.0's default; the count is stored in each line, so later versions read it too.
 PBKDF2_ITERATIONS = 101
 
@@ -40,6 +44,17 @@ def acl_text(campus_id: str, devices: Iterable[DeviceSpec]) -> str:
         # The gateway publishes alert changes for a bridge to the district (SPEC 10).
         f"topic write campus/{campus_id}/gateway/#",
         # ...and asks the cameras' workers for alarm video (docs/evidence.md).
+        f"topic write campus/{campus_id}/local/evidence/#",
+        "",
+        "# The same, one user per connection (gateway.yaml `broker.username_per_lane: true`).",
+        f"user {GATEWAY_USER}-alarms",
+        f"topic read campus/{campus_id}/+/+/event",
+        f"topic read campus/{campus_id}/+/+/status",
+        "",
+        f"user {GATEWAY_USER}-telemetry",
+        f"topic read campus/{campus_id}/+/+/telemetry",
+        "",
+        f"user {GATEWAY_USER}-evidence",
         f"topic write campus/{campus_id}/local/evidence/#",
         "",
         "# Each device publishes only under campus/{campus}/{kind}/{its id}/.",
@@ -68,7 +83,7 @@ def update_broker_accounts(
 ) -> tuple[list[str], list[str]]:
     """Bring passwd and acl in line with the inventory: logins for new MQTT devices, none for removed ones.
 
-    Existing logins (the gateway's, devices still listed) keep their passwords. New passwords are
+    Existing logins (the gateway's users, devices still listed) keep their passwords. New passwords are
     added to device-passwords.csv. Returns the device ids added and removed.
     """
     passwd = broker_dir / "passwd"
@@ -76,7 +91,7 @@ def update_broker_accounts(
         line.split(":", 1)[0]: line for line in passwd.read_text(encoding="utf-8").splitlines() if ":" in line
     }
     wanted = {d.id for d in devices if d.protocol == "mqtt"}
-    removed = sorted(user for user in lines if user != GATEWAY_USER and user not in wanted)
+    removed = sorted(user for user in lines if user not in GATEWAY_USERS and user not in wanted)
     added = [d.id for d in devices if d.protocol == "mqtt" and d.id not in lines]
     new_passwords = {device_id: secrets.token_urlsafe(18) for device_id in added}
     kept = [line for user, line in lines.items() if user not in removed]

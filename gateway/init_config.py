@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from analytics.devices import DeviceSpec
 from gateway.broker_accounts import (
     GATEWAY_USER,
+    GATEWAY_USERS,
     mosquitto_password_line,
     update_broker_accounts,
     write_secret,
@@ -40,6 +41,7 @@ broker:
   port: 1883
   username: {gateway_user}         # mosquitto/acl lets it read campus/{campus_id}/#
   password: "{broker_password}"    # its hash is in mosquitto/passwd
+  username_per_lane: true   # its connections log in as {gateway_user}-alarms, -telemetry, -evidence (docs/broker.md)
   client_id: campus-gateway
 
 storage:
@@ -86,7 +88,10 @@ def init_directory(
     write_secret(config, text)  # holds the broker password in clear: the gateway needs it
     (directory / "inventory.yaml").write_text(inventory_yaml(devices, source), encoding="utf-8")
     passwd = directory / "mosquitto" / "passwd"
-    write_secret(passwd, mosquitto_password_line(GATEWAY_USER, broker_password) + "\n")
+    # One password for all of the gateway's users: the config has one `broker.password`.
+    write_secret(
+        passwd, "".join(mosquitto_password_line(user, broker_password) + "\n" for user in GATEWAY_USERS)
+    )
     (directory / "mosquitto" / "device-passwords.csv").unlink(missing_ok=True)  # --force: all new
     update_broker_accounts(directory / "mosquitto", campus_id, devices)
     return tokens

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 import sqlite3
@@ -14,8 +15,11 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from analytics.evidence import EvidenceRequest, new_evidence_id, request_topic
 from gateway.broker import free_port
+from gateway.broker_accounts import GATEWAY_USERS
 from gateway.config import hash_token, load_config
+from gateway.evidence import EvidenceRequester
 from gateway.safety import config_warnings
 from tests.conftest import start_mosquitto, stop_process
 from tests.gateway.support import cli, start_gateway, wait_for, wait_ready
@@ -147,8 +151,9 @@ def test_an_import_updates_the_broker_logins_for_added_and_removed_devices(
     assert result.returncode == 0, result.stderr
     assert "broker logins: 1 added, 1 removed" in result.stdout
     after = dict(line.split(":", 1) for line in (broker_dir / "passwd").read_text().splitlines())
-    assert set(after) == {"gateway", "s1", "gate-1"}
-    assert (after["gateway"], after["s1"]) == (before["gateway"], before["s1"])  # kept, not regenerated
+    assert set(after) == {*GATEWAY_USERS, "s1", "gate-1"}
+    for kept in (*GATEWAY_USERS, "s1"):
+        assert after[kept] == before[kept], kept  # kept, not regenerated
     acl = (broker_dir / "acl").read_text()
     assert "topic write campus/school-9/gate/gate-1/#" in acl and "panic-1" not in acl
     with (broker_dir / "device-passwords.csv").open() as handle:
@@ -165,4 +170,55 @@ def test_an_import_updates_the_broker_logins_for_added_and_removed_devices(
             client.loop_stop()
             assert reason.is_failure is refused, user
     finally:
+        stop_process(proc)
+
+
+def test_an_initd_broker_lets_the_gateways_evidence_requests_reach_the_camera(tmp_path: Path) -> None:
+    """With `username_per_lane` (init's default) the gateway asks for video as gateway-evidence:
+    init writes that login and its ACL, and the camera's own login reads its requests."""
+    school = (
+        CSV.replace("房间/区域\r\n", "房间/区域,覆盖区域\r\n", 1)
+        + "cam1,摄像头,南门摄像头,南门,校门,门卫室\r\n"
+    )
+    (tmp_path / "school.csv").write_bytes(school.encode("gb18030"))
+    result = cli(
+        "init", str(tmp_path / "etc"), "--campus", "school-9", "--inventory", str(tmp_path / "school.csv")
+    )
+    assert result.returncode == 0, result.stderr
+    etc = tmp_path / "etc"
+    config = load_config(etc / "gateway.yaml", environ={})
+    assert config.broker.username_per_lane and config.devices[-1].covers_zones == ["门卫室"]
+    with (etc / "mosquitto" / "device-passwords.csv").open() as handle:
+        passwords = {row["mqtt_username"]: row["mqtt_password"] for row in csv.DictReader(handle)}
+    proc, broker = start_mosquitto(
+        tmp_path / "broker",
+        f"allow_anonymous false\npassword_file {etc}/mosquitto/passwd\nacl_file {etc}/mosquitto/acl\n"
+        "use_username_as_clientid true\n",  # as the shipped mosquitto.conf
+    )
+    received: list[bytes] = []
+    camera, reason = _connect(broker.port, "cam1", passwords["cam1"])
+    try:
+        assert not reason.is_failure
+        camera.on_message = lambda _c, _u, message: received.append(bytes(message.payload))
+        camera.subscribe(request_topic("school-9", "cam1"), qos=1)
+        time.sleep(0.3)  # the SUBSCRIBE reaches the broker before the request
+
+        async def ask() -> None:
+            requester = EvidenceRequester(
+                "school-9", tmp_path / "evidence", "127.0.0.1", broker.port,
+                f"{config.broker.client_id}-evidence", config.broker.lane_username("evidence"),
+                config.broker.password,
+            )  # fmt: skip
+            await requester.start()
+            try:
+                requester.ask("cam1", EvidenceRequest(new_evidence_id(), time.time()))
+                await asyncio.to_thread(wait_for, lambda: bool(received), 10, "the request at the camera")
+            finally:
+                await requester.stop()
+
+        asyncio.run(ask())
+        assert EvidenceRequest.from_json(received[0]).requested_at <= time.time()
+    finally:
+        camera.loop_stop()
+        camera.disconnect()
         stop_process(proc)
