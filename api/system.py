@@ -1,8 +1,10 @@
-"""The gateway itself: health (open), summary, quarantined devices and dead letters."""
+"""The gateway itself: health (open; per camera for the school's roles), summary, quarantined
+devices and dead letters."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -13,12 +15,26 @@ from api.context import ApiContext
 from api.params import NameQuery
 
 
+def camera_counts(cameras: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+    """Cameras in all, online (`ok`) and not (`faulted`: offline, or not reported yet)."""
+    ok = sum(1 for health in cameras.values() if health.get("online") is True)
+    return {"total": len(cameras), "ok": ok, "faulted": len(cameras) - ok}
+
+
 def system_router(ctx: ApiContext) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["system"])
 
     @router.get("/health", summary="Liveness and key counters (open)")
     async def health() -> dict[str, Any]:
-        return ctx.health()
+        full = ctx.health()
+        # Open to anyone (SPEC 9), so it names no camera: which cameras a school has, and which
+        # are down, is for its own roles (`/health/cameras`).
+        return {**full, "cameras": camera_counts(full.get("cameras", {}))}
+
+    @router.get("/health/cameras", summary="Each camera's health, as its video worker last reported it")
+    async def camera_health(_: AnyRole) -> dict[str, Any]:
+        cameras: dict[str, Any] = ctx.health().get("cameras", {})
+        return cameras
 
     @router.get("/summary")
     async def summary(_: AnyRole) -> dict[str, Any]:

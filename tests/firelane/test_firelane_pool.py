@@ -95,17 +95,22 @@ async def test_camera_health_reaches_api_health_and_metrics(
         deadline = time.monotonic() + 60
         health: dict[str, float] = {}
         while time.monotonic() < deadline:
-            health = (await gw.http.get("/api/v1/health")).json()["cameras"].get("cam1", {})
+            health = (await gw.get("/api/v1/health/cameras", role="bureau")).get("cam1", {})
             # Online once frames flow (after a first no_frames fault if the open was slow).
             if health.get("online") and health.get("stream_fps", 0) > 0 and "last_frame_age_s" in health:
                 break
             await asyncio.sleep(0.5)
         else:
-            pytest.fail(f"no camera health in /api/v1/health: {health}")
+            pytest.fail(f"no camera health in /api/v1/health/cameras: {health}")
         assert health["last_frame_age_s"] < 5 and health["last_seen_age_s"] < 5
         # A slow first open on a loaded box counts one read failure and one reconnect (CI saw
         # it): the counts are what the worker reported, whatever they are.
         assert health["decode_errors"] >= 0 and health["reconnects"] >= 0
+        # The open health counts the cameras and names none (SPEC 9: it is open to anyone).
+        opened = (await gw.http.get("/api/v1/health")).json()["cameras"]
+        assert opened == {"total": 1, "ok": 1, "faulted": 0}
+        assert "cam1" not in (await gw.http.get("/api/v1/health")).text
+        assert (await gw.http.get("/api/v1/health/cameras")).status_code == 401
         metrics = (await gw.http.get("/metrics", headers=gw.headers())).text
     assert 'campus_gateway_camera_stream_fps{camera="cam1",campus="test"}' in metrics
     assert re.search(r'campus_gateway_camera_reconnects_total\{camera="cam1",campus="test"\} \d+\.0', metrics)
