@@ -21,7 +21,7 @@ CLIP_FILE = "clip.avi"
 MANIFEST_FILE = "evidence.json"
 EVIDENCE_FILES = {SNAPSHOT_FILE: "image/jpeg", CLIP_FILE: "video/x-msvideo"}
 FRAMES = "frames"  # `/api/v1/evidence/{id}/frames`: the frame list; `/frames/{n}.jpg`: one frame
-MAX_CLIP_FRAMES = 9999  # frame files are numbered in four digits
+MAX_CLIP_FRAMES = 9999  # above what a clip can hold (two rings of at most 3600 frames)
 
 
 def frame_file(index: int) -> str:

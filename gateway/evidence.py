@@ -213,7 +213,7 @@ class EvidenceDesk:
         self._clock = clock
 
     def enrich(self, signal: AlertSignal) -> AlertSignal:
-        """The signal, with evidence entries when it raises a new alert in a covered zone."""
+        """The signal, with evidence entries when it raises or repeats an alert in a covered zone."""
         if not signal.raised or signal.rule not in self._rules:
             return signal
         cameras = self._coverage.cameras_for(signal.device_id or signal.subject)

@@ -21,7 +21,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from analytics.evidence import (
     CLIP_FILE,
-    MAX_CLIP_FRAMES,
     SNAPSHOT_FILE,
     EvidenceManifest,
     EvidenceRequest,
@@ -155,7 +154,6 @@ class EvidenceRecorder:
         t0, settings = request.requested_at, self.settings
         frames = before + [f for f in self.ring.frames(t0, t0 + settings.after_s) if f.ts > t0]
         snapshot = before[-1].ts if before else None
-        frames = frames[:MAX_CLIP_FRAMES]
         try:
             written = write_clip(frames, settings.dir / request.id / CLIP_FILE, self.sample_fps)
             write_frames(frames, settings.dir / request.id)

@@ -561,18 +561,19 @@ function evidencePlayer(video, query) {
     box.classList.remove("playing");
     play.textContent = t("evidence_play");
   };
+  // How long frame `i` stays: until the next one's capture time (bounded, for a gap in the ring).
+  const shownFor = (i) => Math.min(Math.max(((frames[i + 1] || frames[i]).ts - frames[i].ts) * 1000, 40), 5000);
   const step = () => {
     if (!box.isConnected || at + 1 >= frames.length) { stop(); return; }
     show(at + 1);
-    const wait = at + 1 < frames.length ? (frames[at + 1].ts - frames[at].ts) * 1000 : 0;
-    timer = setTimeout(step, Math.min(Math.max(wait, 40), 5000));
+    timer = setTimeout(step, shownFor(at));
   };
   play.addEventListener("click", () => {
     if (timer !== null) { stop(); return; }
     if (at + 1 >= frames.length) show(0);
     box.classList.add("playing");
     play.textContent = t("evidence_pause");
-    timer = setTimeout(step, Math.min(Math.max((frames[at + 1] ? frames[at + 1].ts - frames[at].ts : 0) * 1000, 40), 5000));
+    timer = setTimeout(step, shownFor(at));
   });
   slider.addEventListener("input", () => { stop(); show(Number(slider.value)); });
   const load = async (tries) => {
