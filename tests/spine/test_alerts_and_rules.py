@@ -48,6 +48,25 @@ def test_one_alert_per_rule_and_subject_counts_repeats() -> None:
     assert [action for _, action, _ in journal.trail] == ["raised"]
 
 
+def test_annotating_an_open_alert_is_a_change_like_any_other_and_a_closed_one_is_left_alone() -> None:
+    journal = MemoryJournal()
+    service = AlertService(journal, Clock())
+    heard: list[Alert] = []
+    service.subscribe(heard.append)
+    raised = service.apply(
+        AlertSignal("fire_alarm", "s1", True, 1000.0, details={"value": 1, "evidence": []})
+    )
+    assert raised is not None
+    annotated = service.annotate(raised.id, {"evidence": [{"id": "x"}]}, "evidence_unavailable")
+    assert annotated is not None and annotated.version == raised.version + 1
+    assert annotated.details == {"value": 1, "evidence": [{"id": "x"}]}
+    assert service.get_open(raised.id) == annotated and journal.saved[-1] == annotated == heard[-1]
+    assert journal.trail[-1] == ("system", "evidence_unavailable", "")
+    service.resolve(raised.id, "operator-1", "checked")
+    assert service.annotate(raised.id, {"evidence": []}, "evidence_unavailable") is None
+    assert journal.saved[-1].details["evidence"] == [{"id": "x"}]
+
+
 @pytest.mark.parametrize("ack_first", [True, False])
 def test_acknowledge_and_clear_in_either_order(ack_first: bool) -> None:
     service = AlertService(MemoryJournal(), Clock())
