@@ -380,6 +380,8 @@ class InfluxSink:
                 if start is None:
                     return
                 batch = self._read(start)
+                if self._stop_spooling.is_set():  # a write succeeded meanwhile: this may be behind it
+                    return
                 if not batch.rows or not spool.add(batch):
                     return
                 self.stats.spool_rendered_rows += batch.rows

@@ -125,9 +125,13 @@ class Spool:
             path = self.directory / f"{self._next:010d}.lp"
             self._next += 1
         temporary = path.with_suffix(".tmp")
-        with temporary.open("wb") as file:
-            file.write(header + b"\n" + body)
-        os.replace(temporary, path)
+        try:
+            with temporary.open("wb") as file:
+                file.write(header + b"\n" + body)
+            os.replace(temporary, path)
+        except OSError:  # a full disk: nothing of it stays
+            temporary.unlink(missing_ok=True)
+            raise
         with self._lock:
             if self._segments and self._segments[-1].end != batch.start:  # discarded meanwhile
                 path.unlink(missing_ok=True)
