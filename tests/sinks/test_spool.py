@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -23,7 +25,7 @@ from sinks.spool import Rendered
 from storage.forwarding import ForwardCursor
 from storage.sqlite import SqliteStore
 from tests.sinks.conftest import Victoria
-from tests.sinks.test_influx_sink import CAMPUS, DEVICES, add_readings, drain, records
+from tests.sinks.test_influx_sink import CAMPUS, DEVICES, Refusing, add_readings, drain, records
 
 READINGS = '{__name__=~"temperature_.+"}'
 
@@ -209,3 +211,27 @@ def test_a_restart_discards_a_spool_left_behind_and_sends_what_the_store_holds_n
     assert away.points(READINGS) == (8, 2000)
     assert {s["metric"]["building"] for s in away.export(READINGS)} == {"B9"}  # type: ignore[index]
     assert len(stamps_in_order_once(sent)) == 1000
+
+
+def test_a_server_that_returns_refusing_dead_letters_the_spooled_batches_and_the_sink_goes_on(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    port = free_port()
+    add_readings(store, 500, time.time() - 600)  # five batches
+    counters = Counters()
+    sink, _ = spool_sink(store, f"http://127.0.0.1:{port}", counters)
+    render_during_outage(sink)
+    assert len(segment_files(store)) == 5
+    handler: type[Refusing] = type("Handler", (Refusing,), {"requests": 0, "status": 413})
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        drain(sink)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert handler.requests == 5
+    assert (sink.stats.batches_dead_lettered, sink.stats.rows_dead_lettered) == (5, 1000)
+    letters = store.dead_letters(reason="sink_refused")
+    assert len(letters) == 5 and b"temperature,building=B1,campus=c1" in letters[0].payload
+    assert segment_files(store) == [] and sink.stats.spool_discarded == 0
