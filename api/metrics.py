@@ -50,6 +50,10 @@ COUNTERS: Mapping[str, tuple[str, str | None]] = {
     "sink_rows_dropped": ("rows retention deleted before they were forwarded, by sink", "sink"),
     "sink_batches_dead_lettered": ("batches the upstream refused for good, by sink", "sink"),
     "sink_rows_dead_lettered": ("rows in batches the upstream refused for good, by sink", "sink"),
+    "sink_spool_discarded": (
+        "spools discarded (not following the cursor, or a file not as written), by sink",
+        "sink",
+    ),
 }
 
 

@@ -12,6 +12,15 @@ Batches are read on a thread of the sink's own, niced below ingest (`READER_NICE
 batch is being written the next one is read there: SQLite builds its lines in C while this
 thread waits on the server, so with a core free a replay costs about the slower of the two.
 
+While the server is away (a write failed, the sink waiting to retry) the sink is otherwise idle:
+a second thread of the same priority renders the batches after the cursor into a bounded spool
+of files (`sinks.spool`, `spool_max_bytes`), so that the server's return finds them ready and the
+replay is reading files and sending them. The same CPU in all, but spent during the outage. The
+spool is derived data: the cursor still moves only once the server accepted a batch, the spool is
+emptied at start, and one that no longer follows the cursor or whose file is not as written is
+discarded (logged, counted in `sink_spool_discarded`) and the store read instead. Rendering stops
+at the bound, at the newest row, or at the first write the server accepts.
+
 Failures: a refusal that the same batch would meet again (400, 401, 403, 413) dead-letters the
 batch (kept in `dead_letters` with the server's message and the cursor range, so it can be
 replayed once fixed) and the sink goes on; anything else (no connection, 429, 5xx, timeouts)
@@ -40,6 +49,7 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from sinks.backoff import Backoff, parse_retry_after
 from sinks.config import InfluxSinkConfig
 from sinks.lines import LineEncoder
+from sinks.spool import Rendered, Spool, SpoolCorrupt
 from storage.forwarding import (
     Backlog,
     ForwardBatch,
@@ -85,6 +95,11 @@ class SinkStats:
     last_error_at: float | None = None
     last_sent_at: float | None = None
     backlog: Backlog = field(default_factory=lambda: Backlog(0, None))
+    spool_bytes: int = 0
+    spool_discarded: int = 0  # times the spool did not follow the cursor or a file was not as written
+    spool_rendered_rows: int = 0
+    spool_render_s: float = 0.0  # wall time spent rendering ahead, and its CPU
+    spool_render_cpu_s: float = 0.0
 
 
 class WriteRefused(Exception):
@@ -179,8 +194,16 @@ class InfluxSink:
         self._committing: Future[None] | None = None
         self._reader: ThreadPoolExecutor | None = None
         self._reader_nice = reader_nice
-        self._ahead: tuple[ForwardCursor, Future[ForwardBatch]] | None = None
+        self._ahead: tuple[ForwardCursor, Future[Rendered]] | None = None
         self.stats = SinkStats()
+        # While the TSDB is away, batches are rendered ahead of the cursor into the spool.
+        self._spool: Spool | None = None
+        if config.spool_max_bytes > 0:
+            directory = store.path.parent / f"{store.path.name}.{NAME}-spool"
+            self._spool = Spool(directory, config.spool_max_bytes)
+        self._spooler: ThreadPoolExecutor | None = None
+        self._spooling: Future[None] | None = None
+        self._stop_spooling = threading.Event()
 
     async def run(self) -> None:
         """Forward until cancelled (a pass that is writing finishes in its thread)."""
@@ -196,6 +219,10 @@ class InfluxSink:
         with self._lock:
             with contextlib.suppress(Exception):  # the store may be closing; it commits what it holds
                 self._flush()
+            self._stop_spooling.set()
+            if self._spooler is not None:
+                self._spooler.shutdown(wait=True, cancel_futures=True)
+                self._spooler, self._spooling = None, None
             if self._reader is not None:
                 self._reader.shutdown(wait=True, cancel_futures=True)
                 self._reader, self._ahead = None, None
@@ -227,24 +254,21 @@ class InfluxSink:
         if not batch.rows:  # caught up: persist, also a cursor an earlier pass left queued
             self._advance(batch, persist=True)
             return self.config.poll_interval_s
-        full = batch.largest >= self.config.batch_rows
-        if full:  # more are waiting: read them while this batch is on its way
+        spooled_next = self._spooled_at(batch.cursor)
+        full = batch.largest >= self.config.batch_rows or spooled_next  # more are waiting
+        if full and not spooled_next:  # read them while this batch is on its way
             self._ahead = (batch.cursor, self._reading().submit(self._read, batch.cursor))
         # The batch says how far behind this campus is, as of the last look (at most a second old).
         behind = self.stats.backlog
         now = self._clock()
         age = None if behind.oldest_unsent_ts is None else max(0.0, now - behind.oldest_unsent_ts)
-        body = "\n".join(
-            [
-                *([batch.reading_lines] if batch.reading_lines else []),
-                *self._encoder.events(batch.events),
-                *self._encoder.alert_changes(batch.alert_changes),
-                self._encoder.sink_status(behind.rows_behind, age, now),
-            ]
-        )
+        status = self._encoder.sink_status(behind.rows_behind, age, now)
+        body = f"{batch.records}\n{status}" if batch.records else status
         try:
             self._write(body)
         except WriteRefused as exc:
+            self._stop_spooling.set()
+            self._sent_spooled(batch)
             self._dead_letter(batch, body, str(exc))
         except WriteFailed as exc:
             self._persist()  # what was accepted before this failure: not to be sent again after a crash
@@ -253,8 +277,11 @@ class InfluxSink:
             self._failed(str(exc))
             delay_s = self._backoff.next_delay(exc.retry_after_s)
             log.warning("influx sink: write failed (%s); retrying in %.1f s", exc, delay_s)
+            self._spool_ahead()
             return delay_s
         else:
+            self._stop_spooling.set()  # the server is back: rendering ahead is for its absence
+            self._sent_spooled(batch)
             self._advance(batch, persist=not full or time.monotonic() - self._persisted_at >= CURSOR_COMMIT_S)
             self.stats.rows_sent += batch.rows
             self.stats.batches_sent += 1
@@ -284,11 +311,31 @@ class InfluxSink:
             )
         return self._reader
 
-    def _read(self, cursor: ForwardCursor) -> ForwardBatch:
-        return self._store.read(lambda conn: read_batch(conn, cursor, self.config.batch_rows, self._lines))
+    def _read(self, cursor: ForwardCursor) -> Rendered:
+        batch = self._store.read(lambda conn: read_batch(conn, cursor, self.config.batch_rows, self._lines))
+        return self._render(cursor, batch)
 
-    def _next_batch(self, cursor: ForwardCursor) -> ForwardBatch:
-        """The batch after `cursor`: the one read ahead if it starts there (the last write succeeded)."""
+    def _render(self, start: ForwardCursor, batch: ForwardBatch) -> Rendered:
+        lines = [
+            *([batch.reading_lines] if batch.reading_lines else []),
+            *self._encoder.events(batch.events),
+            *self._encoder.alert_changes(batch.alert_changes),
+        ]
+        return Rendered("\n".join(lines), batch.rows, batch.largest, start, batch.cursor, batch.dropped)
+
+    def _next_batch(self, cursor: ForwardCursor) -> Rendered:
+        """The batch after `cursor`: the spool's if it holds it, else the one read ahead if it
+        starts there (the last write succeeded), else read now."""
+        if self._spool is not None:
+            try:
+                spooled = self._spool.take(cursor)
+            except SpoolCorrupt as exc:
+                self._spool_discarded(str(exc))
+            else:
+                if spooled is not None:
+                    return spooled
+            finally:
+                self.stats.spool_bytes = self._spool.bytes
         ahead, self._ahead = self._ahead, None
         if ahead is not None:
             start, future = ahead
@@ -298,9 +345,61 @@ class InfluxSink:
                 future.result()
         return self._reading().submit(self._read, cursor).result()
 
-    def _advance(
-        self, batch: ForwardBatch, persist: bool, dead_letter: tuple[str, bytes] | None = None
-    ) -> None:
+    # --- the spool: rendering ahead while the server is away ------------------------------------
+
+    def _spooled_at(self, cursor: ForwardCursor) -> bool:
+        return self._spool is not None and self._spool.holds(cursor)
+
+    def _sent_spooled(self, batch: Rendered) -> None:
+        if self._spool is not None and batch.rows:
+            self._spool.pop(batch.start)
+            self.stats.spool_bytes = self._spool.bytes
+
+    def _spool_ahead(self) -> None:
+        """Render batches ahead into the spool, on a thread of the reader's priority, unless it is
+        at it already; it stops at the spool's bound, at the newest row, or once a write succeeds."""
+        if self._spool is None or (self._spooling is not None and not self._spooling.done()):
+            return
+        if self._spooler is None:
+            self._spooler = ThreadPoolExecutor(
+                1, "influx-sink-spooler", initializer=_lower_priority, initargs=(self._reader_nice,)
+            )
+        self._stop_spooling.clear()
+        self._spooling = self._spooler.submit(self._fill_spool, self._spool)
+
+    @property
+    def spooling(self) -> bool:
+        """Whether batches are being rendered into the spool now."""
+        return self._spooling is not None and not self._spooling.done()
+
+    def _fill_spool(self, spool: Spool) -> None:
+        started, cpu = time.monotonic(), time.thread_time()
+        try:
+            while not self._stop_spooling.is_set():
+                start = spool.end() or self._cursor
+                if start is None:
+                    return
+                batch = self._read(start)
+                if self._stop_spooling.is_set():  # a write succeeded meanwhile: this may be behind it
+                    return
+                if not batch.rows or not spool.add(batch):
+                    return
+                self.stats.spool_rendered_rows += batch.rows
+                self.stats.spool_bytes = spool.bytes
+                if batch.largest < self.config.batch_rows:
+                    return  # caught up: a later failure renders what arrived since
+        except Exception:  # the store closing, a full disk: the sink reads the store as without one
+            log.exception("influx sink: rendering ahead into the spool failed")
+        finally:
+            self.stats.spool_render_s += time.monotonic() - started
+            self.stats.spool_render_cpu_s += time.thread_time() - cpu
+
+    def _spool_discarded(self, reason: str) -> None:
+        self.stats.spool_discarded += 1
+        self._count("sink_spool_discarded", NAME, 1)
+        log.warning("influx sink: spool discarded (%s); reading the store instead", reason)
+
+    def _advance(self, batch: Rendered, persist: bool, dead_letter: tuple[str, bytes] | None = None) -> None:
         """Move the cursor past `batch`, accepted upstream; persist it now if asked (and a dead
         letter always, in the same transaction as the cursor that passes its batch)."""
         self._cursor = batch.cursor
@@ -341,7 +440,7 @@ class InfluxSink:
         self._committing = unit.future
         self._persisted, self._persisted_at = cursor, time.monotonic()
 
-    def _dead_letter(self, batch: ForwardBatch, body: str, error: str) -> None:
+    def _dead_letter(self, batch: Rendered, body: str, error: str) -> None:
         old = self._cursor or ForwardCursor()
         detail = (
             f"{error}; readings rowid {old.readings}..{batch.cursor.readings}, events id {old.events}.."
@@ -376,4 +475,6 @@ class InfluxSink:
             "last_error": stats.last_error,
             "last_error_at": stats.last_error_at,
             "last_sent_at": stats.last_sent_at,
+            "spool_bytes": stats.spool_bytes,
+            "spool_discarded": stats.spool_discarded,
         }

@@ -134,6 +134,7 @@ def test_tsdb_outage_and_a_kill_9_while_replaying_lose_nothing_and_store_each_re
         assert during is not None
         assert during["retries"] > 0 and during["rows_behind"] > 0.5 * RATE_MSGS_S * 2 * OUTAGE_S
         assert during["oldest_unsent_age_s"] > OUTAGE_S  # by device time, which runs 200 s behind
+        assert during["spool_bytes"] > 0  # rendered ahead while away: the kill below finds a spool
         victoria.start()
         # Killed while the backlog replays: what was sent after the last persisted cursor goes again.
         resent_from = during["rows_sent"]
