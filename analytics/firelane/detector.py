@@ -25,7 +25,7 @@ hours never becomes background.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -35,6 +35,7 @@ from analytics.firelane.errors import FrameSizeError, LaneGeometryError
 from analytics.firelane.geometry import (
     CrossSections,
     LaneAxis,
+    UprightShape,
     cell_weights,
     runs_across,
     validate_polygon,
@@ -79,6 +80,8 @@ class DetectorParams:
     chroma_change: float = 0.15
     chroma_sigma_cells: float = 4.0
     chroma_max_ncc: float = 0.7
+    # A person standing still is not an obstruction (issue 12): see `geometry.UprightShape`.
+    upright: UprightShape = field(default_factory=UprightShape)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +92,9 @@ class ObstructionParams:
         blocked_width_frac: share of the lane's width (at one cross-section) that, once taken
             by something standing, blocks the lane. 0.15 of a 5 m lane is 0.75 m; as measured
             (bins of the width, a cell taken off each side) a stack of boxes 1.4 m wide reads
-            0.12-0.42, a car 0.3-0.6, and a person standing still 0.08-0.25: someone standing
-            in the lane for longer than the dwell is reported too.
+            0.12-0.42, a car 0.3-0.6, and a person standing still 0.08-0.25; on a lane receding
+            up the image a person's shape is left out (`geometry.UprightShape`), on one across
+            it someone standing for longer than the dwell is still reported.
         min_length_frac: how long along the lane (in lane widths, in the image) the occupied
             structure must be; a thin line (a shadow's edge) never blocks.
         band_frac: length of the stretch of lane (in lane widths) one cross-section's
@@ -292,9 +296,11 @@ class LaneOccupancyDetector:
         lanes = {}
         for lane_id, sections in self._sections.items():
             lp = self._lane_params[lane_id]
-            cells = self._narrowed(stationary, recoloured, sections.across)
+            standing = sections.without_upright(stationary, p.upright)
+            cells = self._narrowed(standing, recoloured, sections.across)
             lanes[lane_id] = LaneOccupancy(
-                sections.obstruction(cells, lp.band_frac, lp.min_length_frac), sections.area(cells)
+                sections.obstruction(cells, lp.band_frac, lp.min_length_frac),
+                sections.area(cells),
             )
         self._last = OccupancyMeasurement(lanes, shift, regime)
         return self._last

@@ -99,6 +99,41 @@ def runs_across(weights: npt.NDArray[np.float32]) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
+class UprightShape:
+    """A person's shape, standing on a lane receding up the image: far taller than wide in
+    the image, and narrow for the lane.
+
+    A person is not an obstruction, but measured at the working grid's resolution one standing
+    still reads 0.17-0.21 of the lane's width (the cells and their 3x3 statistics add a cell
+    or more to a body 0.3 m across), over the 0.15 that blocks. What must block is wide for its
+    height in the image (boxes about as tall as wide, a car seen from behind wider) or wide
+    outright (a car seen from above at the near end of a steep lane is tall in the image too,
+    from its length, but takes a third of the width or more).
+
+    Args:
+        min_ratio: the blob's height over its width in the image (cells of standing structure,
+            the 3x3 statistics' cell taken off each side of both) from which it is upright.
+        min_rows: the height, so taken, a blob needs for its shape to be read at all (at the
+            far end of a long lane anything is a few cells).
+        max_width_frac: the share of the lane's width at its foot that it must stay under.
+    """
+
+    min_ratio: float = 2.2
+    min_rows: int = 6
+    max_width_frac: float = 0.3
+
+    def matches(self, width_cells: int, height_cells: int, lane_width_cells: float) -> bool:
+        """Whether a blob `width_cells` x `height_cells` (as standing, before narrowing) whose
+        foot is where the lane is `lane_width_cells` wide is of this shape."""
+        width, height = max(width_cells - 2, 1), height_cells - 2
+        return (
+            height >= self.min_rows
+            and height >= self.min_ratio * width
+            and width < self.max_width_frac * lane_width_cells
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class CrossSections:
     """A lane's cells arranged by cross-section, across the lane's own axis.
 
@@ -219,6 +254,22 @@ class CrossSections:
             by_bin[foot] |= taken
             top_by_bin[foot] = np.where(taken, np.minimum(top_by_bin[foot], top), top_by_bin[foot])
         return by_bin, top_by_bin
+
+    def without_upright(self, standing: BoolGrid, shape: UprightShape) -> BoolGrid:
+        """`standing` less its blobs of a person's shape (`UprightShape`), on a lane receding up
+        the image; one running across it is returned whole (a person seen side-on and a box
+        stack 0.7 m long have the same outline there)."""
+        if self.across or not standing.any():
+            return standing
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(standing.astype(np.uint8), connectivity=8)
+        kept = standing.copy()
+        for label in range(1, count):
+            top = int(stats[label, cv2.CC_STAT_TOP])
+            height = int(stats[label, cv2.CC_STAT_HEIGHT])
+            foot = min(top + height - 1, self.width_cells.shape[0] - 1)
+            if shape.matches(int(stats[label, cv2.CC_STAT_WIDTH]), height, float(self.width_cells[foot])):
+                kept[labels == label] = False
+        return kept
 
     def area(self, occupied: BoolGrid) -> float:
         """The share of the polygon's area that is occupied (the old, area-based figure)."""

@@ -90,7 +90,10 @@ def suspected_obstructions(
     # A cell off each side: the lane's edge lines blend there with the pavement beside them,
     # in a different mixture at every cross-section.
     inner = cv2.erode(lane.astype(np.uint8), np.ones((1, 3), np.uint8), borderValue=0) > 0
-    departs = _departs_from_sections(features, lane, p) & ~_lane_wide(features, lane, p) & inner
+    # The lane's own appearances are read from its inner cells too: its edge cells blend the
+    # asphalt with the pavement beside it all along the lane, and a white car on a lane between
+    # grey paving (grey in its own shade) took that blend's appearance, so it was road.
+    departs = _departs_from_sections(features, lane, p) & ~_lane_wide(features, inner, p) & inner
     if across:
         departs = np.ascontiguousarray(departs.T)
     return _wide_patches(departs, ground, sections, band_frac, min_length_frac, p)

@@ -167,6 +167,21 @@ def test_eval_without_a_reference_reports_a_car_there_for_most_of_the_video(
     assert_on_time([(e.event, e.t) for e in events], scene.expected())
 
 
+def test_eval_without_a_reference_reports_a_white_car_on_a_lane_between_grey_paving(tmp_path: Path) -> None:
+    """The lane's own appearances (what recurs along most of it) are read from its inner cells:
+    its edge cells blend the asphalt with the grey paving beside it all along the lane, and a
+    white car, grey in its shade, took that blend's appearance and so was road (issue 12).
+    Two thirds of the way along the 100 m lane, unhatched (seed 166)."""
+    car = Vehicle(0.0, 90.0, color_bgr=(200.0, 200.0, 200.0), along=0.68, move_s=0.0)
+    geometry = _geometry("long_100m")
+    spec = replace(
+        PRE_BLOCKED_LONG, name="white_car", seed=166, geometry=geometry, vehicles=(car,), hatched=False
+    )
+    scene = render(spec, tmp_path, references=())
+    events = evaluate_video(scene.video, scene.lane, [], 1.0)
+    assert_on_time([(e.event, e.t) for e in events], scene.expected())
+
+
 def test_a_clear_lane_without_a_reference_raises_nothing_from_its_markings(tmp_path: Path) -> None:
     spec = replace(
         BASE,
