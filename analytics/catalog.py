@@ -8,10 +8,24 @@ _BATTERY = frozenset({"battery_pct"})
 
 # A camera's health as the video worker reports it (telemetry, every `health_interval_s`):
 # frames per second from the stream and analysed, age of the last good frame, and the worker's
-# running counts of failed reads/decodes and of reconnects (reset when the worker restarts).
+# running counts of failed reads/decodes and of reconnects (reset when the worker restarts);
+# and how the stream is decoded: its codec (a number, CAMERA_CODECS), whether only its key
+# frames are decoded (1) or every frame (0), and the interval between its key frames.
 CAMERA_HEALTH_METRICS = frozenset(
-    {"stream_fps", "sampled_fps", "last_frame_age_s", "decode_errors", "reconnects"}
+    {
+        "stream_fps",
+        "sampled_fps",
+        "last_frame_age_s",
+        "decode_errors",
+        "reconnects",
+        "codec",
+        "key_frames_only",
+        "key_frame_interval_s",
+    }
 )
+# A camera's `codec` health value: 264 for H.264, 265 for H.265, 0 for another codec.
+CAMERA_CODECS = {"h264": 264, "hevc": 265}
+CAMERA_CODEC_NAMES = {number: name for name, number in CAMERA_CODECS.items()}
 
 METRICS: dict[DeviceKind, frozenset[str]] = {
     DeviceKind.SMOKE: frozenset({"obscuration_pct_m", "temperature_c"}) | _BATTERY,

@@ -20,6 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from prometheus_client.registry import Collector
 
 from analytics.alerts import Severity
+from analytics.catalog import CAMERA_CODECS
 from analytics.uptime import WINDOWS_S, DeviceAvailability, GroupAvailability, by_kind, summarize
 from api.auth import AnyRole
 from api.context import ApiContext
@@ -142,6 +143,9 @@ _CAMERA_FAMILIES: tuple[tuple[str, str, str, bool], ...] = (
     ("last_frame_age_s", "camera_last_frame_age_seconds", "age of the last good frame", False),
     ("decode_errors", "camera_decode_errors", "failed reads and decodes (per worker run)", True),
     ("reconnects", "camera_reconnects", "reconnects to the source (per worker run)", True),
+    ("codec", "camera_codec", "the stream's codec: 264 H.264, 265 H.265, 0 another", False),
+    ("key_frames_only", "camera_key_frames_only", "1: only key frames decoded; 0: every frame", False),
+    ("key_frame_interval_s", "camera_key_frame_interval_seconds", "time between key frames", False),
 )
 
 
@@ -153,6 +157,8 @@ def _camera_metrics(cameras: Mapping[str, Mapping[str, Any]], campus: str) -> It
         family = family_type(f"campus_gateway_{name}", doc, labels=["campus", "camera"])
         for camera_id, health in sorted(cameras.items()):
             if (value := health.get(key)) is not None:
+                if isinstance(value, str):  # the codec, shown by name in /api/v1/health
+                    value = CAMERA_CODECS.get(value, 0)
                 family.add_metric([campus, camera_id], float(value))
         yield family
 

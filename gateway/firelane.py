@@ -30,6 +30,7 @@ from paho.mqtt.client import Client
 from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from analytics.catalog import CAMERA_CODECS
 from analytics.evidence import request_topic
 from analytics.firelane import (
     CameraPipeline,
@@ -49,6 +50,7 @@ from analytics.firelane.pipeline import as_references
 from analytics.firelane.regime import frame_regime
 from analytics.records import DeviceKind
 from drivers.camera import (
+    KEY_FRAME_CODECS,
     Backoff,
     CameraCapture,
     CameraSourceError,
@@ -113,11 +115,20 @@ class CameraModel(BaseModel):
         description="a sub-stream of the same camera (e.g. 720p or D1) analysed instead of `source`: "
         "decoding it costs a fraction of the main stream; its frame size must match the references",
     )
-    decode: Literal["all", "key_frames"] = Field(
-        default="all",
-        description="all: decode every frame, convert the samples; key_frames (RTSP H.264 only): "
-        "decode only key frames, at most sample_fps, for a fraction of the CPU; samples then come "
-        "at the camera's key-frame interval (its GOP) when that is longer",
+    decode: Literal["auto", "all", "key_frames"] = Field(
+        default="auto",
+        description="auto: for an RTSP H.264 or H.265 stream, decode only key frames (a fraction of "
+        "the CPU) while they come at most key_frame_max_interval_s apart, measured on each "
+        "connection, else decode every frame and say so in the log and in the camera's health; "
+        "other sources as all. all: decode every frame, convert the samples. key_frames (RTSP "
+        "only): key frames only, however far apart. With key frames, samples come at most "
+        "sample_fps, and at the camera's key-frame interval (its GOP) when that is longer",
+    )
+    key_frame_max_interval_s: float = Field(
+        default=4.0,
+        gt=0,
+        description="decode: auto uses key frames only while they come at most this far apart "
+        "(each is a sample; cameras' GOPs are typically 1-4 s)",
     )
     reference: Path | None = None
     references: list[Path] = Field(default_factory=list, description="one per regime: day, infrared")
@@ -132,7 +143,7 @@ class CameraModel(BaseModel):
     @model_validator(mode="after")
     def _key_frames_need_rtsp(self) -> CameraModel:
         if self.decode == "key_frames" and source_kind(self.analysed_source) != "rtsp":
-            raise ValueError("decode: key_frames needs an rtsp:// or rtsps:// source (H.264)")
+            raise ValueError("decode: key_frames needs an rtsp:// or rtsps:// source (H.264 or H.265)")
         return self
 
     @property
@@ -595,7 +606,8 @@ class CameraWorker:
             self.stop,
             pace_files=self.config.pace_files,
             stats=self.stats,
-            key_frames_only=self.camera.decode == "key_frames",
+            decode=self.camera.decode,
+            max_key_frame_interval_s=self.camera.key_frame_max_interval_s,
         )
         with self._lock:
             self._running = pipeline
@@ -642,6 +654,11 @@ class CameraWorker:
         }
         if stats.last_frame_at is not None:
             values["last_frame_age_s"] = round(now - stats.last_frame_at, 1)
+        if stats.codec is not None:  # known once the stream has been opened
+            values["codec"] = float(CAMERA_CODECS.get(KEY_FRAME_CODECS.get(stats.codec, ""), 0))
+            values["key_frames_only"] = 1.0 if stats.key_frames_only else 0.0
+        if stats.key_frame_interval_s is not None:
+            values["key_frame_interval_s"] = stats.key_frame_interval_s
         return values
 
     def _publish(self, event: FirelaneEvent) -> None:

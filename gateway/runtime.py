@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from analytics.bus import MessageBus
-from analytics.catalog import CAMERA_HEALTH_METRICS
+from analytics.catalog import CAMERA_CODEC_NAMES, CAMERA_HEALTH_METRICS
 from analytics.devices import Inventory
 from analytics.incidents import IncidentTracker
 from analytics.modes import ModeBook
@@ -275,7 +275,11 @@ class Gateway:
             status = tracker.get(device.id) if device.kind is DeviceKind.CAMERA else None
             if status is None:
                 continue
-            values = {k: v for k, v in status.last_values.items() if k in CAMERA_HEALTH_METRICS}
+            values: dict[str, Any] = {
+                k: v for k, v in status.last_values.items() if k in CAMERA_HEALTH_METRICS
+            }
+            if (codec := values.get("codec")) is not None:  # a number on the wire, its name here
+                values["codec"] = CAMERA_CODEC_NAMES.get(int(codec), "other")
             cameras[device.id] = {
                 "online": status.online,
                 **values,

@@ -4,14 +4,19 @@ Runs under the system Python (`/usr/bin/python3`, which has PyGObject), so it im
 standard library and `gi`. It reads a JSON plan and serves one live, shared stream at
 `rtsp://127.0.0.1:{port}{path}`, as a camera does: every client sees the same moment.
 
-Plan: `{"port": 8554, "path": "/live", "key_int": 10, "loop": true, "segments": [...]}`, each
+Plan: `{"port": 8554, "path": "/live", "key_int": 10, "loop": true, "segments": [...]}` (and
+`"slices": N` to code each frame in N slices, as many cameras do; `"parameter_sets_per_slice":
+true` to send the SPS/PPS before every slice of a key frame, as GStreamer's RTP payloader does
+with `config-interval=-1`, instead of once before it: FFmpeg then reads such a key frame as a
+packet per slice; `"codec": "h265"` for H.265 made by x265), each
 segment either raw BGR frames (`{"raw": FILE, "width": W, "height": H, "fps": F}`, the file
 holding whole frames back to back, played in order) or a pause (`{"stall_s": S}`: nothing is
 sent, as a camera whose encoder hangs mid-GOP). A segment may change the resolution: the encoder
 restarts with new SPS/PPS in the same session. Or `{"h264": FILE}`: an H.264 Matroska file
 served as it is (no encoding while serving, for benchmarks), `loop` ignored.
 
-Prints `READY {port}` on stdout once listening; SIGTERM or SIGINT stops it.
+Prints `READY {port}` on stdout once listening, and `STREAMING {unix time}` on stderr each time
+a media starts playing the plan from its beginning; SIGTERM or SIGINT stops it.
 Run: `/usr/bin/python3 simulators/rtsp_server.py PLAN.json`, or
 `... encode PLAN.json OUT.mkv` to encode the plan's frames once (`repeat` times, default 1) to an
 H.264 Matroska file at `bitrate_kbps`, as a camera's main stream is coded (main profile, CABAC,
@@ -38,7 +43,16 @@ from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 ENCODE = (
     "appsrc name=src is-live=true format=time do-timestamp=true ! queue ! videoconvert ! "
     "video/x-raw,format=I420 ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={key_int} "
-    "! video/x-h264,profile=constrained-baseline ! rtph264pay name=pay0 pt=96 config-interval=-1"
+    "{slices}! video/x-h264,profile=constrained-baseline ! {parameter_sets}"
+)
+# The SPS/PPS in the stream before each key frame, as cameras send them (h264parse puts them
+# before the key frame's first slice); or the payloader's way, before every slice of it.
+ONCE_PER_KEY_FRAME = "h264parse config-interval=-1 ! rtph264pay name=pay0 pt=96"
+BEFORE_EACH_SLICE = "rtph264pay name=pay0 pt=96 config-interval=-1"
+ENCODE_H265 = (
+    "appsrc name=src is-live=true format=time do-timestamp=true ! queue ! videoconvert ! "
+    "video/x-raw,format=I420 ! x265enc tune=zerolatency speed-preset=ultrafast key-int-max={key_int} "
+    "! video/x-h265,profile=main ! rtph265pay name=pay0 pt=96 config-interval=-1"
 )
 PASSTHROUGH = (
     "filesrc location={h264} ! matroskademux ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=-1"
@@ -56,6 +70,8 @@ class Feeder:
 
     def _run(self) -> None:
         started = time.monotonic()
+        # When the plan's time 0 went out, for tests that time what a client reports.
+        print(f"STREAMING {time.time():.3f}", file=sys.stderr, flush=True)
         pts_s = 0.0
         while not self.stopped.is_set():
             for segment in self.plan["segments"]:
@@ -138,7 +154,13 @@ def main(argv: list[str]) -> int:
     if h264:
         factory.set_launch(f"( {PASSTHROUGH.format(h264=h264)} )")
     else:
-        factory.set_launch(f"( {ENCODE.format(key_int=int(plan.get('key_int', 10)))} )")
+        slices = f"option-string=slices={int(plan['slices'])} " if plan.get("slices") else ""
+        launch = ENCODE_H265 if plan.get("codec") == "h265" else ENCODE
+        parameter_sets = BEFORE_EACH_SLICE if plan.get("parameter_sets_per_slice") else ONCE_PER_KEY_FRAME
+        key_int = int(plan.get("key_int", 10))
+        factory.set_launch(
+            f"( {launch.format(key_int=key_int, slices=slices, parameter_sets=parameter_sets)} )"
+        )
     factory.set_shared(True)  # one camera: every client gets the same live stream
     feeders: list[Feeder] = []
 

@@ -41,6 +41,9 @@ class RtspCamera:
     segments: list[dict[str, Any]]
     loop: bool = True
     key_int: int = 10
+    slices: int | None = None  # None: x264's choice (one slice per encoding thread)
+    codec: str = "h264"  # or h265
+    parameter_sets_per_slice: bool = False  # True: SPS/PPS before each slice of a key frame
     port: int = field(default_factory=free_port)
     path: str = "/live"
     process: subprocess.Popen[bytes] | None = None
@@ -54,6 +57,9 @@ class RtspCamera:
             "port": self.port,
             "path": self.path,
             "key_int": self.key_int,
+            "slices": self.slices,
+            "codec": self.codec,
+            "parameter_sets_per_slice": self.parameter_sets_per_slice,
             "loop": self.loop,
             "segments": self.segments,
         }
@@ -80,6 +86,16 @@ class RtspCamera:
         stop_process(process)
         if process.stdout is not None:
             process.stdout.close()
+
+    def streaming_since(self, before: float) -> float:
+        """Unix time the stream last started playing its plan from the beginning before
+        `before` (the server's `STREAMING` lines): scene time 0 for what a client reports."""
+        path = self.workdir / f"rtsp-{self.port}.log"
+        lines = path.read_text(errors="replace").splitlines()
+        starts = [float(line.split()[1]) for line in lines if line.startswith("STREAMING ")]
+        if not [start for start in starts if start < before]:
+            raise AssertionError(f"the RTSP server did not stream before {before}: {self.log_tail()}")
+        return max(start for start in starts if start < before)
 
     def log_tail(self) -> str:
         path = self.workdir / f"rtsp-{self.port}.log"

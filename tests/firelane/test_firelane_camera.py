@@ -12,7 +12,16 @@ import cv2
 import numpy as np
 import pytest
 
-from drivers.camera import Backoff, CameraCapture, CaptureGap, Frame, SampleSchedule, source_kind
+from drivers.camera import (
+    Backoff,
+    CameraCapture,
+    CaptureGap,
+    Frame,
+    SampleSchedule,
+    access_unit,
+    source_kind,
+    starts_picture,
+)
 from gateway.broker import free_port
 from simulators.firelane_scene import SceneSpec, write_scene
 
@@ -103,3 +112,22 @@ def test_a_stream_that_stalled_restarts_its_sampling_from_the_next_frame() -> No
     assert schedule.due(0.0) and not schedule.due(0.5) and schedule.due(1.0)
     assert schedule.due(9.3)  # a stall of 8 s: no burst of catch-up samples after it
     assert not schedule.due(9.8) and not schedule.due(10.2) and schedule.due(10.3)
+
+
+SPS, PPS = b"\x00\x00\x00\x01\x67\x42\xc0\x1e", b"\x00\x00\x00\x01\x68\xce\x3c\x80"
+AUD = b"\x00\x00\x00\x01\x09\xf0"
+
+
+def test_a_key_frame_in_two_packets_is_one_access_unit_without_the_repeated_parameter_sets() -> None:
+    # As an RTP payloader sends a two-slice key frame: SPS/PPS again before the second slice,
+    # where FFmpeg's parser would start a new picture (first_mb_in_slice 0: top bit set).
+    first_slice, second_slice = b"\x00\x00\x01\x65\x88\x84", b"\x00\x00\x01\x65\x04\x21"
+    first, second = AUD + SPS + PPS + first_slice, SPS + PPS + second_slice
+    assert starts_picture(first) and not starts_picture(second)
+    unit = access_unit([SPS + PPS, first, second])
+    assert unit == SPS + PPS + AUD + SPS + PPS + first_slice + second_slice
+    # H.265: two-byte NAL headers; VPS/SPS/PPS are types 32-34, an IDR slice 19 or 20.
+    vps, idr = b"\x00\x00\x01\x40\x01\x0c", b"\x00\x00\x01\x26\x01\xaf"
+    idr_more = b"\x00\x00\x01\x26\x01\x20"
+    assert starts_picture(vps + idr, "hevc") and not starts_picture(vps + idr_more, "hevc")
+    assert access_unit([vps + idr, vps + idr_more], "hevc") == vps + idr + idr_more

@@ -8,6 +8,7 @@ import re
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -93,11 +94,16 @@ async def test_camera_health_reaches_api_health_and_metrics(
     config.firelane_worker = worker_yaml
     async with running_gateway(config) as gw:
         deadline = time.monotonic() + 60
-        health: dict[str, float] = {}
+        health: dict[str, Any] = {}
         while time.monotonic() < deadline:
             health = (await gw.get("/api/v1/health/cameras", role="bureau")).get("cam1", {})
             # Online once frames flow (after a first no_frames fault if the open was slow).
-            if health.get("online") and health.get("stream_fps", 0) > 0 and "last_frame_age_s" in health:
+            if (
+                health.get("online")
+                and health.get("stream_fps", 0) > 0
+                and "last_frame_age_s" in health
+                and "key_frame_interval_s" in health
+            ):
                 break
             await asyncio.sleep(0.5)
         else:
@@ -111,7 +117,13 @@ async def test_camera_health_reaches_api_health_and_metrics(
         assert opened == {"total": 1, "ok": 1, "faulted": 0}
         assert "cam1" not in (await gw.http.get("/api/v1/health")).text
         assert (await gw.http.get("/api/v1/health/cameras")).status_code == 401
+        # The default decode (auto) on this H.264 stream, key frames 2 s apart: key frames only.
+        assert health["codec"] == "h264" and health["key_frames_only"] == 1, health
+        assert health["key_frame_interval_s"] == pytest.approx(2.0, abs=0.1), health
         metrics = (await gw.http.get("/metrics", headers=gw.headers())).text
     assert 'campus_gateway_camera_stream_fps{camera="cam1",campus="test"}' in metrics
     assert re.search(r'campus_gateway_camera_reconnects_total\{camera="cam1",campus="test"\} \d+\.0', metrics)
     assert 'campus_gateway_camera_last_frame_age_seconds{camera="cam1",campus="test"}' in metrics
+    assert 'campus_gateway_camera_codec{camera="cam1",campus="test"} 264.0' in metrics
+    assert 'campus_gateway_camera_key_frames_only{camera="cam1",campus="test"} 1.0' in metrics
+    assert 'campus_gateway_camera_key_frame_interval_seconds{camera="cam1",campus="test"}' in metrics

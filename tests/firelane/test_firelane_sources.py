@@ -104,3 +104,9 @@ def test_key_frames_only_is_for_rtsp_streams(tmp_path: Path) -> None:
         ConfigError, match=r"cameras\.0: decode: key_frames needs an rtsp:// or rtsps:// source"
     ):
         load_worker_config(path)
+
+
+def test_decode_defaults_to_auto_for_every_source_kind(tmp_path: Path) -> None:
+    for source in ("rtsp://cam/101", "http://zlm/live/a.live.flv", "http://cam/snapshot.jpg"):
+        camera = load_worker_config(_worker_yaml(tmp_path, {"source": source})).cameras[0]
+        assert camera.decode == "auto" and camera.key_frame_max_interval_s == 4.0
