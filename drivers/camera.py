@@ -269,6 +269,7 @@ class CameraCapture:
         stats: CaptureStats | None = None,
         decode: DecodeMode = "all",
         max_key_frame_interval_s: float = 4.0,
+        key_frame_bound_name: str = "key_frame_max_interval_s",
     ) -> None:
         self.source = source
         self.kind = source_kind(source)
@@ -283,6 +284,7 @@ class CameraCapture:
             raise CameraSourceError(f"{source}: key frames only is for RTSP H.264 and H.265 streams")
         self.decode = decode
         self.max_key_frame_interval_s = max_key_frame_interval_s
+        self.key_frame_bound_name = key_frame_bound_name  # the setting the bound comes from, for logs
 
     def items(self) -> Iterator[CaptureItem]:
         readers = {"rtsp": self._stream, "stream": self._stream, "snapshot": self._snapshots}
@@ -406,14 +408,14 @@ class CameraCapture:
                     interval_s = stats.key_frame_interval_s
                     if bound_s is not None and interval_s is not None and interval_s > bound_s * 1.01:
                         self._fall_back(
-                            f"key frames {interval_s:.1f} s apart, more than key_frame_max_interval_s "
-                            f"({bound_s:g} s)"
+                            f"key frames {interval_s:.1f} s apart, more than "
+                            f"{self.key_frame_bound_name} ({bound_s:g} s)"
                         )
                         return None
                 elif bound_s is not None and time.monotonic() - last_key_at > 2 * bound_s:
                     waited_s = time.monotonic() - last_key_at
                     self._fall_back(
-                        f"no key frame in {waited_s:.0f} s (key_frame_max_interval_s {bound_s:g} s)"
+                        f"no key frame in {waited_s:.0f} s ({self.key_frame_bound_name} {bound_s:g} s)"
                     )
                     return None
                 if picture:

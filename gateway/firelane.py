@@ -545,6 +545,15 @@ def snapshot_name(camera_id: str, lane_id: str, ts: float) -> str:
     return f"{camera_id}_{lane_id}_{stamp}_{int(ts * 1000) % 1000:03d}.jpg"
 
 
+def key_frame_bound(camera: CameraModel, evidence: EvidenceSettings | None) -> tuple[float, str]:
+    """How far apart key frames may come for decode: auto to decode only them, and the setting
+    that says so: the lane needs a sample every key_frame_max_interval_s, and a worker that keeps
+    evidence needs evidence.min_fps frames a second in each clip (issue 18: 30 s at 1-2 fps)."""
+    if evidence is not None and 1.0 / evidence.min_fps < camera.key_frame_max_interval_s:
+        return 1.0 / evidence.min_fps, "1 / evidence.min_fps"
+    return camera.key_frame_max_interval_s, "key_frame_max_interval_s"
+
+
 class CameraWorker:
     """Runs one camera: capture -> pipeline -> MQTT, restarting itself on unexpected errors."""
 
@@ -600,6 +609,7 @@ class CameraWorker:
 
     def _loop(self) -> None:
         pipeline = self._pipeline()
+        bound_s, bound_name = key_frame_bound(self.camera, self.config.evidence)
         capture = CameraCapture(
             self.camera.analysed_source,
             self.camera.sample_fps or self.config.sample_fps,
@@ -607,7 +617,8 @@ class CameraWorker:
             pace_files=self.config.pace_files,
             stats=self.stats,
             decode=self.camera.decode,
-            max_key_frame_interval_s=self.camera.key_frame_max_interval_s,
+            max_key_frame_interval_s=bound_s,
+            key_frame_bound_name=bound_name,
         )
         with self._lock:
             self._running = pipeline

@@ -47,6 +47,14 @@ class EvidenceSettings(BaseModel):
         default=16 * 1024 * 1024, ge=64 * 1024, description="JPEG bytes kept per camera, at most"
     )
     jpeg_quality: int = Field(default=80, ge=10, le=100)
+    min_fps: float = Field(
+        default=1.0,
+        gt=0,
+        le=25,
+        description="frames a second a clip holds at least: under decode: auto, a camera whose key "
+        "frames come further apart decodes every frame (set the camera's I-frame interval to 1 s "
+        "to keep both this and key frames only)",
+    )
     # The newest frame must be this recent for the camera to count as delivering video.
     stale_s: float = Field(default=5.0, gt=0)
     max_pending: int = Field(default=8, ge=1, le=64, description="clips recording at once per camera")

@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 
 from drivers.camera import Backoff, CameraCapture, Frame
+from gateway.firelane import CameraModel, key_frame_bound
+from gateway.firelane_evidence import EvidenceSettings
 from simulators.firelane_scene import SceneRenderer, SceneSpec, Vehicle, lane_polygon
 from tests.conftest import Broker
 from tests.firelane.rtsp import RtspCamera, render_raw
@@ -155,6 +157,30 @@ def test_auto_decodes_every_frame_when_key_frames_are_too_far_apart(
         f"key frames {interval_s:.1f} s apart, more than key_frame_max_interval_s (1.5 s): "
         "decoding every frame instead of key frames only (decode: auto)"
     ) in caplog.text
+
+
+def test_auto_decodes_every_frame_where_key_frames_are_too_sparse_for_evidence_clips(
+    rtsp_cameras: list[RtspCamera], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A clip needs evidence.min_fps (1) frames a second; key frames 2 s apart give half that."""
+    camera = RtspCamera(tmp_path, [clear_scene(tmp_path, "clear")], key_int=10).start()  # 2 s GOP
+    rtsp_cameras.append(camera)
+    model = CameraModel.model_validate({"id": "cam1", "source": camera.url, "lanes": [LANE]})
+    assert key_frame_bound(model, None) == (4.0, "key_frame_max_interval_s")  # the lane alone: fine
+    bound_s, name = key_frame_bound(model, EvidenceSettings(dir=tmp_path / "evidence"))
+    capture = CameraCapture(
+        camera.url,
+        1.0,
+        threading.Event(),
+        decode="auto",
+        max_key_frame_interval_s=bound_s,
+        key_frame_bound_name=name,
+        timeout_s=5.0,
+    )
+    with caplog.at_level(logging.WARNING, logger="drivers.camera"):
+        _samples(capture, 6)
+    assert not capture.stats.key_frames_only
+    assert "more than 1 / evidence.min_fps (1 s): decoding every frame" in caplog.text
 
 
 def test_auto_decodes_key_frames_only_of_an_h265_stream(
