@@ -82,8 +82,10 @@ def build(path: Path, rows: int, built_at: float) -> None:
     migrate(db)
     db.executescript(
         "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-1000000;"
-        "PRAGMA temp_store=FILE; PRAGMA threads=2; DROP INDEX readings_device_metric_ts;"
+        "PRAGMA temp_store=FILE; PRAGMA threads=2;"
     )
+    for (index,) in db.execute("SELECT name FROM pragma_index_list('readings')").fetchall():
+        db.execute(f"DROP INDEX {index}")  # indexed after the bulk insert, chunk by chunk
     db.execute("CREATE TEMP TABLE fleet (device_id TEXT, metric TEXT)")
     db.executemany(
         "INSERT INTO fleet VALUES (?, ?)", [(device_id(n), m) for n in range(DEVICES) for m in METRICS]
