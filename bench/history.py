@@ -18,7 +18,7 @@ days, 1,000 devices x 2 metrics every 5 s = 400 readings/s):
 
 The full database is built directly in SQLite (recursive CTEs, no journal) and cached under
 `--cache` (default /tmp/history-bench); each run works on a copy. Its layout, in arrival order and
-in chunks of 1 M rows as maintenance seals them: one chunk of the whole fleet at the raw retention
+in chunks of RAW_CHUNK_ROWS as maintenance seals them: one chunk of the whole fleet at the raw retention
 edge (30 days back, expiring during the run), 16 probe series (8 devices) at 5 s through the 30
 days, and the whole fleet for the last ~1.1 days: 50 M rows.
 1-hour rollups: the whole fleet for a year; 1-minute rollups: the probes for 90 days, the fleet
@@ -200,7 +200,7 @@ def _sync(path: Path) -> None:
 
 def full_database(cache: Path, rows: int) -> tuple[Path, float]:
     cache.mkdir(parents=True, exist_ok=True)
-    path = cache / f"full-{rows}-chunked-covering.db"  # the name changes with the layout
+    path = cache / f"full-{rows}-chunks-{RAW_CHUNK_ROWS}-covering.db"  # the name changes with the layout
     if not path.exists():
         print(f"building the full database ({rows:,} readings) under {cache}", flush=True)
         build(path, rows, float(int(time.time()) // 3600 * 3600))
