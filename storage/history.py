@@ -144,7 +144,9 @@ FROM (
 GROUP BY device_id, metric, minute
 """
 _IN_RANGE = "rowid > :done AND rowid <= :upto AND device_id <> ''"
-DROP_MAX_ROWS = 2 * RAW_CHUNK_ROWS  # a larger chunk (from before chunks) loses its rows one by one
+# Chunks sealed when RAW_CHUNK_ROWS was 1 M still go whole; a larger chunk (from before chunks)
+# loses its rows one by one.
+DROP_MAX_ROWS = 2_000_000
 ROW_DELETE_MAX_ROWS = 100_000  # a sealed chunk this small may lose rows before it expires whole
 
 # (device_id, metric, bucket, min, max, sum, n, last_ts, last)

@@ -3,8 +3,42 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 
-MIGRATIONS: list[str] = [
+_LEGACY_LIVE_INDEX = "readings_device_metric_ts"
+_REINDEX_MAX_ROWS = 1_000_000  # ~3 s once, at the upgrade
+
+
+def _covering_first_live_index(conn: sqlite3.Connection) -> None:
+    """Give a database's first live table the index every later live table gets (migration 9).
+
+    A fresh database's first chunk then has the same schema as every later one (the same insert
+    cost, the same index-only series reads). A live table that has never been sealed is
+    reindexed if it is at most a chunk's size; a larger one (history from before chunks, not yet
+    sealed) is left as it is, since maintenance seals it on its next pass and the table that
+    follows it has the covering index. Tables already sealed keep their index: retention drops
+    them whole. The columns and the name are written out, not taken from storage.chunks, so that
+    this migration means the same whatever later versions change there.
+    """
+    legacy = conn.execute(
+        "SELECT 1 FROM sqlite_schema WHERE type = 'index' AND name = ? AND tbl_name = 'readings'",
+        (_LEGACY_LIVE_INDEX,),
+    ).fetchone()
+    if legacy is None:
+        return
+    (first,) = conn.execute("SELECT first_rowid FROM reading_chunks WHERE name = 'readings'").fetchone()
+    (newest,) = conn.execute("SELECT MAX(rowid) FROM readings").fetchone()
+    if newest is not None and newest - first + 1 > _REINDEX_MAX_ROWS:
+        return
+    conn.execute(
+        f"CREATE INDEX readings_{first:012d}_device_metric_ts ON readings (device_id, metric, ts, value)"
+    )
+    conn.execute(f"DROP INDEX {_LEGACY_LIVE_INDEX}")
+
+
+# A migration is an SQL script, or a function for one that depends on what the database holds
+# (run in one transaction with the version's update, as a script is).
+MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     """
     CREATE TABLE readings (
         device_id TEXT NOT NULL, metric TEXT NOT NULL, ts REAL NOT NULL, value REAL NOT NULL
@@ -137,6 +171,9 @@ MIGRATIONS: list[str] = [
     """
     CREATE TABLE gateway_runs (started_at REAL PRIMARY KEY, last_beat REAL NOT NULL) WITHOUT ROWID;
     """,
+    # The first live table of a database had the index of migration 1, (device_id, metric, ts);
+    # every table a chunk seal creates has the covering one (storage.chunks.INDEX_COLUMNS).
+    _covering_first_live_index,
 ]
 
 
@@ -160,6 +197,16 @@ def migrate(conn: sqlite3.Connection) -> int:
     (version,) = conn.execute("PRAGMA user_version").fetchone()
     if version > len(MIGRATIONS):
         raise SchemaTooNewError(version)
-    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-        conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+    for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
+        if isinstance(step, str):
+            conn.executescript(f"BEGIN;\n{step}\nPRAGMA user_version = {number};\nCOMMIT;")
+            continue
+        conn.execute("BEGIN")
+        try:
+            step(conn)
+            conn.execute(f"PRAGMA user_version = {number}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
     return len(MIGRATIONS)

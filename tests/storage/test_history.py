@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from storage.chunks import chunks, union
+from storage.chunks import INDEX_COLUMNS, LIVE, chunks, seal_live, union
 from storage.connection import connect
 from storage.history import HistoryMaintainer, PassReport, RetentionPolicy
 from storage.schema import migrate
@@ -55,6 +55,28 @@ def fleet(start: float, minutes: int, devices: int = 20) -> list[tuple[str, str,
         for d in range(devices)
         for metric in ("temperature_c", "humidity_pct")
     ]
+
+
+def index_columns(conn: sqlite3.Connection, table: str) -> list[list[str]]:
+    """The key columns of each index on `table`."""
+    names = [
+        name for (name,) in conn.execute("SELECT name FROM pragma_index_list(?) ORDER BY name", (table,))
+    ]
+    return [
+        [column for (column,) in conn.execute("SELECT name FROM pragma_index_info(?)", (n,))] for n in names
+    ]
+
+
+def test_a_fresh_databases_live_table_is_indexed_as_the_ones_a_seal_creates(db: sqlite3.Connection) -> None:
+    # The first chunk is measured and read like every later one: same index, covering.
+    first = index_columns(db, LIVE)
+    insert(db, [("t1", "temperature_c", NOW, 20.0)])
+    db.execute("BEGIN")
+    sealed = seal_live(db)
+    db.execute("COMMIT")
+    assert sealed is not None
+    assert first == index_columns(db, LIVE) == index_columns(db, sealed)
+    assert first == [[column.strip() for column in INDEX_COLUMNS.split(",")]]
 
 
 def test_each_tier_keeps_its_own_retention(db: sqlite3.Connection, tmp_path: Path) -> None:

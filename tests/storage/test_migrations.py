@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from analytics.alerts import AlertState
-from storage.schema import SCHEMA_VERSION, SchemaTooNewError
+from storage.schema import SCHEMA_VERSION, SchemaTooNewError, migrate
 from storage.sqlite import SqliteStore
 from tests.gateway.support import cli
 from tests.storage.fixtures.make_fixture import T0
@@ -68,3 +68,34 @@ def test_a_database_of_a_newer_version_is_refused(tmp_path: Path) -> None:
     assert "a downgrade is not supported" in result.stderr and "Traceback" not in result.stderr
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1  # left as it was
+
+
+def live_indexes(db: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(
+            "SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'readings'"
+        ).fetchall()
+
+
+def test_a_version_8_live_table_gets_the_covering_index_of_later_chunks(tmp_path: Path) -> None:
+    db = database_from(8, tmp_path / "gateway.db")
+    assert [name for name, _ in live_indexes(db)] == ["readings_device_metric_ts"]
+    with sqlite3.connect(db, isolation_level=None) as conn:
+        migrate(conn)
+    assert live_indexes(db) == [
+        (
+            "readings_000000000000_device_metric_ts",
+            "CREATE INDEX readings_000000000000_device_metric_ts ON readings (device_id, metric, ts, value)",
+        )
+    ]
+
+
+def test_a_live_table_larger_than_a_chunk_is_not_reindexed_at_the_upgrade(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # History from before chunks: maintenance seals it on its next pass, the next table is covering.
+    monkeypatch.setattr("storage.schema._REINDEX_MAX_ROWS", 100)  # the fixture's live table has 120 rows
+    db = database_from(8, tmp_path / "gateway.db")
+    with sqlite3.connect(db, isolation_level=None) as conn:
+        assert migrate(conn) == SCHEMA_VERSION
+    assert [name for name, _ in live_indexes(db)] == ["readings_device_metric_ts"]
