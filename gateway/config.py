@@ -174,6 +174,26 @@ class GatewayConfig(_Strict):
             seen.add(device.id)
         return value
 
+    @model_validator(mode="after")
+    def _spool_fits_the_disk_budget(self) -> GatewayConfig:
+        budget_mb, spool_mb = self.storage.disk_budget_mb, self._spool_mb()
+        if budget_mb is not None and spool_mb > budget_mb / 2:
+            raise ValueError(
+                f"sinks.influx.spool_max_bytes ({spool_mb:g} MB) must be at most half of "
+                f"storage.disk_budget_mb ({budget_mb:g} MB): the budget covers the store and the spool"
+            )
+        return self
+
+    def _spool_mb(self) -> float:
+        influx = self.sinks.influx
+        return 0.0 if influx is None else influx.spool_max_bytes / 1e6
+
+    @property
+    def store_disk_budget_mb(self) -> float | None:
+        """What the SQLite store may use: the disk budget less the sink's spool beside it."""
+        budget_mb = self.storage.disk_budget_mb
+        return None if budget_mb is None else budget_mb - self._spool_mb()
+
     @property
     def devices(self) -> list[DeviceSpec]:
         return self.inventory

@@ -66,7 +66,7 @@ class Gateway:
             storage.retention_days,
             storage.rollup_retention_days,
             storage.rollup_1h_retention_days,
-            storage.disk_budget_mb,
+            config.store_disk_budget_mb,  # the sink's spool shares the budget
             {metric: Deadband(band.delta, band.max_interval_s) for metric, band in storage.deadband.items()},
         )
         self.broadcaster = Broadcaster()

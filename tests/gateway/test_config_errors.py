@@ -124,3 +124,21 @@ def test_the_command_line_exits_2_without_a_traceback(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "campus.timezone: unknown time zone 'Mars/Olympus'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+SINK = "sinks: {influx: {url: 'http://127.0.0.1:8428', bucket: b, spool_max_bytes: 600000000}}\n"
+
+
+def test_a_spool_larger_than_half_the_disk_budget_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    err = check(tmp_path, capsys, GATEWAY + "storage: {disk_budget_mb: 1000}\n" + SINK)
+    assert "sinks.influx.spool_max_bytes (600 MB) must be at most half of storage.disk_budget_mb" in err
+
+
+def test_the_store_gets_the_disk_budget_less_the_spool(tmp_path: Path) -> None:
+    (tmp_path / "devices.yaml").write_text(DEVICES, encoding="utf-8")
+    (tmp_path / "gateway.yaml").write_text(GATEWAY + "storage: {disk_budget_mb: 2000}\n" + SINK)
+    assert load_config(tmp_path / "gateway.yaml").store_disk_budget_mb == pytest.approx(1400)
+    (tmp_path / "gateway.yaml").write_text(GATEWAY + "storage: {disk_budget_mb: 2000}\n")
+    assert load_config(tmp_path / "gateway.yaml").store_disk_budget_mb == pytest.approx(2000)
