@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from gateway.broker import free_port
+from storage.sqlite import SqliteStore
 
 
 @dataclass
@@ -118,3 +119,11 @@ def victoria(tmp_path: Path) -> Iterator[Victoria]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    store = SqliteStore(tmp_path / "gw.db")
+    store.open()
+    yield store
+    store.close()

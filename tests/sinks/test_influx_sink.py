@@ -31,14 +31,6 @@ DEVICES = [
 ] + [DeviceSpec(id="s0", kind=DeviceKind.SMOKE, building="B2")]
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    store = SqliteStore(tmp_path / "gw.db")
-    store.open()
-    yield store
-    store.close()
-
-
 def make_sink(
     store: SqliteStore, url: str, counters: Counters | None = None, batch_rows: int = 500, **overrides: object
 ) -> InfluxSink:

@@ -31,14 +31,6 @@ READINGS = '{__name__=~"temperature_.+"}'
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    store = SqliteStore(tmp_path / "gw.db")
-    store.open()
-    yield store
-    store.close()
-
-
-@pytest.fixture
 def away(tmp_path: Path) -> Iterator[Victoria]:
     """A VictoriaMetrics not started yet: the sink's server is away until the test starts it."""
     server = Victoria(tmp_path / "victoria" / "data", port=free_port())
