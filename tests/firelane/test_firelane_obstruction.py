@@ -12,7 +12,7 @@ from analytics.firelane import LightRegime
 from analytics.firelane.geometry import CrossSections, cell_weights, runs_across, with_headroom
 from analytics.firelane.regime import RegimeTracker, frame_regime
 from gateway.firelane import load_lane_file
-from simulators.firelane_suite import GEOMETRIES, Split
+from simulators.firelane_suite import GEOMETRIES, TUNING_CONDITIONS, Split, suite
 
 # A lane receding towards a vanishing point, on a 160 x 90 cell grid (like the issue's camera):
 # 115 cells wide at the bottom row, 23 at the top.
@@ -135,3 +135,18 @@ def test_a_person_standing_on_a_slanted_lane_takes_only_the_width_of_their_footp
     assert lane.obstruction(person, 1.0, 0.1) < 0.15
     car = blob(slice(56, 64), slice(62, 78))
     assert lane.obstruction(car, 1.0, 0.1) >= 0.3
+
+
+def test_the_held_out_splits_share_no_seed_or_geometry_with_tuning() -> None:
+    """What is reported as held out was never tuned on: no tuning seed or geometry in it, and
+    the late conditions never change a scene of the first held-out split."""
+    tuning = suite(Split.TUNING)
+    tuning_seeds = {scene.spec.seed for scene in tuning}
+    tuning_geometries = {scene.spec.geometry.name for scene in tuning if scene.spec.geometry}
+    for split in (Split.HELD_OUT, Split.HELD_OUT_LATE):
+        held = suite(split)
+        assert held and not tuning_seeds & {scene.spec.seed for scene in held}
+        assert not tuning_geometries & {scene.spec.geometry.name for scene in held if scene.spec.geometry}
+    late = suite(Split.HELD_OUT_LATE)
+    assert {scene.spec.condition for scene in late} == set(TUNING_CONDITIONS)
+    assert not {scene.spec.seed for scene in late} & {scene.spec.seed for scene in suite(Split.HELD_OUT)}
