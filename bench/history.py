@@ -454,12 +454,12 @@ def main() -> int:
         report("full", full)
     ratio = statistics.median(full.ingest_trials) / statistics.median(empty.ingest_trials)
     print(
-        f"\ningest full/empty: {ratio:.2f} (target >= {TARGET_INGEST_RATIO}; medians; per trial pair: "
+        f"\ningest full/empty: {ratio:.3f} (target >= {TARGET_INGEST_RATIO}; medians; per trial pair: "
         + ", ".join(f"{f / e:.2f}" for e, f in zip(empty.ingest_trials, full.ingest_trials, strict=True))
         + ")"
     )
     cpu_ratio = statistics.median(full.ingest_cpu_trials) / statistics.median(empty.ingest_cpu_trials)
-    print(f"ingest full/empty per CPU second (the work a reading costs, whatever the load): {cpu_ratio:.2f}")
+    print(f"ingest full/empty per CPU second (the work a reading costs, whatever the load): {cpu_ratio:.3f}")
     worst_query = max(median for median, _, _ in full.queries.values())
     print(f"slowest query median (full): {worst_query:.1f} ms (target < {TARGET_QUERY_MS:.0f})")
     print(f"load average at end: {os.getloadavg()}")
