@@ -306,10 +306,12 @@ class InfluxSink:
     def _reading(self) -> ThreadPoolExecutor:
         """The thread that reads batches, below ingest's priority (`READER_NICE`)."""
         if self._reader is None:
-            self._reader = ThreadPoolExecutor(
-                1, "influx-sink-reader", initializer=_lower_priority, initargs=(self._reader_nice,)
-            )
+            self._reader = self._niced_thread("influx-sink-reader")
         return self._reader
+
+    def _niced_thread(self, name: str) -> ThreadPoolExecutor:
+        """One thread at the reader's priority: the reader's, and the spool's renderer."""
+        return ThreadPoolExecutor(1, name, initializer=_lower_priority, initargs=(self._reader_nice,))
 
     def _read(self, cursor: ForwardCursor) -> Rendered:
         batch = self._store.read(lambda conn: read_batch(conn, cursor, self.config.batch_rows, self._lines))
@@ -361,9 +363,7 @@ class InfluxSink:
         if self._spool is None or (self._spooling is not None and not self._spooling.done()):
             return
         if self._spooler is None:
-            self._spooler = ThreadPoolExecutor(
-                1, "influx-sink-spooler", initializer=_lower_priority, initargs=(self._reader_nice,)
-            )
+            self._spooler = self._niced_thread("influx-sink-spooler")
         self._stop_spooling.clear()
         self._spooling = self._spooler.submit(self._fill_spool, self._spool)
 
