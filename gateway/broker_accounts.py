@@ -21,7 +21,13 @@ from analytics.records import DeviceKind
 GATEWAY_USER = "gateway"
 # With `broker.username_per_lane` each of the gateway's connections logs in as its own user
 # (the shipped mosquitto.conf names sessions after users): `gateway-alarms`, ... (docs/broker.md).
-GATEWAY_LANES = ("alarms", "telemetry", "evidence")
+# What each lane's user may do, under campus/{campus_id}/ (the ACL that init writes).
+GATEWAY_LANE_TOPICS: dict[str, tuple[tuple[str, str], ...]] = {
+    "alarms": (("read", "+/+/event"), ("read", "+/+/status")),
+    "telemetry": (("read", "+/+/telemetry"),),
+    "evidence": (("write", "local/evidence/#"),),
+}
+GATEWAY_LANES = tuple(GATEWAY_LANE_TOPICS)
 GATEWAY_USERS = (GATEWAY_USER, *(f"{GATEWAY_USER}-{lane}" for lane in GATEWAY_LANES))
 # mosquitto 2.0's default; the count is stored in each line, so later versions read it too.
 PBKDF2_ITERATIONS = 101
@@ -47,18 +53,11 @@ def acl_text(campus_id: str, devices: Iterable[DeviceSpec]) -> str:
         f"topic write campus/{campus_id}/local/evidence/#",
         "",
         "# The same, one user per connection (gateway.yaml `broker.username_per_lane: true`).",
-        f"user {GATEWAY_USER}-alarms",
-        f"topic read campus/{campus_id}/+/+/event",
-        f"topic read campus/{campus_id}/+/+/status",
-        "",
-        f"user {GATEWAY_USER}-telemetry",
-        f"topic read campus/{campus_id}/+/+/telemetry",
-        "",
-        f"user {GATEWAY_USER}-evidence",
-        f"topic write campus/{campus_id}/local/evidence/#",
-        "",
-        "# Each device publishes only under campus/{campus}/{kind}/{its id}/.",
     ]
+    for lane, rules in GATEWAY_LANE_TOPICS.items():
+        access = [f"topic {verb} campus/{campus_id}/{topic}" for verb, topic in rules]
+        lines += [f"user {GATEWAY_USER}-{lane}", *access, ""]
+    lines.append("# Each device publishes only under campus/{campus}/{kind}/{its id}/.")
     for device in devices:
         if device.protocol == "mqtt":
             lines += [
