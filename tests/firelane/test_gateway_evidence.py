@@ -8,8 +8,10 @@ played in real time, and a real HTTP receiver for the webhooks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -234,12 +236,7 @@ async def test_a_camera_whose_worker_never_answers_is_told_as_unavailable_after_
     """The gateway believes cam1 is up (its status says online), but no worker runs it: the first
     message carries the links at once, and a second one says the video is unavailable."""
     with http_receiver() as police:
-        config = evidence_gateway(
-            tmp_path, mosquitto, str(tmp_path / "no-such-video.avi"), police.url, worker_camera="cam2"
-        )
-        async with running_gateway(config) as gw:
-            await asyncio.to_thread(published_online, mosquitto, "cam1")
-            await gw.wait_for(lambda: gw.is_online("cam1") is True, 10, "cam1 online")
+        async with gateway_without_cam1_worker(tmp_path, mosquitto, police) as gw:
             await asyncio.to_thread(press, mosquitto)
             _, first = await police_message(police)
             assert first["evidence"][0]["available"] is True and first["reason"] == "police"
@@ -256,6 +253,20 @@ async def test_a_camera_whose_worker_never_answers_is_told_as_unavailable_after_
             (told,) = found["alert"]["details"]["evidence"]
             assert (told["id"], told["available"], told["reason"]) == (entry["id"], False, "no_answer")
             assert "evidence_unavailable" in [step["action"] for step in found["audit"]]
+
+
+@contextlib.asynccontextmanager
+async def gateway_without_cam1_worker(
+    tmp_path: Path, mosquitto: Broker, police: Receiver
+) -> AsyncIterator[RunningGateway]:
+    """A gateway that believes cam1 is up (its status says online) while no worker runs it."""
+    config = evidence_gateway(
+        tmp_path, mosquitto, str(tmp_path / "no-such-video.avi"), police.url, worker_camera="cam2"
+    )
+    async with running_gateway(config) as gw:
+        await asyncio.to_thread(published_online, mosquitto, "cam1")
+        await gw.wait_for(lambda: gw.is_online("cam1") is True, 10, "cam1 online")
+        yield gw
 
 
 def published_online(broker: Broker, camera_id: str) -> None:
@@ -280,12 +291,7 @@ async def test_each_repeat_press_asks_for_its_own_clip_up_to_five(mosquitto: Bro
     listener.loop_start()
     try:
         with http_receiver() as police:
-            config = evidence_gateway(
-                tmp_path, mosquitto, str(tmp_path / "no-such-video.avi"), police.url, worker_camera="cam2"
-            )
-            async with running_gateway(config) as gw:
-                await asyncio.to_thread(published_online, mosquitto, "cam1")
-                await gw.wait_for(lambda: gw.is_online("cam1") is True, 10, "cam1 online")
+            async with gateway_without_cam1_worker(tmp_path, mosquitto, police) as gw:
                 for presses in range(1, MAX_CLIPS_PER_ALERT + 3):
                     await asyncio.to_thread(press, mosquitto)
                     await gw.wait_for_alert("panic_pressed", min_count=presses)
